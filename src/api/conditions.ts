@@ -1,0 +1,79 @@
+// Condition types and reasons: the vocabulary every status in pluginrelease.io speaks.
+// Every reason here is documented in docs/troubleshooting.md (a test checks it).
+
+export const ConditionType = {
+  /** kstatus: the release (or activation) reached its desired state. */
+  Ready: 'Ready',
+  /** kstatus: work is in progress. Present only while True. */
+  Reconciling: 'Reconciling',
+  /** kstatus: progress stopped and needs a person: a rollback, an invalid spec, exhausted retries. */
+  Stalled: 'Stalled',
+  /** A candidate was rejected or reverted on at least one node. */
+  RolledBack: 'RolledBack',
+  /** Dry run: the fleet-wide try-activate result. */
+  Probed: 'Probed',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** Reasons the controller sets on a PluginRelease. */
+export const ReleaseReason = {
+  RolloutProgressing: 'RolloutProgressing',
+  RolloutPaused: 'RolloutPaused',
+  CanaryPaused: 'CanaryPaused',
+  RolloutComplete: 'RolloutComplete',
+  RolloutHalted: 'RolloutHalted',
+  FleetRolledBack: 'FleetRolledBack',
+  ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
+  InvalidSpec: 'InvalidSpec',
+  PluginConflict: 'PluginConflict',
+  NoMatchingNodes: 'NoMatchingNodes',
+  DryRunPassed: 'DryRunPassed',
+  DryRunFailed: 'DryRunFailed',
+  DryRunProgressing: 'DryRunProgressing',
+  NodeRolledBack: 'NodeRolledBack',
+  NodeFailed: 'NodeFailed',
+} as const;
+export type ReleaseReason = (typeof ReleaseReason)[keyof typeof ReleaseReason];
+
+/** Reasons the agent sets on a PluginActivation; the controller copies them into `failedNodes`. */
+export const NodeReason = {
+  // progress
+  Pending: 'Pending',
+  Staged: 'Staged',
+  Probing: 'Probing',
+  Verifying: 'Verifying',
+  Activated: 'Activated',
+  ProbeSucceeded: 'ProbeSucceeded',
+  RolledBackToSnapshot: 'RolledBackToSnapshot',
+  Recovered: 'Recovered',
+  // rejected while staging: nothing was touched
+  ArtifactOutsideStagingRoot: 'ArtifactOutsideStagingRoot',
+  ArtifactNotFound: 'ArtifactNotFound',
+  ArtifactUnreadable: 'ArtifactUnreadable',
+  UnsafeSymlink: 'UnsafeSymlink',
+  DigestMismatch: 'DigestMismatch',
+  ConfigNotFound: 'ConfigNotFound',
+  ConfigDigestMismatch: 'ConfigDigestMismatch',
+  EntrypointNotFound: 'EntrypointNotFound',
+  ManifestInvalid: 'ManifestInvalid',
+  StageFailed: 'StageFailed',
+  SnapshotMissing: 'SnapshotMissing',
+  // rejected while probing: the candidate was killed, the active version kept serving
+  SpawnFailed: 'SpawnFailed',
+  HandshakeTimeout: 'HandshakeTimeout',
+  HandshakeInvalid: 'HandshakeInvalid',
+  ProtocolVersionMismatch: 'ProtocolVersionMismatch',
+  PluginExited: 'PluginExited',
+  ContractMismatch: 'ContractMismatch',
+  MissingCapability: 'MissingCapability',
+  ProbeFailed: 'ProbeFailed',
+  // after the swap
+  VerifyFailed: 'VerifyFailed',
+  SwapFailed: 'SwapFailed',
+  RollbackFailed: 'RollbackFailed',
+} as const;
+export type NodeReason = (typeof NodeReason)[keyof typeof NodeReason];
+
+export const AllReasons: readonly string[] = [
+  ...new Set([...Object.values(ReleaseReason), ...Object.values(NodeReason)]),
+];

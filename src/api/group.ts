@@ -1,0 +1,36 @@
+// API group identity, kinds, and the well-known labels and annotations of pluginrelease.io.
+
+export const GROUP = 'pluginrelease.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const Kinds = {
+  PluginRelease: {
+    kind: 'PluginRelease',
+    plural: 'pluginreleases',
+    singular: 'pluginrelease',
+    shortNames: ['plr'],
+  },
+  PluginActivation: {
+    kind: 'PluginActivation',
+    plural: 'pluginactivations',
+    singular: 'pluginactivation',
+    shortNames: ['pla'],
+  },
+} as const;
+
+export const CATEGORY = 'pluginrelease';
+
+export const Labels = {
+  /** Set by the controller on every PluginActivation: the node whose agent executes it. */
+  node: `${GROUP}/node`,
+  /** Set by the controller on every PluginActivation: the owning PluginRelease's name. */
+  release: `${GROUP}/release`,
+  /** Set by the controller on every PluginActivation: the plugin name. */
+  plugin: `${GROUP}/plugin`,
+} as const;
+
+export const Annotations = {
+  /** Any new value retries the current revision after a failure, without editing the spec. */
+  retryAt: `${GROUP}/retry-at`,
+} as const;

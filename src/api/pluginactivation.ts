@@ -1,0 +1,95 @@
+// PluginActivation: one per (release, node). The controller writes the spec (the resolved desired
+// state for that node); the node's agent writes the status. Each writer owns its own object.
+import { z } from 'zod';
+import { API_VERSION, Kinds } from './group.ts';
+import {
+  Activation,
+  Artifact,
+  Config,
+  Handshake,
+  Health,
+  ProcessOptions,
+  Retention,
+  Serve,
+} from './pluginrelease.ts';
+import { conditionList, dnsLabel, ObjectMeta } from './primitives.ts';
+
+export const ActivationPhase = z.enum([
+  'Pending',
+  'Staged',
+  'Probing',
+  'Active',
+  'RolledBack',
+  'Failed',
+  'Probed',
+]);
+export type ActivationPhase = z.infer<typeof ActivationPhase>;
+
+export const PluginActivationSpec = z.object({
+  release: z.object({ name: z.string().min(1), uid: z.string().optional() }),
+  nodeName: z.string().min(1).max(253),
+  plugin: dnsLabel(),
+  version: z.string().min(1).max(128),
+  revision: z.string().min(1).max(63).describe('The revision this node must run (or probe, in a dry run).'),
+  artifact: Artifact,
+  config: Config.optional(),
+  handshake: Handshake.prefault({}),
+  health: Health.prefault({}),
+  serve: Serve.prefault({}),
+  process: ProcessOptions.prefault({}),
+  activation: Activation.prefault({}),
+  retention: Retention.prefault({}),
+  dryRun: z.boolean().prefault(false),
+  rollbackTo: z
+    .object({ revision: z.string().min(1).max(63) })
+    .optional()
+    .describe('Set by RollbackFleet: restore this kept snapshot instead of activating `revision`.'),
+  retryAt: z.string().optional().describe('Copied from the release annotation: a new value retries.'),
+});
+export type PluginActivationSpec = z.infer<typeof PluginActivationSpec>;
+export type PluginActivationSpecInput = z.input<typeof PluginActivationSpec>;
+
+export const HandshakeResult = z.object({
+  coreProtocol: z.int(),
+  appProtocol: z.int(),
+  network: z.enum(['tcp', 'unix']),
+  address: z.string(),
+  pluginName: z.string().optional(),
+  pluginVersion: z.string().optional(),
+  capabilities: z.array(z.string()).optional(),
+});
+export type HandshakeResult = z.infer<typeof HandshakeResult>;
+
+export const ProbeResult = z.object({
+  time: z.iso.datetime(),
+  probe: z.string(),
+  success: z.boolean(),
+  message: z.string().max(4096).optional(),
+});
+export type ProbeResult = z.infer<typeof ProbeResult>;
+
+export const PluginActivationStatus = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  phase: ActivationPhase.optional(),
+  reason: z.string().optional(),
+  message: z.string().max(32768).optional(),
+  revision: z.string().optional().describe('The revision this status reports on.'),
+  activeRevision: z.string().optional().describe('The revision `current` points at on the node.'),
+  previousRevision: z.string().optional(),
+  handshake: HandshakeResult.optional(),
+  lastProbe: ProbeResult.optional(),
+  attempts: z.int().min(0).optional(),
+  retryAt: z.string().optional().describe('The retry token the agent acted on.'),
+  lastTransitionTime: z.iso.datetime().optional().describe('When the phase last changed.'),
+  conditions: conditionList().optional(),
+});
+export type PluginActivationStatus = z.infer<typeof PluginActivationStatus>;
+
+export const PluginActivation = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(Kinds.PluginActivation.kind),
+  metadata: ObjectMeta,
+  spec: PluginActivationSpec,
+  status: PluginActivationStatus.optional(),
+});
+export type PluginActivation = z.infer<typeof PluginActivation>;

@@ -1,0 +1,269 @@
+// PluginRelease: the user's object. Its zod schema is the single source of truth for types,
+// validation, defaults and the generated CRD.
+import { z } from 'zod';
+import { API_VERSION, Kinds } from './group.ts';
+import {
+  absolutePath,
+  conditionList,
+  digest,
+  dnsLabel,
+  intOrPercent,
+  ObjectMeta,
+  relativePath,
+  SERVE_ADDRESS_PATTERN,
+  seconds,
+} from './primitives.ts';
+
+export const Artifact = z
+  .object({
+    path: absolutePath().describe('Where the artifact is staged on each node: a file or a directory.'),
+    digest: digest().describe('sha256 of the artifact as computed by `plugin-release digest <path>`.'),
+    entrypoint: relativePath()
+      .optional()
+      .describe('Executable inside a directory artifact. Omit when the artifact is the executable itself.'),
+    args: z.array(z.string()).max(64).prefault([]).describe('Arguments passed to the entrypoint (no shell).'),
+  })
+  .describe('The plugin artifact, already staged on each node by whatever ships releases.');
+
+export const Config = z
+  .object({
+    path: absolutePath().describe('Where the config file is staged on each node.'),
+    digest: digest().describe('sha256 of the config file.'),
+  })
+  .describe('An optional config file, copied beside the artifact and passed to the plugin.');
+
+export const MagicCookie = z.object({
+  key: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+    .describe('Environment variable the plugin checks before it handshakes.'),
+  value: z.string().min(1).max(1024).describe('The value the plugin expects.'),
+});
+
+export const Handshake = z
+  .object({
+    protocolVersions: z
+      .array(z.int().min(1))
+      .min(1)
+      .max(16)
+      .prefault([1])
+      .describe('Application protocol versions the host accepts, as in go-plugin VersionedPlugins.'),
+    magicCookie: MagicCookie.prefault({
+      key: 'PLUGIN_RELEASE_MAGIC_COOKIE',
+      value: 'b3a1c5d2-plugin-release',
+    }).describe('go-plugin magic cookie: keeps a plugin binary from being run by accident.'),
+    requiredCapabilities: z
+      .array(z.string().min(1).max(253))
+      .max(64)
+      .prefault([])
+      .describe('Capabilities the plugin must report. When empty, no contract call is made.'),
+    timeoutSeconds: seconds(1, 300).prefault(10).describe('Bound on start-up until the handshake line.'),
+  })
+  .describe('How the candidate proves it is the plugin it claims to be.');
+
+const probeKinds = ['grpc', 'httpGet', 'tcpSocket', 'exec'] as const;
+
+export const Probe = z
+  .object({
+    name: dnsLabel().optional().describe('Name used in status and logs; defaults to the probe kind.'),
+    grpc: z
+      .object({ service: z.string().max(253).prefault('plugin') })
+      .optional()
+      .describe('grpc.health.v1.Health/Check on the plugin address; service "plugin" as go-plugin serves.'),
+    httpGet: z
+      .object({
+        path: z.string().regex(/^\//, 'must start with "/"').max(2048).prefault('/healthz'),
+      })
+      .optional()
+      .describe('HTTP GET on the plugin address; any 2xx or 3xx is healthy.'),
+    tcpSocket: z.object({}).optional().describe('A TCP (or unix socket) connect to the plugin address.'),
+    exec: z
+      .object({ command: z.array(z.string().min(1)).min(1).max(64) })
+      .optional()
+      .describe('A command run without a shell; exit 0 is healthy. PLUGIN_ADDRESS is in its environment.'),
+    periodSeconds: seconds(1, 3600).prefault(2),
+    timeoutSeconds: seconds(1, 600).prefault(2),
+    successThreshold: z.int().min(1).max(100).prefault(1),
+    failureThreshold: z.int().min(1).max(100).prefault(3),
+  })
+  .refine((p) => probeKinds.filter((k) => p[k] !== undefined).length === 1, {
+    message: 'exactly one of grpc, httpGet, tcpSocket or exec must be set',
+  })
+  .meta({ oneOf: probeKinds.map((k) => ({ required: [k] })) });
+export type Probe = z.infer<typeof Probe>;
+
+export const Health = z
+  .object({
+    probes: z
+      .array(Probe)
+      .max(16)
+      .prefault([])
+      .describe('All must pass; empty means the handshake suffices.'),
+    soakSeconds: seconds(0, 3600)
+      .prefault(0)
+      .describe('After every probe passed, keep probing this long before the swap.'),
+  })
+  .describe('How the candidate proves it is healthy before (and after) it takes traffic.');
+
+export const Serve = z
+  .object({
+    address: z
+      .string()
+      .regex(SERVE_ADDRESS_PATTERN, 'must be unix:///absolute/path.sock or tcp://host:port')
+      .optional()
+      .describe('The stable front the agent owns. Default: unix://<agent root>/plugins/<plugin>/front.sock.'),
+  })
+  .describe('Where clients reach the plugin on each node, across swaps.');
+
+export const ProcessOptions = z
+  .object({
+    env: z
+      .array(z.object({ name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), value: z.string() }))
+      .max(64)
+      .prefault([])
+      .describe('Extra environment for the plugin process.'),
+    runAsUser: z.int().min(0).optional().describe('uid for the plugin process (the agent must be root).'),
+    runAsGroup: z.int().min(0).optional().describe('gid for the plugin process.'),
+  })
+  .describe('How the agent runs the plugin process.');
+
+export const ActivationStrategy = z.enum(['TryActivate', 'Recreate']);
+export type ActivationStrategy = z.infer<typeof ActivationStrategy>;
+
+export const Activation = z
+  .object({
+    strategy: ActivationStrategy.prefault('TryActivate').describe(
+      'TryActivate probes the candidate beside the active version; Recreate stops the old one first (legacy).',
+    ),
+    drainSeconds: seconds(0, 3600).prefault(5).describe('How long the old process serves open connections.'),
+    verifySeconds: seconds(0, 3600)
+      .prefault(5)
+      .describe('Post-swap window in which a failing probe restores the previous version.'),
+  })
+  .describe('How a node switches to the candidate.');
+
+export const FailurePolicy = z.enum(['Halt', 'RollbackFleet']);
+export type FailurePolicy = z.infer<typeof FailurePolicy>;
+
+export const Rollout = z
+  .object({
+    nodeSelector: z
+      .record(z.string(), z.string())
+      .prefault({})
+      .describe('Labels a Node must carry to be targeted. Empty targets every node.'),
+    maxUnavailable: intOrPercent()
+      .prefault(1)
+      .describe(
+        'Nodes in flight at once: a count or a percentage of targeted nodes (rounded up, at least 1).',
+      ),
+    canary: z
+      .object({
+        nodes: z.int().min(0).max(1000).prefault(0).describe('Nodes that go first, one at a time.'),
+        pauseAfter: z.boolean().prefault(false).describe('Pause the rollout once the canaries are Active.'),
+      })
+      .prefault({}),
+    paused: z.boolean().prefault(false).describe('Start no new node activations.'),
+    failurePolicy: FailurePolicy.prefault('Halt').describe(
+      'Halt stops further waves; RollbackFleet also returns already-updated nodes to the previous revision.',
+    ),
+    progressDeadlineSeconds: seconds(10, 86400)
+      .prefault(600)
+      .describe('A node activation in flight longer than this counts as failed.'),
+  })
+  .describe('How the controller spreads a revision over the fleet.');
+
+export const Retention = z.object({
+  keepSnapshots: z
+    .int()
+    .min(0)
+    .max(20)
+    .prefault(2)
+    .describe('Old releases kept on disk besides current and previous.'),
+});
+
+export const PluginReleaseSpec = z.object({
+  plugin: dnsLabel().describe('Plugin name; one release per plugin per node.'),
+  version: z.string().min(1).max(128).describe('The version being rolled out, as the plugin reports it.'),
+  artifact: Artifact,
+  config: Config.optional(),
+  handshake: Handshake.prefault({}),
+  health: Health.prefault({}),
+  serve: Serve.prefault({}),
+  process: ProcessOptions.prefault({}),
+  activation: Activation.prefault({}),
+  rollout: Rollout.prefault({}),
+  dryRun: z.boolean().prefault(false).describe('Stage and probe on every node, never swap.'),
+  retention: Retention.prefault({}),
+});
+export type PluginReleaseSpec = z.infer<typeof PluginReleaseSpec>;
+export type PluginReleaseSpecInput = z.input<typeof PluginReleaseSpec>;
+
+export const ReleasePhase = z.enum(['Pending', 'Progressing', 'Paused', 'Ready', 'Stalled', 'Probed']);
+export type ReleasePhase = z.infer<typeof ReleasePhase>;
+
+const count = () => z.int().min(0).prefault(0);
+export const NodeCounts = z.object({
+  total: count(),
+  pending: count(),
+  staged: count(),
+  probing: count(),
+  active: count(),
+  rolledBack: count(),
+  failed: count(),
+  probed: count(),
+});
+export type NodeCounts = z.infer<typeof NodeCounts>;
+
+export const MAX_FAILED_NODES = 20;
+export const MAX_HISTORY = 10;
+
+export const FailedNode = z.object({
+  node: z.string(),
+  revision: z.string(),
+  phase: z.string(),
+  reason: z.string(),
+  message: z.string().max(4096),
+});
+export type FailedNode = z.infer<typeof FailedNode>;
+
+export const RevisionOutcome = z.enum([
+  'Progressing',
+  'Complete',
+  'Halted',
+  'RolledBack',
+  'Superseded',
+  'Probed',
+]);
+export type RevisionOutcome = z.infer<typeof RevisionOutcome>;
+
+export const HistoryEntry = z.object({
+  revision: z.string(),
+  version: z.string(),
+  outcome: RevisionOutcome,
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime().optional(),
+  message: z.string().max(4096).optional(),
+});
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
+export const PluginReleaseStatus = z.object({
+  observedGeneration: z.int().min(0).optional(),
+  revision: z.string().optional().describe('The revision being rolled out.'),
+  phase: ReleasePhase.optional().describe('One-word summary for `kubectl get`.'),
+  ready: z.string().optional().describe('Active nodes / targeted nodes, as "n/m".'),
+  nodes: NodeCounts.optional(),
+  failedNodes: z.array(FailedNode).max(MAX_FAILED_NODES).optional(),
+  history: z.array(HistoryEntry).max(MAX_HISTORY).optional(),
+  retryAt: z.string().optional().describe('The last `pluginrelease.io/retry-at` value acted on.'),
+  conditions: conditionList().optional(),
+});
+export type PluginReleaseStatus = z.infer<typeof PluginReleaseStatus>;
+
+export const PluginRelease = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(Kinds.PluginRelease.kind),
+  metadata: ObjectMeta,
+  spec: PluginReleaseSpec,
+  status: PluginReleaseStatus.optional(),
+});
+export type PluginRelease = z.infer<typeof PluginRelease>;
