@@ -1,10 +1,13 @@
-// Writes crds/ from the zod schemas in src/api. Never edit crds/ by hand: run `npm run gen:crds`.
+// Writes crds/ and docs/api-reference.md from the zod schemas in src/api. Never edit them by hand.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatedCrds, renderCrd } from '../src/api/crd.ts';
+import { renderReference } from '../src/api/reference.ts';
 
-const dir = join(import.meta.dirname, '..', 'crds');
+const root = join(import.meta.dirname, '..');
 for (const [file, crd] of Object.entries(generatedCrds())) {
-  writeFileSync(join(dir, file), renderCrd(crd));
+  writeFileSync(join(root, 'crds', file), renderCrd(crd));
   console.log(`wrote crds/${file}`);
 }
+writeFileSync(join(root, 'docs', 'api-reference.md'), renderReference());
+console.log('wrote docs/api-reference.md');

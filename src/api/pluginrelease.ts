@@ -67,12 +67,17 @@ export const Probe = z
   .object({
     name: dnsLabel().optional().describe('Name used in status and logs; defaults to the probe kind.'),
     grpc: z
-      .object({ service: z.string().max(253).prefault('plugin') })
+      .object({ service: z.string().max(253).prefault('plugin').describe('Health service name to check.') })
       .optional()
       .describe('grpc.health.v1.Health/Check on the plugin address; service "plugin" as go-plugin serves.'),
     httpGet: z
       .object({
-        path: z.string().regex(/^\//, 'must start with "/"').max(2048).prefault('/healthz'),
+        path: z
+          .string()
+          .regex(/^\//, 'must start with "/"')
+          .max(2048)
+          .prefault('/healthz')
+          .describe('Path to request.'),
       })
       .optional()
       .describe('HTTP GET on the plugin address; any 2xx or 3xx is healthy.'),
@@ -81,10 +86,20 @@ export const Probe = z
       .object({ command: z.array(z.string().min(1)).min(1).max(64) })
       .optional()
       .describe('A command run without a shell; exit 0 is healthy. PLUGIN_ADDRESS is in its environment.'),
-    periodSeconds: seconds(1, 3600).prefault(2),
-    timeoutSeconds: seconds(1, 600).prefault(2),
-    successThreshold: z.int().min(1).max(100).prefault(1),
-    failureThreshold: z.int().min(1).max(100).prefault(3),
+    periodSeconds: seconds(1, 3600).prefault(2).describe('How often the probe runs.'),
+    timeoutSeconds: seconds(1, 600).prefault(2).describe('Bound on one probe attempt.'),
+    successThreshold: z
+      .int()
+      .min(1)
+      .max(100)
+      .prefault(1)
+      .describe('Consecutive successes that pass the probe.'),
+    failureThreshold: z
+      .int()
+      .min(1)
+      .max(100)
+      .prefault(3)
+      .describe('Consecutive failures that reject the candidate.'),
   })
   .refine((p) => probeKinds.filter((k) => p[k] !== undefined).length === 1, {
     message: 'exactly one of grpc, httpGet, tcpSocket or exec must be set',
@@ -247,13 +262,21 @@ export const HistoryEntry = z.object({
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
 export const PluginReleaseStatus = z.object({
-  observedGeneration: z.int().min(0).optional(),
+  observedGeneration: z.int().min(0).optional().describe('The metadata.generation this status describes.'),
   revision: z.string().optional().describe('The revision being rolled out.'),
   phase: ReleasePhase.optional().describe('One-word summary for `kubectl get`.'),
   ready: z.string().optional().describe('Active nodes / targeted nodes, as "n/m".'),
-  nodes: NodeCounts.optional(),
-  failedNodes: z.array(FailedNode).max(MAX_FAILED_NODES).optional(),
-  history: z.array(HistoryEntry).max(MAX_HISTORY).optional(),
+  nodes: NodeCounts.optional().describe('Targeted nodes by the phase of their activation.'),
+  failedNodes: z
+    .array(FailedNode)
+    .max(MAX_FAILED_NODES)
+    .optional()
+    .describe('Nodes that rolled back or failed the current revision, with the reason.'),
+  history: z
+    .array(HistoryEntry)
+    .max(MAX_HISTORY)
+    .optional()
+    .describe('Recent revisions and their outcomes, newest first.'),
   retryAt: z.string().optional().describe('The last `pluginrelease.io/retry-at` value acted on.'),
   conditions: conditionList().optional(),
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { generatedCrds, renderCrd } from '../../../src/api/crd.ts';
+import { renderReference } from '../../../src/api/reference.ts';
 
 const crdDir = join(import.meta.dirname, '../../../crds');
 const crds = Object.entries(generatedCrds());
@@ -81,5 +82,11 @@ describe('PluginRelease CRD', () => {
   it('carries defaults so the API server fills them in as zod does', () => {
     expect(spec.properties.activation.properties.strategy.default).toBe('TryActivate');
     expect(spec.properties.rollout.default).toEqual({});
+  });
+});
+
+describe('docs/api-reference.md', () => {
+  it('matches what the generator renders (run `npm run gen:crds` after changing src/api)', () => {
+    expect(readFileSync(join(crdDir, '../docs/api-reference.md'), 'utf8')).toBe(renderReference());
   });
 });
