@@ -1,0 +1,50 @@
+// The process runtime: launch, adopt, contract-check and probe go-plugin-compatible plugin processes.
+//
+// Contract with the engine (issue 4). Everything that fails ends in an ActivationError with a NodeReason:
+//
+// launchPlugin(opts) → PluginProcess
+//   Spawns `entrypoint` without a shell, detached into its own process group (so the plugin outlives a
+//   SIGKILLed agent), stdout/stderr to `runDir/stdout.log` and `runDir/stderr.log` (files, not pipes: a
+//   pipe breaks when the agent dies). Reads the go-plugin handshake line
+//   `CORE|APP|NETWORK|ADDR|PROTOCOL[|SERVERCERT[|MUX]]` from stdout within handshake.timeoutSeconds,
+//   tolerating (and logging) noise lines before it, reading at most maxHandshakeBytes, and checks the app
+//   protocol against handshake.protocolVersions. Writes `runDir/process.json` (the PluginProcessRecord).
+//   On failure the process group is killed (SIGTERM, SIGKILL after stopGraceMs) before it throws
+//   SpawnFailed | HandshakeTimeout | HandshakeInvalid | ProtocolVersionMismatch | PluginExited, the message
+//   ending with the plugin's last stderr lines. An abort via `signal` kills it too and throws the abort reason.
+//
+// adoptPlugin(record) → PluginProcess | undefined
+//   After an agent restart: a handle on that exact process (pid AND /proc start time match, not a zombie),
+//   or undefined when it is gone or the pid now belongs to another process.
+//
+// checkContract(handshake, expect, timeoutMs, signal?) → ContractReport
+//   Calls the unary gRPC method `pluginrelease.contract.v1.Contract/Describe` (docs/plugin-contract.md) on
+//   the announced address and compares name, version and capabilities. Called only when
+//   requiredCapabilities is non-empty. Throws ContractMismatch | MissingCapability.
+//
+// runProbes(target, health, opts) → void
+//   grpc (grpc.health.v1.Health/Check, service "plugin" by default), httpGet (tcp or unix socket),
+//   tcpSocket, exec (no shell; PLUGIN_ADDRESS and PLUGIN_NETWORK in its env), each with its period,
+//   timeout and success/failure thresholds; then soakSeconds of continued probing. until 'window': probe
+//   for windowMs, failing on a failure threshold (post-swap verification). An empty probe list resolves at
+//   once. Throws ProbeFailed naming the probe and its last error, or PluginExited when opts.process exits.
+export { checkContract } from './contract.ts';
+export {
+  CORE_PROTOCOL_VERSION,
+  type HandshakeLine,
+  negotiateProtocol,
+  parseHandshakeLine,
+} from './handshake.ts';
+export { runProbes } from './probes.ts';
+export { adoptPlugin, launchPlugin } from './process.ts';
+export type {
+  ContractExpectation,
+  ContractReport,
+  Handshake,
+  Health,
+  LaunchOptions,
+  PluginProcess,
+  PluginProcessRecord,
+  ProbeOptions,
+  ProcessExit,
+} from './types.ts';
