@@ -16,6 +16,8 @@
 // adoptPlugin(record) → PluginProcess | undefined
 //   After an agent restart: a handle on that exact process (pid AND /proc start time match, not a zombie),
 //   or undefined when it is gone or the pid now belongs to another process.
+//   readProcessIdentity(runDir) + isSameProcess(pid, startTime) find a candidate that a crash left behind
+//   before its handshake (launchPlugin writes `runDir/pid.json` right after spawn).
 //
 // checkContract(handshake, expect, timeoutMs, signal?) → ContractReport
 //   Calls the unary gRPC method `pluginrelease.contract.v1.Contract/Describe` (docs/plugin-contract.md) on
@@ -35,8 +37,18 @@ export {
   negotiateProtocol,
   parseHandshakeLine,
 } from './handshake.ts';
-export { runProbes } from './probes.ts';
-export { adoptPlugin, launchPlugin } from './process.ts';
+export { probeName, runProbes } from './probes.ts';
+export {
+  adoptPlugin,
+  isSameProcess,
+  launchPlugin,
+  PROCESS_IDENTITY,
+  PROCESS_RECORD,
+  pluginEnvironment,
+  readProcessIdentity,
+  STDERR_LOG,
+  STDOUT_LOG,
+} from './process.ts';
 export type {
   ContractExpectation,
   ContractReport,
