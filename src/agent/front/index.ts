@@ -20,7 +20,7 @@ export interface Backend {
 
 export interface Switch {
   previous: Backend | undefined;
-  /** Resolves when the previous backend's connections closed; destroys the rest after timeoutMs. */
+  /** Resolves when the previous backend's connections closed; destroys the rest after timeoutMs (and waits for them). */
   drained: (timeoutMs: number) => Promise<void>;
 }
 
@@ -166,9 +166,9 @@ function drain(route: Route, timeoutMs: number): Promise<void> {
       route.waiters.delete(done);
       resolve();
     };
+    // Past the timeout the stragglers are destroyed; `done` runs once their close events emptied the set.
     const timer = setTimeout(() => {
       for (const socket of route.sockets) socket.destroy();
-      done();
     }, timeoutMs);
     route.waiters.add(done);
   });

@@ -30,14 +30,17 @@
 //   timeout and success/failure thresholds; then soakSeconds of continued probing. until 'window': probe
 //   for windowMs, failing on a failure threshold (post-swap verification). An empty probe list resolves at
 //   once. Throws ProbeFailed naming the probe and its last error, or PluginExited when opts.process exits.
-export { checkContract } from './contract.ts';
+export { CONTRACT_METHOD, checkContract } from './contract.ts';
 export {
   CORE_PROTOCOL_VERSION,
+  formatProtocolVersions,
   type HandshakeLine,
+  isHandshakeAttempt,
   negotiateProtocol,
   parseHandshakeLine,
+  parseProtocolVersions,
 } from './handshake.ts';
-export { probeName, runProbes } from './probes.ts';
+export { HEALTH_METHOD, probeName, runProbes } from './probes.ts';
 export {
   adoptPlugin,
   isSameProcess,
