@@ -17,7 +17,8 @@
 //   After an agent restart: a handle on that exact process (pid AND /proc start time match, not a zombie),
 //   or undefined when it is gone or the pid now belongs to another process.
 //   readProcessIdentity(runDir) + isSameProcess(pid, startTime) find a candidate that a crash left behind
-//   before its handshake (launchPlugin writes `runDir/pid.json` right after spawn).
+//   before its handshake (launchPlugin writes `runDir/pid.json` right after spawn); stopOrphan(runDir,
+//   graceMs) stops such a process.
 //
 // checkContract(handshake, expect, timeoutMs, signal?) → ContractReport
 //   Calls the unary gRPC method `pluginrelease.contract.v1.Contract/Describe` (docs/plugin-contract.md) on
@@ -51,6 +52,7 @@ export {
   readProcessIdentity,
   STDERR_LOG,
   STDOUT_LOG,
+  stopOrphan,
 } from './process.ts';
 export type {
   ContractExpectation,

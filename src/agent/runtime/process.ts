@@ -158,6 +158,23 @@ export function readProcessIdentity(runDir: string): { pid: number; startTime: s
   return undefined;
 }
 
+/**
+ * Recovery after a crash mid-launch: stops the process `runDir/pid.json` names if that very process still
+ * runs (SIGTERM, SIGKILL after graceMs, whole group). Resolves true when it stopped one, false when none ran.
+ */
+export async function stopOrphan(runDir: string, graceMs: number): Promise<boolean> {
+  const identity = readProcessIdentity(runDir);
+  if (!identity) return false;
+  const handle = adoptPlugin({
+    ...identity,
+    runDir,
+    handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
+  });
+  if (!handle) return false;
+  await handle.stop(graceMs);
+  return true;
+}
+
 /** The environment a plugin starts with; the protocol variables are set last so the spec cannot clobber them. */
 export function pluginEnvironment(opts: LaunchOptions): Record<string, string> {
   const socketDir = opts.runDir.length + 24 <= 107 ? opts.runDir : tmpdir();
@@ -299,13 +316,24 @@ class ProcessHandle implements PluginProcess {
   }
 
   async stop(graceMs: number): Promise<void> {
-    if (!this.#gone) {
-      this.#signal('SIGTERM');
-      const timer = new Promise<'timeout'>((resolve) => setTimeout(resolve, graceMs, 'timeout').unref());
-      if ((await Promise.race([this.exited, timer])) === 'timeout') {
-        this.#signal('SIGKILL');
-        await this.exited;
+    // The child and the adopted-exit poll are unref'd (the agent may exit and leave plugins running), so
+    // a ref'd timer keeps the event loop alive until the process is really gone.
+    const keepAlive = setInterval(() => {}, 1000);
+    let grace: NodeJS.Timeout | undefined;
+    try {
+      if (!this.#gone) {
+        this.#signal('SIGTERM');
+        const timer = new Promise<'timeout'>((resolve) => {
+          grace = setTimeout(resolve, graceMs, 'timeout');
+        });
+        if ((await Promise.race([this.exited, timer])) === 'timeout') {
+          this.#signal('SIGKILL');
+          await this.exited;
+        }
       }
+    } finally {
+      clearTimeout(grace);
+      clearInterval(keepAlive);
     }
     // Children the plugin left in its group die with it: no orphan keeps serving an old revision.
     killGroup(this.pid, 'SIGKILL');

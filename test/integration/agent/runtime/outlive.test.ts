@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   adoptPlugin,
+  isSameProcess,
   type PluginProcessRecord,
   PROCESS_RECORD,
+  readProcessIdentity,
+  stopOrphan,
 } from '../../../../src/agent/runtime/index.ts';
 import { stageFixture } from '../../../support/plugins.ts';
 
@@ -66,4 +69,27 @@ it('keeps the plugin serving after the agent is SIGKILLed, and a new agent adopt
   await adopted!.stop(1000);
   expect(adoptPlugin(record)).toBeUndefined();
   await expect(version(record.handshake.address)).rejects.toThrow();
+});
+
+it('stops a candidate that an agent killed mid-launch left behind', async () => {
+  const fixture = await stageFixture(join(root, 'staging'), { mode: 'hang-before-handshake' });
+  const runDir = join(root, 'run-orphan');
+  const agent = spawn(process.execPath, [AGENT, runDir, fixture.entrypointPath, fixture.path], {
+    stdio: 'ignore',
+  });
+  let identity = readProcessIdentity(runDir);
+  while (!identity) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    identity = readProcessIdentity(runDir);
+  }
+  const agentGone = new Promise((resolve) => agent.once('exit', resolve));
+  agent.kill('SIGKILL');
+  await agentGone;
+  expect(() => process.kill(identity.pid, 0)).not.toThrow();
+
+  expect(await stopOrphan(runDir, 300)).toBe(true);
+  // Orphans are reparented to init, so for a moment the dead process may be an unreaped zombie, which
+  // kill(pid, 0) still finds: isSameProcess counts zombies as gone.
+  expect(isSameProcess(identity.pid, identity.startTime)).toBe(false);
+  expect(await stopOrphan(runDir, 300)).toBe(false);
 });
