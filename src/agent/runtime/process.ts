@@ -38,11 +38,21 @@ const NOISE_LINES_LOGGED = 10;
 export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> {
   opts.signal?.throwIfAborted();
   const { logger } = opts;
-  await mkdir(opts.runDir, { recursive: true });
   const stdoutPath = join(opts.runDir, STDOUT_LOG);
   const stderrPath = join(opts.runDir, STDERR_LOG);
-  const out = openSync(stdoutPath, 'w');
-  const err = openSync(stderrPath, 'w');
+  let out: number;
+  let err: number;
+  try {
+    await mkdir(opts.runDir, { recursive: true });
+    out = openSync(stdoutPath, 'w');
+    err = openSync(stderrPath, 'w');
+  } catch (cause) {
+    throw new ActivationError(
+      NodeReason.SpawnFailed,
+      `The plugin's run directory ${opts.runDir} is not writable: ${(cause as Error).message}.`,
+      { cause },
+    );
+  }
   let child: ChildProcess;
   try {
     child = spawn(opts.entrypoint, opts.args, {
@@ -79,7 +89,10 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   });
   const startTime = readProcStat(pid)?.startTime ?? '';
   // Written before the handshake, so a recovering agent can find (and stop) a candidate it never adopted.
-  await writeFile(join(opts.runDir, PROCESS_IDENTITY), `${JSON.stringify({ pid, startTime })}\n`);
+  const identityWritten = writeFile(
+    join(opts.runDir, PROCESS_IDENTITY),
+    `${JSON.stringify({ pid, startTime })}\n`,
+  );
   const log = logger.child({ pid });
   log.info({ entrypoint: opts.entrypoint, args: opts.args }, 'plugin process started');
 
@@ -94,10 +107,17 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
 
   let line: HandshakeLine;
   try {
+    await identityWritten;
     line = await readHandshake(stdoutPath, exited, opts);
   } catch (error) {
     if (error instanceof HandshakeProblem) return fail(error.reason, error.message);
     if (error instanceof ActivationError) return fail(error.reason, error.message);
+    if (!opts.signal?.aborted) {
+      return fail(
+        NodeReason.SpawnFailed,
+        `The agent could not watch the plugin: ${(error as Error).message}.`,
+      );
+    }
     await handle.stop(opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     throw error;
   }
@@ -113,7 +133,14 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
       'plugin speaks go-plugin netrpc: grpc probes and the contract call need grpc',
     );
   }
-  await writeFile(join(opts.runDir, PROCESS_RECORD), `${JSON.stringify(handle.record())}\n`);
+  try {
+    await writeFile(join(opts.runDir, PROCESS_RECORD), `${JSON.stringify(handle.record())}\n`);
+  } catch (cause) {
+    return fail(
+      NodeReason.SpawnFailed,
+      `The agent could not record the plugin process: ${(cause as Error).message}.`,
+    );
+  }
   log.info({ handshake: pending.handshake }, 'plugin handshake accepted');
   return handle;
 }

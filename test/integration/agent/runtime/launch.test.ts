@@ -121,6 +121,12 @@ describe('launchPlugin', () => {
     expect(error.reason).toBe('SpawnFailed');
   });
 
+  it('rejects a run directory it cannot create with SpawnFailed', async () => {
+    const opts = await optionsFor({});
+    const error = await rejection(launchPlugin({ ...opts, runDir: join(opts.entrypoint, 'run') }));
+    expect(error.reason).toBe('SpawnFailed');
+  });
+
   it('reports a plugin that exits right after its handshake as PluginExited', async () => {
     const opts = await optionsFor({ mode: 'exit-after-handshake' });
     const error = await rejection(
