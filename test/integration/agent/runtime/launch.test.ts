@@ -1,7 +1,7 @@
 // The process runtime against real fixture processes: handshake, contract, probes, stop and adopt.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActivationError } from '../../../../src/agent/errors.ts';
@@ -15,7 +15,7 @@ import {
   runProbes,
 } from '../../../../src/agent/runtime/index.ts';
 import { Handshake, type HandshakeResult, Health, type ProbeResult } from '../../../../src/api/index.ts';
-import { type FixtureSettings, stageFixture } from '../../../support/plugins.ts';
+import { FIXTURE_PROGRAM, type FixtureSettings, fixtureEnv, stageFixture } from '../../../support/plugins.ts';
 
 const logger = pino({ level: 'silent' });
 let root: string;
@@ -79,6 +79,17 @@ describe('launchPlugin', () => {
       await plugin.stop(1000);
     }
     expect(alive(plugin.pid)).toBe(false);
+  });
+
+  it('runs the fixture program itself as an entrypoint through its node shebang', async () => {
+    const opts = await optionsFor({});
+    const plugin = await launchPlugin({
+      ...opts,
+      entrypoint: FIXTURE_PROGRAM,
+      env: { ...fixtureEnv({ version: '9.9.9' }), PATH: `${dirname(process.execPath)}:${process.env.PATH}` },
+    });
+    await plugin.stop(1000);
+    expect(plugin.stderrTail().join('\n')).toContain('fixture echo 9.9.9 starting');
   });
 
   it('negotiates the highest protocol version both sides support', async () => {
