@@ -31,6 +31,13 @@
 //   timeout and success/failure thresholds; then soakSeconds of continued probing. until 'window': probe
 //   for windowMs, failing on a failure threshold (post-swap verification). An empty probe list resolves at
 //   once. Throws ProbeFailed naming the probe and its last error, or PluginExited when opts.process exits.
+//
+// Extensions beyond the first published contract (all optional, nothing broken):
+// - LaunchOptions.stopGraceMs (default 2000) and maxHandshakeBytes (default 64 KiB);
+// - PluginProcess.runDir and record() (what to persist for adoptPlugin);
+// - ProbeOptions.process: pass the PluginProcess so its exit during probing reports PluginExited and
+//   ProbeFailed messages quote its stderr; in 'window' mode with no probes it still watches the exit;
+// - isSameProcess, readProcessIdentity, stopOrphan for recovery; the handshake helpers for tests.
 export { CONTRACT_METHOD, checkContract } from './contract.ts';
 export {
   CORE_PROTOCOL_VERSION,
