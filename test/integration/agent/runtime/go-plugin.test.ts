@@ -61,7 +61,8 @@ describe.skipIf(skip !== undefined)(`go-plugin compatibility${skip ? ` (skipped:
       entrypoint: binary,
       args: [],
       cwd: root,
-      env: {},
+      // go-plugin 1.0 ignores PLUGIN_UNIX_SOCKET_DIR and leaves its socket in $TMPDIR when killed.
+      env: { TMPDIR: root },
       handshake: Handshake.parse({}),
       logger: pino({ level: 'silent' }),
     });
