@@ -1,0 +1,191 @@
+// The per-node try-activate state machine, pure: (state, observation, policy) → (next state, effect).
+// No I/O and no clock: the plugin host performs each effect and feeds back what it observed.
+//
+//   Pending ─Staged→ Staged ─Launched→ Probing(candidate) ─Healthy→ Probing(swap) ─Swapped→ Probing(verify)
+//      │               │                     │                          │                      │ Verified
+//      └─failed─┐      └─failed─┐            └─failed (stop candidate)  └─failed (restore)     ▼
+//               ▼               ▼                                                            Active
+//          RolledBack      RolledBack                   dry run: Probing(candidate) ─Healthy→ Probed
+//
+// Recreate (legacy unload → load) stops the active version before it launches the candidate, so every
+// failure after that point has to start the previous version again (restore) before it is RolledBack.
+import type { ActivationStrategy, NodeReason } from '../../api/index.ts';
+
+export interface Failure {
+  reason: NodeReason;
+  message: string;
+}
+
+export type State =
+  | { phase: 'Pending'; revision: string }
+  | { phase: 'Staged'; revision: string; unloaded: boolean }
+  | { phase: 'Probing'; revision: string; step: 'candidate' | 'swap' | 'verify'; unloaded: boolean }
+  | { phase: 'Restoring'; revision: string; failure: Failure }
+  | { phase: 'Active'; revision: string }
+  | { phase: 'Probed'; revision: string }
+  | { phase: 'RolledBack'; revision: string; failure: Failure; restored: boolean }
+  | { phase: 'Failed'; revision: string; failure: Failure };
+
+export type Observation =
+  | { type: 'Start' }
+  | { type: 'Staged' }
+  | { type: 'ActiveStopped' }
+  | { type: 'Launched' }
+  | { type: 'Healthy' }
+  | { type: 'Swapped' }
+  | { type: 'Verified' }
+  | { type: 'Retired' }
+  | { type: 'Restored' }
+  | { type: 'CandidateStopped' }
+  | ({ type: 'Failed' } & Failure);
+
+/**
+ * What the host must do next:
+ * Stage: copy and verify the candidate. StopActive: Recreate's unload. Launch: spawn, handshake, contract.
+ * Probe: health probes and soak. Swap: journal intent, flip `current`/`previous`, switch the front.
+ * Verify: the post-swap window. Retire: drain and stop the old process, settle the journal, sweep.
+ * StopCandidate: kill the candidate. Restore: bring the previous version back (links, front, process).
+ */
+export type Effect =
+  | 'Stage'
+  | 'StopActive'
+  | 'Launch'
+  | 'Probe'
+  | 'Swap'
+  | 'Verify'
+  | 'Retire'
+  | 'StopCandidate'
+  | 'Restore';
+
+export interface Policy {
+  strategy: ActivationStrategy;
+  dryRun: boolean;
+  verifySeconds: number;
+  /** Whether a version is active on the node now (a first install has nothing to keep or restore). */
+  hasActive: boolean;
+}
+
+export interface Step {
+  next: State;
+  effect?: Effect;
+}
+
+export const isTerminal = (s: State) =>
+  s.phase === 'Active' || s.phase === 'Probed' || s.phase === 'RolledBack' || s.phase === 'Failed';
+
+/** A failure before anything changed for clients: reject the candidate, the active version keeps serving. */
+function reject(revision: string, failure: Failure, candidateRunning: boolean): Step {
+  const next: State = { phase: 'RolledBack', revision, failure, restored: false };
+  return candidateRunning
+    ? { next: { phase: 'Restoring', revision, failure }, effect: 'StopCandidate' }
+    : { next };
+}
+
+/** A failure after the active version was touched (swapped or unloaded): restore the previous one. */
+function restore(revision: string, failure: Failure, policy: Policy): Step {
+  if (!policy.hasActive) return reject(revision, failure, true);
+  return { next: { phase: 'Restoring', revision, failure }, effect: 'Restore' };
+}
+
+/**
+ * The transition function. An observation that makes no sense in a state (a bug in the host) is
+ * answered with Failed, never ignored, so it is loud.
+ */
+export function transition(state: State, observation: Observation, policy: Policy): Step {
+  const { revision } = state;
+  const unexpected = (): Step => ({
+    next: {
+      phase: 'Failed',
+      revision,
+      failure: {
+        reason: 'RollbackFailed',
+        message: `The agent saw ${observation.type} while ${state.phase}; this is a bug, please report it.`,
+      },
+    },
+  });
+
+  switch (state.phase) {
+    case 'Pending':
+      if (observation.type === 'Start') return { next: state, effect: 'Stage' };
+      if (observation.type === 'Staged') {
+        const unload = policy.strategy === 'Recreate' && policy.hasActive && !policy.dryRun;
+        return {
+          next: { phase: 'Staged', revision, unloaded: false },
+          effect: unload ? 'StopActive' : 'Launch',
+        };
+      }
+      if (observation.type === 'Failed') return reject(revision, observation, false);
+      return unexpected();
+
+    case 'Staged':
+      if (observation.type === 'ActiveStopped')
+        return { next: { ...state, unloaded: true }, effect: 'Launch' };
+      if (observation.type === 'Launched') {
+        return {
+          next: { phase: 'Probing', revision, step: 'candidate', unloaded: state.unloaded },
+          effect: 'Probe',
+        };
+      }
+      if (observation.type === 'Failed') {
+        // launchPlugin already killed the candidate; an unloaded active version must come back.
+        return state.unloaded ? restore(revision, observation, policy) : reject(revision, observation, false);
+      }
+      return unexpected();
+
+    case 'Probing':
+      if (observation.type === 'Healthy' && state.step === 'candidate') {
+        if (policy.dryRun) return { next: { phase: 'Probed', revision }, effect: 'StopCandidate' };
+        return { next: { ...state, step: 'swap' }, effect: 'Swap' };
+      }
+      if (observation.type === 'Swapped' && state.step === 'swap') {
+        if (policy.verifySeconds > 0 && policy.hasActive)
+          return { next: { ...state, step: 'verify' }, effect: 'Verify' };
+        return { next: { phase: 'Active', revision }, effect: 'Retire' };
+      }
+      if (observation.type === 'Verified' && state.step === 'verify') {
+        return { next: { phase: 'Active', revision }, effect: 'Retire' };
+      }
+      if (observation.type === 'Failed') {
+        if (state.step === 'candidate' && !state.unloaded) return reject(revision, observation, true);
+        return restore(revision, observation, policy);
+      }
+      return unexpected();
+
+    case 'Restoring':
+      if (observation.type === 'Restored' || observation.type === 'CandidateStopped') {
+        return {
+          next: {
+            phase: 'RolledBack',
+            revision,
+            failure: state.failure,
+            restored: observation.type === 'Restored',
+          },
+        };
+      }
+      if (observation.type === 'Failed') {
+        return {
+          next: {
+            phase: 'Failed',
+            revision,
+            failure: {
+              reason: 'RollbackFailed',
+              message: `${state.failure.message} Restoring the previous version failed too: ${observation.message}`,
+            },
+          },
+        };
+      }
+      return unexpected();
+
+    case 'Active':
+      if (observation.type === 'Retired') return { next: state };
+      return unexpected();
+
+    case 'Probed':
+      if (observation.type === 'CandidateStopped') return { next: state };
+      return unexpected();
+
+    case 'RolledBack':
+    case 'Failed':
+      return unexpected();
+  }
+}
