@@ -263,6 +263,7 @@ export class PluginHost {
             previous: retiring ?? (this.#serving?.revision !== ctx.revision ? this.#serving : undefined),
             logger,
             now: this.#now,
+            drainMs: spec.activation.drainSeconds * 1000,
           });
           this.#serving = restored.serving;
           this.#journal = restored.journal;

@@ -22,6 +22,8 @@ export interface RestoreInput {
   previous: Serving | undefined;
   logger: Logger;
   now: () => Date;
+  /** How long the candidate's open connections may finish before it is stopped. */
+  drainMs?: number;
 }
 
 /** Restores the journal intent's `from`; returns what serves now (undefined when nothing was active). */
@@ -32,11 +34,8 @@ export async function restore(
   const dir = pluginDir(root, journal.plugin);
   const from = journal.intent ? journal.intent.from : (journal.active?.revision ?? null);
   const fromPrevious = journal.intent ? journal.intent.fromPrevious : undefined;
-  await input.candidate?.stop(STOP_GRACE_MS);
-  await setLink(dir, 'current', from === null ? undefined : linkTarget(from));
-  if (fromPrevious !== undefined)
-    await setLink(dir, 'previous', fromPrevious === null ? undefined : linkTarget(fromPrevious));
-
+  // Start (or keep) the previous process first and switch the front to it, so clients move away from
+  // the candidate before it is stopped; only then stop the candidate and put the links back.
   let serving: Serving | undefined;
   if (from !== null) {
     if (input.previous && input.previous.revision === from) {
@@ -62,9 +61,13 @@ export async function restore(
       );
       serving = { revision: from, process };
     }
-    front.switchTo(backendOf(serving.process));
-  } else {
-    front.switchTo(undefined);
+  }
+  const switched = front.switchTo(serving ? backendOf(serving.process) : undefined);
+  await switched.drained(input.drainMs ?? 0);
+  await input.candidate?.stop(STOP_GRACE_MS);
+  await setLink(dir, 'current', from === null ? undefined : linkTarget(from));
+  if (fromPrevious !== undefined) {
+    await setLink(dir, 'previous', fromPrevious === null ? undefined : linkTarget(fromPrevious));
   }
   const settled = await writeJournal(
     root,

@@ -93,6 +93,7 @@ function restore(revision: string, failure: Failure, policy: Policy): Step {
  */
 export function transition(state: State, observation: Observation, policy: Policy): Step {
   const { revision } = state;
+  const failure = (o: Failure): Failure => ({ reason: o.reason, message: o.message });
   const unexpected = (): Step => ({
     next: {
       phase: 'Failed',
@@ -114,7 +115,7 @@ export function transition(state: State, observation: Observation, policy: Polic
           effect: unload ? 'StopActive' : 'Launch',
         };
       }
-      if (observation.type === 'Failed') return reject(revision, observation, false);
+      if (observation.type === 'Failed') return reject(revision, failure(observation), false);
       return unexpected();
 
     case 'Staged':
@@ -128,7 +129,9 @@ export function transition(state: State, observation: Observation, policy: Polic
       }
       if (observation.type === 'Failed') {
         // launchPlugin already killed the candidate; an unloaded active version must come back.
-        return state.unloaded ? restore(revision, observation, policy) : reject(revision, observation, false);
+        return state.unloaded
+          ? restore(revision, failure(observation), policy)
+          : reject(revision, failure(observation), false);
       }
       return unexpected();
 
@@ -146,8 +149,9 @@ export function transition(state: State, observation: Observation, policy: Polic
         return { next: { phase: 'Active', revision }, effect: 'Retire' };
       }
       if (observation.type === 'Failed') {
-        if (state.step === 'candidate' && !state.unloaded) return reject(revision, observation, true);
-        return restore(revision, observation, policy);
+        if (state.step === 'candidate' && !state.unloaded)
+          return reject(revision, failure(observation), true);
+        return restore(revision, failure(observation), policy);
       }
       return unexpected();
 
