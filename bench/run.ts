@@ -9,6 +9,8 @@ import { renderMarkdownTable, renderTable } from './lib/table.ts';
 
 const registry: Record<string, () => Promise<Benchmark>> = {
   front: async () => (await import('./front.ts')).benchmark,
+  swap: async () => (await import('./swap.ts')).benchmark,
+  activation: async () => (await import('./activation.ts')).benchmark,
 };
 
 export const benchmarkNames = Object.keys(registry);

@@ -1,7 +1,8 @@
 // A load generator that runs in its own process (so it never shares an event loop with the thing it
 // measures): keep-alive HTTP/1.1 GETs over a unix socket, closed-loop or at a fixed rate.
 //
-// Run: node bench/lib/load.ts '<json LoadSpec>'  → prints one JSON LoadReport line on stdout.
+// Run: node bench/lib/load.ts '<json LoadSpec>' [stoppable]  → prints one JSON LoadReport line on stdout.
+// With `stoppable`, a 'stop' message from the parent ends the run early (runLoad's signal sends it).
 
 import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -32,13 +33,17 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-async function generate(spec: LoadSpec): Promise<LoadReport> {
+async function generate(spec: LoadSpec, stoppable = false): Promise<LoadReport> {
   const agent = new Agent({ keepAlive: !spec.fresh, maxSockets: spec.concurrency });
   const latencies: number[] = [];
   const errors = new Map<string, number>();
   let failed = 0;
   const started = performance.now();
-  const deadline = started + spec.durationMs;
+  let deadline = started + spec.durationMs;
+  const stop = (message: unknown) => {
+    if (message === 'stop') deadline = Math.min(deadline, performance.now());
+  };
+  if (stoppable) process.on('message', stop);
 
   const once = () =>
     new Promise<void>((resolve) => {
@@ -73,6 +78,7 @@ async function generate(spec: LoadSpec): Promise<LoadReport> {
     for (let next = started; next < deadline; next += interval) {
       const wait = next - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (next >= deadline) break; // stopped while waiting
       inflight.push(once());
     }
     await Promise.all(inflight);
@@ -84,6 +90,7 @@ async function generate(spec: LoadSpec): Promise<LoadReport> {
     );
   }
   agent.destroy();
+  if (stoppable) process.off('message', stop);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   return {
@@ -97,12 +104,22 @@ async function generate(spec: LoadSpec): Promise<LoadReport> {
   };
 }
 
-/** Starts the generator in a child process; resolves with its report when the duration is over. */
-export function runLoad(spec: LoadSpec): Promise<LoadReport> {
+/**
+ * Starts the generator in a child process; resolves with its report when the duration is over, or
+ * early once `signal` aborts (the report then covers the requests started until then, all awaited).
+ */
+export function runLoad(spec: LoadSpec, signal?: AbortSignal): Promise<LoadReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(import.meta.filename, [JSON.stringify(spec)], {
+    const args = signal ? [JSON.stringify(spec), 'stoppable'] : [JSON.stringify(spec)];
+    const child = fork(import.meta.filename, args, {
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
+    const stop = () => {
+      if (child.connected) child.send('stop');
+    };
+    if (signal?.aborted) child.once('spawn', stop);
+    else signal?.addEventListener('abort', stop, { once: true });
+    child.once('exit', () => signal?.removeEventListener('abort', stop));
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
@@ -115,6 +132,9 @@ export function runLoad(spec: LoadSpec): Promise<LoadReport> {
 }
 
 if (import.meta.main) {
-  const report = await generate(JSON.parse(process.argv[2]!));
+  const stoppable = process.argv[3] === 'stoppable';
+  const report = await generate(JSON.parse(process.argv[2]!), stoppable);
   process.stdout.write(`${JSON.stringify(report)}\n`);
+  // The IPC channel a stoppable run listened on would keep this process alive; let it exit.
+  if (stoppable) process.disconnect?.();
 }

@@ -37,6 +37,16 @@ export interface ActivateOptions {
   signal?: AbortSignal;
   /** Called with the status after every phase change (and probe result). */
   onStatus?: (status: PluginActivationStatus) => void;
+  /** Called after each effect the host performed, with when it ran (for benchmarks and tracing). */
+  onEffect?: (timing: EffectTiming) => void;
+}
+
+/** One performed effect: performance.now() when the host began it and when it had its observation. */
+export interface EffectTiming {
+  effect: Effect;
+  startedAt: number;
+  endedAt: number;
+  observation: Observation['type'];
 }
 
 /** What one activation has learned so far, for its status. */
@@ -137,6 +147,7 @@ export class PluginHost {
       state = step.next;
       if (changed) await report();
       if (!step.effect) break;
+      const startedAt = performance.now();
       observation = await this.#perform(step.effect, {
         spec,
         revision,
@@ -152,6 +163,12 @@ export class PluginHost {
           retiring = old;
         },
         drain: () => ({ drain, retiring }),
+      });
+      options.onEffect?.({
+        effect: step.effect,
+        startedAt,
+        endedAt: performance.now(),
+        observation: observation.type,
       });
     }
     return this.#status(state, progress);

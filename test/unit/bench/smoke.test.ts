@@ -1,17 +1,113 @@
-// Each benchmark starts and reports a well-formed result (figures are measured by `npm run bench`, not here).
+// Each benchmark starts and reports a well-formed result, and the pure helpers that turn engine timings
+// into figures compute what they claim (figures are measured by `npm run bench`, not asserted here).
 import { describe, expect, it } from 'vitest';
+import { effectDurations } from '../../../bench/activation.ts';
+import type { BenchResult } from '../../../bench/lib/benchmark.ts';
 import { benchmarkNames, loadBenchmark } from '../../../bench/run.ts';
+import { swapWindows } from '../../../bench/swap.ts';
+import type { EffectTiming } from '../../../src/agent/plugin-host.ts';
+
+/** What a benchmark's first table must hold beyond the common shape: its row labels and columns. */
+const expectedReports: Record<string, { rows: string[]; columns: string[]; figures: string[] }> = {
+  swap: {
+    rows: ['TryActivate', 'Recreate'],
+    columns: ['requests', 'failed', 'p50 ms', 'p99 ms', 'max ms', 'swap pause ms (median / max)'],
+    figures: ['tryActivateFailed', 'recreateFailed', 'tryActivateSwapPauseMedianMs', 'recreateP99Ms'],
+  },
+  activation: {
+    rows: ['1 MB', '50 MB'],
+    columns: ['stage ms', 'spawn + handshake ms', 'probe ms', 'swap ms', 'total ms'],
+    figures: ['stage1MbMs', 'stage50MbMs', 'spawnHandshakeMs', 'probeMs', 'swapMs'],
+  },
+};
+
+function expectWellFormed(name: string, result: BenchResult): void {
+  expect(result.name).toBe(name);
+  expect(result.tables.length).toBeGreaterThan(0);
+  for (const table of result.tables) expect(table.rows.length).toBeGreaterThan(0);
+  expect(Object.keys(result.figures).length).toBeGreaterThan(0);
+  for (const value of Object.values(result.figures)) {
+    if (typeof value === 'number') expect(Number.isFinite(value)).toBe(true);
+  }
+  const expected = expectedReports[name];
+  if (!expected) return;
+  const rows = result.tables[0]!.rows;
+  expect(rows.map((r) => Object.values(r)[0])).toEqual(expected.rows);
+  for (const row of rows) {
+    for (const column of expected.columns) {
+      expect(row).toHaveProperty([column]);
+      const value = row[column];
+      if (typeof value === 'number') expect(value).toBeGreaterThanOrEqual(0);
+      else expect(value).toMatch(/^[0-9.]+ \/ [0-9.]+$/);
+    }
+  }
+  for (const figure of expected.figures) expect(result.figures).toHaveProperty([figure]);
+}
 
 describe.each(benchmarkNames)('the %s benchmark', (name) => {
-  it('runs in smoke mode and reports tables and figures', { timeout: 120_000 }, async () => {
+  it('runs in quick smoke mode and reports tables and figures', { timeout: 120_000 }, async () => {
     const bench = await loadBenchmark(name);
     const result = await bench.run({ quick: true, smoke: true, log: () => {} });
-    expect(result.name).toBe(name);
-    expect(result.tables.length).toBeGreaterThan(0);
-    for (const table of result.tables) expect(table.rows.length).toBeGreaterThan(0);
-    expect(Object.keys(result.figures).length).toBeGreaterThan(0);
-    for (const value of Object.values(result.figures)) {
-      if (typeof value === 'number') expect(Number.isFinite(value)).toBe(true);
-    }
+    expectWellFormed(name, result);
+  });
+});
+
+const at = (effect: EffectTiming['effect'], startedAt: number, endedAt: number): EffectTiming => ({
+  effect,
+  startedAt,
+  endedAt,
+  observation: 'Staged',
+});
+
+describe('the swap pause and no-backend window of one activation', () => {
+  const cases: { name: string; given: EffectTiming[]; want: { pauseMs: number; gapMs: number } }[] = [
+    {
+      name: 'TryActivate: probe end to swap end, and no window without a backend',
+      given: [
+        at('Stage', 0, 5),
+        at('Launch', 5, 100),
+        at('Probe', 100, 120),
+        at('Swap', 120, 126),
+        at('Retire', 126, 200),
+      ],
+      want: { pauseMs: 6, gapMs: 0 },
+    },
+    {
+      name: 'Recreate: the window opens when StopActive starts and closes when the swap ends',
+      given: [
+        at('Stage', 0, 5),
+        at('StopActive', 5, 40),
+        at('Launch', 40, 140),
+        at('Probe', 140, 150),
+        at('Swap', 150, 153),
+      ],
+      want: { pauseMs: 3, gapMs: 148 },
+    },
+  ];
+  it.each(cases)('$name', ({ given, want }) => {
+    expect(swapWindows(given)).toEqual(want);
+  });
+
+  it('refuses an activation that never swapped', () => {
+    expect(() => swapWindows([at('Stage', 0, 5), at('Launch', 5, 9), at('StopCandidate', 9, 12)])).toThrow(
+      /never swapped/,
+    );
+  });
+});
+
+describe('the phase durations of one activation', () => {
+  it('gives each effect its own duration and adds up an effect performed twice', () => {
+    expect(
+      effectDurations([
+        at('Stage', 0, 5),
+        at('Launch', 5, 105),
+        at('Probe', 105, 125),
+        at('Probe', 130, 131),
+      ]),
+    ).toEqual({
+      Stage: 5,
+      Launch: 100,
+      Probe: 21,
+    });
   });
 });
