@@ -77,3 +77,16 @@ export type NodeReason = (typeof NodeReason)[keyof typeof NodeReason];
 export const AllReasons: readonly string[] = [
   ...new Set([...Object.values(ReleaseReason), ...Object.values(NodeReason)]),
 ];
+
+/** Reasons of the Kubernetes Events the controller records on a PluginRelease. */
+export const EventReason = {
+  RolloutStarted: 'RolloutStarted',
+  NodeActivated: 'NodeActivated',
+  NodeRolledBack: 'NodeRolledBack',
+  NodeFailed: 'NodeFailed',
+  RolloutComplete: 'RolloutComplete',
+  RolloutHalted: 'RolloutHalted',
+  FleetRollbackStarted: 'FleetRollbackStarted',
+  DryRunComplete: 'DryRunComplete',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];

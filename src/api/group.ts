@@ -33,4 +33,6 @@ export const Labels = {
 export const Annotations = {
   /** Any new value retries the current revision after a failure, without editing the spec. */
   retryAt: `${GROUP}/retry-at`,
+  /** Set by the controller on a PluginActivation when it starts an attempt: the progress deadline's origin. */
+  startedAt: `${GROUP}/started-at`,
 } as const;

@@ -1,5 +1,5 @@
 // Fixture builders: tests say what is special about their object, not the whole JSON blob.
-import { API_VERSION, type PluginReleaseSpecInput } from '../../src/api/index.ts';
+import { API_VERSION, PluginRelease, type PluginReleaseSpecInput } from '../../src/api/index.ts';
 
 export const DIGEST_A = `sha256:${'a'.repeat(64)}`;
 export const DIGEST_B = `sha256:${'b'.repeat(64)}`;
@@ -69,3 +69,20 @@ function deepMerge(base: unknown, patch: unknown): unknown {
 }
 
 export const aRelease = () => new ReleaseBuilder();
+
+/** The release as the controller reads it: defaults applied, with server-set metadata. */
+export function parsedRelease(
+  builder: ReleaseBuilder,
+  metadata: { annotations?: Record<string, string>; creationTimestamp?: string } = {},
+): PluginRelease {
+  const manifest = builder.manifest();
+  return PluginRelease.parse({
+    ...manifest,
+    metadata: {
+      ...manifest.metadata,
+      uid: `uid-${builder.name}`,
+      creationTimestamp: '2026-11-23T09:00:00Z',
+      ...metadata,
+    },
+  });
+}
