@@ -1,0 +1,149 @@
+// The agent's Kubernetes binding: executes the PluginActivations of its node on the node engine and
+// reports through each activation's status. It never writes a PluginRelease.
+import type { Logger } from 'pino';
+import {
+  formatIssues,
+  NodeReason,
+  type PluginActivation,
+  PluginActivationSpec,
+  type PluginActivationStatus,
+} from '../api/index.ts';
+import { canonicalJson } from '../api/revision.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { done, type ReconcileResult } from '../runtime/reconcile.ts';
+import type { NodeEngine } from './node-engine.ts';
+
+export interface AgentCaches {
+  activation(key: string): PluginActivation | undefined;
+}
+
+export interface AgentWriter {
+  /** Replaces the activation's whole status (fields absent from `status` are removed). */
+  writeStatus(activation: PluginActivation, status: PluginActivationStatus): Promise<void>;
+}
+
+export interface BindingOptions {
+  nodeName: string;
+  engine: NodeEngine;
+  caches: AgentCaches;
+  writer: AgentWriter;
+  clock: Clock;
+  /** Observes each finished activation (metrics). */
+  onFinished?: (status: PluginActivationStatus, durationMs: number) => void;
+}
+
+const TERMINAL = new Set(['Active', 'RolledBack', 'Failed', 'Probed']);
+
+export class ActivationBinding {
+  readonly #o: BindingOptions;
+
+  constructor(options: BindingOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Converges one activation of this node: runs it on the engine unless its status already reports
+   * this attempt as finished, and writes the status as it goes. Throws only on API errors (retried
+   * with backoff) or when aborted; plugin failures end in a RolledBack or Failed status.
+   */
+  async reconcile(key: string, logger: Logger, signal: AbortSignal): Promise<ReconcileResult> {
+    const activation = this.#o.caches.activation(key);
+    if (!activation || activation.metadata.deletionTimestamp) return done;
+    if (activation.spec.nodeName !== this.#o.nodeName) return done;
+    const generation = activation.metadata.generation ?? 0;
+    const status = activation.status ?? {};
+    const parsed = PluginActivationSpec.safeParse(activation.spec);
+    if (!parsed.success) {
+      await this.#write(activation, {
+        ...this.#finished(generation, activation),
+        phase: 'Failed',
+        reason: NodeReason.StageFailed,
+        message: `The activation spec is invalid: ${formatIssues(parsed.error, 'spec')}.`,
+      });
+      return done;
+    }
+    const spec = parsed.data;
+    if (status.phase && TERMINAL.has(status.phase) && (await this.#alreadyDone(spec, status))) {
+      // The same attempt already finished (say, only probe settings changed): acknowledge the generation.
+      if (status.observedGeneration !== generation) {
+        await this.#write(activation, { ...status, observedGeneration: generation });
+      }
+      return done;
+    }
+
+    const started = performance.now();
+    const reporter = new StatusReporter((s) => this.#write(activation, s), logger);
+    const final = await this.#o.engine.activate(spec, {
+      signal,
+      onStatus: (s) => reporter.offer({ ...s, ...this.#finished(generation, activation) }),
+    });
+    await reporter.flush();
+    const result: PluginActivationStatus = { ...final, ...this.#finished(generation, activation) };
+    await this.#write(activation, result);
+    this.#o.onFinished?.(result, performance.now() - started);
+    logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
+    return done;
+  }
+
+  /** Whether `status` reports the attempt `spec` asks for as finished, and the node still agrees. */
+  async #alreadyDone(spec: PluginActivationSpec, status: PluginActivationStatus): Promise<boolean> {
+    if (status.revision !== spec.revision || status.retryAt !== spec.retryAt) return false;
+    if (spec.dryRun) return status.phase === 'Probed';
+    if (status.phase === 'Probed') return false;
+    const active = await this.#o.engine.activeRevision(spec.plugin);
+    if (spec.rollbackTo) return active === spec.rollbackTo.revision;
+    return status.phase !== 'Active' || active === spec.revision;
+  }
+
+  #finished(generation: number, activation: PluginActivation): PluginActivationStatus {
+    return {
+      observedGeneration: generation,
+      ...(activation.spec.retryAt !== undefined ? { retryAt: activation.spec.retryAt } : {}),
+    };
+  }
+
+  async #write(activation: PluginActivation, status: PluginActivationStatus): Promise<void> {
+    if (canonicalJson(activation.status ?? {}) === canonicalJson(status)) return;
+    await this.#o.writer.writeStatus(activation, status);
+  }
+}
+
+/**
+ * Coalesces progress statuses: one write in flight at a time, and only the newest waiting status is
+ * written after it. Fast phases collapse, which keeps API writes per activation low.
+ */
+class StatusReporter {
+  readonly #write: (s: PluginActivationStatus) => Promise<void>;
+  readonly #logger: Logger;
+  #pending: PluginActivationStatus | undefined;
+  #inFlight: Promise<void> | undefined;
+
+  constructor(write: (s: PluginActivationStatus) => Promise<void>, logger: Logger) {
+    this.#write = write;
+    this.#logger = logger;
+  }
+
+  offer(status: PluginActivationStatus): void {
+    this.#pending = status;
+    if (!this.#inFlight) this.#inFlight = this.#drain();
+  }
+
+  async flush(): Promise<void> {
+    this.#pending = undefined;
+    await this.#inFlight;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending) {
+      const next = this.#pending;
+      this.#pending = undefined;
+      try {
+        await this.#write(next);
+      } catch (err) {
+        // Progress is advisory; the final status is written (and retried) by the reconcile itself.
+        this.#logger.warn({ err }, 'could not report progress');
+      }
+    }
+    this.#inFlight = undefined;
+  }
+}
