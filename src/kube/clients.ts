@@ -1,0 +1,82 @@
+// The one place that wires client-node objects together: typed stores for both kinds and Nodes,
+// informers, the Lease lock and the event recorder, all from one KubeConfig.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { GROUP, Kinds, type PluginActivation, type PluginRelease, VERSION } from '../api/index.ts';
+import { type EventRecorderOptions, KubeEventRecorder } from './events.ts';
+import { Informer, type InformerOptions } from './informer.ts';
+import { KubeLeaseLock } from './lease.ts';
+import {
+  customObjectsBackend,
+  KubeResource,
+  nodesBackend,
+  type ResourceClientOptions,
+  type ResourceDescriptor,
+  type ResourceStore,
+} from './resource.ts';
+import type { KubeNode } from './types.ts';
+
+export type ReleaseStore = ResourceStore<PluginRelease>;
+export type ActivationStore = ResourceStore<PluginActivation>;
+export type NodeStore = ResourceStore<KubeNode>;
+
+export const RELEASES: ResourceDescriptor = {
+  group: GROUP,
+  version: VERSION,
+  plural: Kinds.PluginRelease.plural,
+  kind: Kinds.PluginRelease.kind,
+  namespaced: true,
+};
+export const ACTIVATIONS: ResourceDescriptor = {
+  group: GROUP,
+  version: VERSION,
+  plural: Kinds.PluginActivation.plural,
+  kind: Kinds.PluginActivation.kind,
+  namespaced: true,
+};
+export const NODES: ResourceDescriptor = {
+  group: '',
+  version: 'v1',
+  plural: 'nodes',
+  kind: 'Node',
+  namespaced: false,
+};
+
+export interface KubeClients {
+  readonly kubeConfig: KubeConfig;
+  readonly releases: KubeResource<PluginRelease>;
+  readonly activations: KubeResource<PluginActivation>;
+  readonly nodes: KubeResource<KubeNode>;
+  /** A new informer over one of the resources above (not started). */
+  informer<T extends PluginRelease | PluginActivation | KubeNode>(
+    resource: KubeResource<T>,
+    options?: InformerOptions,
+  ): Informer<T>;
+  /** The Lease lock for leader election (namespace/name of the Lease). */
+  leaseLock(namespace: string, name: string): KubeLeaseLock;
+  eventRecorder(options: EventRecorderOptions): KubeEventRecorder;
+}
+
+/**
+ * Builds every client from `kubeConfig` (see loadKubeConfig). `fieldManager` names this process's
+ * writes in managedFields; `retry` tunes (or, with false, disables) the per-call Transient retries.
+ */
+export function createKubeClients(kubeConfig: KubeConfig, options: ResourceClientOptions = {}): KubeClients {
+  const resource = <T extends PluginRelease | PluginActivation | KubeNode>(d: ResourceDescriptor) =>
+    new KubeResource<T>(
+      kubeConfig,
+      d,
+      d.group
+        ? customObjectsBackend(kubeConfig, d, options.fieldManager)
+        : nodesBackend(kubeConfig, options.fieldManager),
+      options,
+    );
+  return {
+    kubeConfig,
+    releases: resource<PluginRelease>(RELEASES),
+    activations: resource<PluginActivation>(ACTIVATIONS),
+    nodes: resource<KubeNode>(NODES),
+    informer: (r, informerOptions) => new Informer(r, informerOptions),
+    leaseLock: (namespace, name) => new KubeLeaseLock(kubeConfig, namespace, name),
+    eventRecorder: (recorderOptions) => new KubeEventRecorder(kubeConfig, recorderOptions),
+  };
+}

@@ -1,0 +1,356 @@
+// Informer: list + watch into a local cache, with handlers, `synced`, relist on 410 Gone, and a loop that
+// restarts itself with backoff after any error or stream end (client-node's ListWatch gives up instead).
+import type { Logger } from 'pino';
+import { sleep, systemTimers, type Timers } from '../runtime/clock.ts';
+import { isGone, type KubeStatus } from './errors.ts';
+import type { ListOptions, WatchEventType, WatchHandle, WatchSource } from './resource.ts';
+import { type KubeObject, objectKey } from './types.ts';
+
+/** Notified after the cache changed. Level-based controllers only enqueue keys here. */
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(oldObj: T, newObj: T): void;
+  /** `obj` is the last state the cache knew (after a relist, possibly older than the deletion). */
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions {
+  /** Watch one namespace; all namespaces (or a cluster-scoped kind) when omitted. */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** First restart delay after a failed or ended watch (default 100 ms); doubles per failure. */
+  initialBackoffMs?: number;
+  /** Cap of the restart delay (default 30 s). */
+  maxBackoffMs?: number;
+  /** List page size (default 500); 0 lists in one request. */
+  pageSize?: number;
+  /** The server-side watch timeout is drawn from this range, as client-go does (default 300–600 s). */
+  watchTimeoutSeconds?: [number, number];
+  logger?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  timers?: Timers;
+}
+
+/** Counters for tests and metrics: how often the informer had to list and re-watch. */
+export interface InformerStats {
+  lists: number;
+  watches: number;
+  /** Lists forced by 410 Gone / Expired. */
+  relistsAfterGone: number;
+  /** Failures of list or watch requests (connection, 5xx, 429, …). */
+  failures: number;
+}
+
+/** A watch ended this way. */
+type WatchEnd = 'gone' | 'ended' | 'stopped';
+
+/** A watch that stayed open this long, or delivered an event, resets the backoff. */
+const HEALTHY_WATCH_MS = 1_000;
+
+/**
+ * A shared, self-healing cache of one resource kind.
+ *
+ * - `start()` lists (page by page), fills the cache, sets `synced`, then watches from the list's
+ *   resourceVersion with bookmarks.
+ * - Any watch end or error restarts the watch from the last seen resourceVersion after a backoff;
+ *   410 Gone (on the watch request or as an ERROR event) relists at once, emitting the difference
+ *   as add/update/delete. A failed list is retried with backoff too. The loop only ends on stop().
+ * - Handlers run synchronously after the cache changed; a throwing handler is logged and ignored.
+ */
+export class Informer<T extends KubeObject> {
+  readonly #source: WatchSource<T>;
+  readonly #options: InformerOptions;
+  readonly #timers: Timers;
+  readonly #cache = new Map<string, T>();
+  readonly #handlers = new Set<InformerHandlers<T>>();
+  readonly #syncWaiters = new Set<() => void>();
+  readonly #stopController = new AbortController();
+  readonly stats: InformerStats = { lists: 0, watches: 0, relistsAfterGone: 0, failures: 0 };
+  #synced = false;
+  #resourceVersion = '';
+  #watch: WatchHandle | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(source: WatchSource<T>, options: InformerOptions = {}) {
+    this.#source = source;
+    this.#options = options;
+    this.#timers = options.timers ?? systemTimers;
+  }
+
+  /** True once the first list has filled the cache; stays true across restarts (as client-go). */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The resourceVersion the next watch resumes from. */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** Resolves once synced; rejects with the signal's reason if `signal` aborts first. */
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#syncWaiters.delete(done);
+        reject(signal?.reason);
+      };
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      this.#syncWaiters.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Registers handlers; returns a function that unregisters them. Objects already cached are not replayed. */
+  on(handlers: InformerHandlers<T>): () => void {
+    this.#handlers.add(handlers);
+    return () => this.#handlers.delete(handlers);
+  }
+
+  /** The cached object by `namespace/name` (or `name` for cluster-scoped kinds). Do not mutate it. */
+  get(key: string): T | undefined {
+    return this.#cache.get(key);
+  }
+
+  /** Every cached object, optionally filtered. Do not mutate them. */
+  list(filter?: (obj: T) => boolean): T[] {
+    const all = [...this.#cache.values()];
+    return filter ? all.filter(filter) : all;
+  }
+
+  /** Every cached key. */
+  keys(): string[] {
+    return [...this.#cache.keys()];
+  }
+
+  /** Starts the list/watch loop in the background. Idempotent. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Stops watching and resolves when the loop has ended. The cache keeps its last contents. */
+  async stop(): Promise<void> {
+    this.#stopController.abort(new Error('informer stopped'));
+    this.#watch?.stop();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const stopSignal = this.#stopController.signal;
+    let needList = true;
+    let failures = 0;
+    while (!stopSignal.aborted) {
+      try {
+        if (needList) {
+          await this.#relist(stopSignal);
+          needList = false;
+        }
+        const started = Date.now();
+        const { end, sawEvents } = await this.#watchOnce();
+        if (end === 'stopped') break;
+        if (end === 'gone') {
+          this.stats.relistsAfterGone++;
+          this.#options.logger?.info(
+            { resource: this.#source.resource },
+            'watch expired (410 Gone); relisting',
+          );
+          needList = true;
+          failures = 0;
+          continue;
+        }
+        failures = sawEvents || Date.now() - started >= HEALTHY_WATCH_MS ? 0 : failures + 1;
+        this.#options.logger?.debug({ resource: this.#source.resource }, 'watch ended; resuming');
+      } catch (error) {
+        if (stopSignal.aborted) break;
+        this.stats.failures++;
+        if (isGone(error)) {
+          this.stats.relistsAfterGone++;
+          needList = true;
+          failures = 0;
+          continue;
+        }
+        failures++;
+        this.#options.logger?.warn(
+          { err: error, resource: this.#source.resource, failures },
+          'list/watch failed; retrying with backoff',
+        );
+      }
+      try {
+        await sleep(this.#backoff(failures), stopSignal, this.#timers);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  #backoff(failures: number): number {
+    const initial = this.#options.initialBackoffMs ?? 100;
+    const max = this.#options.maxBackoffMs ?? 30_000;
+    // A healthy end (failures 0) and the first failure both wait `initial`; each further failure doubles it.
+    const base = Math.min(max, initial * 2 ** Math.min(Math.max(0, failures - 1), 30));
+    // Up to 20% jitter, so many informers do not hit a recovering API server in lockstep.
+    return Math.round(base * (1 + Math.random() * 0.2));
+  }
+
+  async #relist(signal: AbortSignal): Promise<void> {
+    const pageSize = this.#options.pageSize ?? 500;
+    let items: T[];
+    let resourceVersion: string;
+    try {
+      ({ items, resourceVersion } = await this.#listAll(pageSize, signal));
+    } catch (error) {
+      // A continue token can expire between pages (410): fall back to one unpaginated list.
+      if (!(isGone(error) && pageSize > 0)) throw error;
+      ({ items, resourceVersion } = await this.#listAll(0, signal));
+    }
+    const next = new Map<string, T>();
+    for (const item of items) next.set(objectKey(item), item);
+    const previous = new Map(this.#cache);
+    this.#cache.clear();
+    for (const [key, obj] of next) this.#cache.set(key, obj);
+    this.#resourceVersion = resourceVersion;
+    for (const [key, obj] of next) {
+      const old = previous.get(key);
+      if (!old) this.#emit('add', obj);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.#emit('update', obj, old);
+    }
+    for (const [key, old] of previous) if (!next.has(key)) this.#emit('delete', old);
+    if (!this.#synced) {
+      this.#synced = true;
+      for (const waiter of [...this.#syncWaiters]) waiter();
+      this.#syncWaiters.clear();
+    }
+  }
+
+  async #listAll(pageSize: number, signal: AbortSignal): Promise<{ items: T[]; resourceVersion: string }> {
+    this.stats.lists++;
+    const items: T[] = [];
+    let resourceVersion = '';
+    let continueToken: string | undefined;
+    do {
+      const options: ListOptions = {
+        signal,
+        labelSelector: this.#options.labelSelector,
+        fieldSelector: this.#options.fieldSelector,
+        ...(pageSize > 0 ? { limit: pageSize } : {}),
+        ...(continueToken ? { continue: continueToken } : {}),
+      };
+      const page = await this.#source.listPage(this.#options.namespace, options);
+      items.push(...page.items);
+      // The first page's resourceVersion is the snapshot every later page belongs to.
+      resourceVersion ||= page.resourceVersion;
+      continueToken = page.continue;
+    } while (continueToken);
+    return { items, resourceVersion };
+  }
+
+  #watchOnce(): Promise<{ end: WatchEnd; sawEvents: boolean }> {
+    const stopSignal = this.#stopController.signal;
+    this.stats.watches++;
+    const [min, max] = this.#options.watchTimeoutSeconds ?? [300, 600];
+    return new Promise((resolve, reject) => {
+      let sawEvents = false;
+      let settled = false;
+      let gone = false;
+      let eventError: unknown;
+      const finish = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.#watch = undefined;
+        stopSignal.removeEventListener('abort', onStop);
+        if (stopSignal.aborted) resolve({ end: 'stopped', sawEvents });
+        else if (gone || isGone(error)) resolve({ end: 'gone', sawEvents });
+        else if (eventError) reject(eventError);
+        else if (error) reject(error);
+        else resolve({ end: 'ended', sawEvents });
+      };
+      const onStop = () => {
+        this.#watch?.stop();
+        finish();
+      };
+      stopSignal.addEventListener('abort', onStop, { once: true });
+      const onEvent = (type: WatchEventType, object: T | KubeStatus) => {
+        if (settled) return;
+        if (type === 'ERROR') {
+          const status = object as KubeStatus;
+          if (status.code === 410 || status.reason === 'Expired' || status.reason === 'Gone') gone = true;
+          else eventError = watchEventError(this.#source, status);
+          this.#watch?.stop();
+          finish();
+          return;
+        }
+        sawEvents = true;
+        this.#apply(type, object as T);
+      };
+      this.#source
+        .watch(
+          this.#options.namespace,
+          {
+            resourceVersion: this.#resourceVersion,
+            labelSelector: this.#options.labelSelector,
+            fieldSelector: this.#options.fieldSelector,
+            allowWatchBookmarks: true,
+            timeoutSeconds: Math.floor(min + Math.random() * (max - min)),
+          },
+          onEvent,
+          finish,
+        )
+        .then(
+          (handle) => {
+            if (settled) handle.stop();
+            else this.#watch = handle;
+          },
+          (error: unknown) => finish(error ?? new Error('watch failed')),
+        );
+    });
+  }
+
+  #apply(type: WatchEventType, obj: T): void {
+    const rv = obj.metadata?.resourceVersion;
+    if (type === 'BOOKMARK') {
+      if (rv) this.#resourceVersion = rv;
+      return;
+    }
+    const key = objectKey(obj);
+    const old = this.#cache.get(key);
+    if (type === 'DELETED') {
+      this.#cache.delete(key);
+      this.#emit('delete', obj);
+    } else {
+      this.#cache.set(key, obj);
+      if (old) this.#emit('update', obj, old);
+      else this.#emit('add', obj);
+    }
+    if (rv) this.#resourceVersion = rv;
+  }
+
+  #emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const handlers of this.#handlers) {
+      try {
+        if (kind === 'add') handlers.add?.(obj);
+        else if (kind === 'update') handlers.update?.(old!, obj);
+        else handlers.delete?.(obj);
+      } catch (error) {
+        this.#options.logger?.error(
+          { err: error, resource: this.#source.resource },
+          'informer handler threw',
+        );
+      }
+    }
+  }
+}
+
+function watchEventError(source: WatchSource<KubeObject>, status: KubeStatus): Error {
+  const withError = source as { watchError?: (status: KubeStatus) => Error };
+  return (
+    withError.watchError?.(status) ??
+    Object.assign(new Error(status.message ?? `watch error ${status.code}`), { statusCode: status.code })
+  );
+}
