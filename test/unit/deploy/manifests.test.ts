@@ -174,8 +174,15 @@ describe('the kustomize tree', () => {
   });
 
   it('references every manifest, except the Argo CD snippets that go into Argo CD itself', () => {
-    const orphans = yamlFiles.filter((f) => !installed.files.includes(f) && !f.startsWith('argocd/'));
+    const referenced = new Set([...installed.files, ...build('crds').files]);
+    const orphans = yamlFiles.filter((f) => !referenced.has(f) && !f.startsWith('argocd/'));
     expect(orphans).toEqual([]);
+  });
+
+  it('installs the CRDs alone from deploy/crds, the same objects the full install has', () => {
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    expect(crds).toHaveLength(2);
+    expect(build('crds').objects).toEqual(crds);
   });
 
   it('names no object twice', () => {
