@@ -42,7 +42,7 @@ export interface InformerStats {
 }
 
 /** A watch ended this way. */
-type WatchEnd = 'gone' | 'ended' | 'stopped';
+type WatchEnd = 'gone' | 'ended' | 'failed' | 'stopped';
 
 /** A watch that stayed open this long, or delivered an event, resets the backoff. */
 const HEALTHY_WATCH_MS = 1_000;
@@ -146,6 +146,8 @@ export class Informer<T extends KubeObject> {
     const stopSignal = this.#stopController.signal;
     let needList = true;
     let failures = 0;
+    // Gone twice in a row without progress means something is off: back off instead of spinning.
+    let goneInARow = 0;
     while (!stopSignal.aborted) {
       try {
         if (needList) {
@@ -153,7 +155,7 @@ export class Informer<T extends KubeObject> {
           needList = false;
         }
         const started = Date.now();
-        const { end, sawEvents } = await this.#watchOnce();
+        const { end, sawEvents, error } = await this.#watchOnce();
         if (end === 'stopped') break;
         if (end === 'gone') {
           this.stats.relistsAfterGone++;
@@ -162,20 +164,29 @@ export class Informer<T extends KubeObject> {
             'watch expired (410 Gone); relisting',
           );
           needList = true;
-          failures = 0;
-          continue;
+          goneInARow = sawEvents ? 1 : goneInARow + 1;
+          if (goneInARow === 1) continue;
+          failures++;
+        } else {
+          goneInARow = 0;
+          // A watch that delivered events or stayed open a while was healthy however it ended (client-node
+          // also cuts idle streams after 30 s): resume promptly. A watch that died at once backs off.
+          const healthy = sawEvents || Date.now() - started >= HEALTHY_WATCH_MS;
+          failures = healthy ? 0 : failures + 1;
+          if (end === 'failed') {
+            this.stats.failures++;
+            this.#options.logger?.[healthy ? 'debug' : 'warn'](
+              { err: error, resource: this.#source.resource, failures },
+              'watch failed; resuming',
+            );
+          } else {
+            this.#options.logger?.debug({ resource: this.#source.resource }, 'watch ended; resuming');
+          }
         }
-        failures = sawEvents || Date.now() - started >= HEALTHY_WATCH_MS ? 0 : failures + 1;
-        this.#options.logger?.debug({ resource: this.#source.resource }, 'watch ended; resuming');
       } catch (error) {
         if (stopSignal.aborted) break;
+        // A failed list (a 410 here can only be an expired continue token, already retried unpaginated).
         this.stats.failures++;
-        if (isGone(error)) {
-          this.stats.relistsAfterGone++;
-          needList = true;
-          failures = 0;
-          continue;
-        }
         failures++;
         this.#options.logger?.warn(
           { err: error, resource: this.#source.resource, failures },
@@ -251,11 +262,11 @@ export class Informer<T extends KubeObject> {
     return { items, resourceVersion };
   }
 
-  #watchOnce(): Promise<{ end: WatchEnd; sawEvents: boolean }> {
+  #watchOnce(): Promise<{ end: WatchEnd; sawEvents: boolean; error?: unknown }> {
     const stopSignal = this.#stopController.signal;
     this.stats.watches++;
     const [min, max] = this.#options.watchTimeoutSeconds ?? [300, 600];
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       let sawEvents = false;
       let settled = false;
       let gone = false;
@@ -267,8 +278,7 @@ export class Informer<T extends KubeObject> {
         stopSignal.removeEventListener('abort', onStop);
         if (stopSignal.aborted) resolve({ end: 'stopped', sawEvents });
         else if (gone || isGone(error)) resolve({ end: 'gone', sawEvents });
-        else if (eventError) reject(eventError);
-        else if (error) reject(error);
+        else if (eventError || error) resolve({ end: 'failed', sawEvents, error: eventError ?? error });
         else resolve({ end: 'ended', sawEvents });
       };
       const onStop = () => {

@@ -221,6 +221,20 @@ describe('Informer', () => {
     expect(source.current.request.resourceVersion).toBe('30');
   });
 
+  it('relists at once after one 410 but backs off when 410s repeat without progress', async () => {
+    const source = new ScriptedSource();
+    source.watchFailures = [gone(), gone(), gone()];
+    informer = new Informer(source, { initialBackoffMs: 100 });
+    informer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(informer.stats.lists).toBe(2);
+    await vi.advanceTimersByTimeAsync(90);
+    expect(informer.stats.lists).toBe(2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(informer.stats.lists).toBe(4);
+    expect(source.watches).toHaveLength(1);
+  });
+
   it('restarts after a watch ERROR event that is not 410', async () => {
     const source = new ScriptedSource();
     source.lists = [{ items: [], resourceVersion: '3' }];
