@@ -29,7 +29,7 @@ export interface BindingOptions {
   writer: AgentWriter;
   clock: Clock;
   /** Observes each finished activation (metrics). */
-  onFinished?: (status: PluginActivationStatus, durationMs: number) => void;
+  onFinished?: (activation: PluginActivation, status: PluginActivationStatus, durationMs: number) => void;
 }
 
 const TERMINAL = new Set(['Active', 'RolledBack', 'Failed', 'Probed']);
@@ -80,7 +80,7 @@ export class ActivationBinding {
     await reporter.flush();
     const result: PluginActivationStatus = { ...final, ...this.#finished(generation, activation) };
     await this.#write(activation, result);
-    this.#o.onFinished?.(result, performance.now() - started);
+    this.#o.onFinished?.(activation, result, performance.now() - started);
     logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
     return done;
   }

@@ -1,8 +1,77 @@
-// Placeholder for `plugin-release agent`: replaced by the issue that builds it.
+// `plugin-release agent`: run this node's PluginActivations on the node engine.
+import { z } from 'zod';
+import { startAgent } from '../agent/daemon.ts';
+import { loadKubeConfig } from '../kube/index.ts';
+import { createLogger } from '../observability/index.ts';
+import { hostPort, parseFlags, UsageError, untilSignal } from './flags.ts';
 
-export const help = 'plugin-release agent: not built yet.';
+export const help = `Usage: plugin-release agent --node <name> --staging-root <dir> --root <dir>
+                            [--kubeconfig <path>] [--metrics-addr <host:port>] [--log-level <level>]
 
-export async function main(_argv: string[]): Promise<number> {
-  console.error('plugin-release agent is not built yet.');
-  return 1;
+Watches the PluginActivations labelled pluginrelease.io/node=<name> and runs each on this machine:
+stage, probe, swap, roll back. Writes only the activations' status. Several agents may run on one
+machine as long as each has its own --node and --root.
+
+Flags:
+  --node <name>              the Node this agent serves (default: $NODE_NAME)
+  --staging-root <dir>       artifacts and configs must resolve inside this directory
+  --root <dir>               the agent's own state: staged releases, current/previous links, journals
+  --kubeconfig <path>        kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
+  --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8081)
+  --log-level <level>        trace, debug, info (default), warn, error
+
+On SIGTERM the agent stops watching; plugin processes keep serving and the next agent adopts them.
+
+Example:
+  plugin-release agent --node "$NODE_NAME" --staging-root /var/lib/plugin-release/staging \\
+    --root /var/lib/plugin-release/agent --metrics-addr 0.0.0.0:8081`;
+
+const required = (message: string) => z.string({ error: message }).min(1, message);
+const Flags = z.object({
+  node: required('--node (or $NODE_NAME) is required'),
+  'staging-root': required('--staging-root is required'),
+  root: required('--root is required'),
+  kubeconfig: z.string().min(1).optional(),
+  'metrics-addr': z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port')
+    .optional(),
+  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export async function main(argv: string[]): Promise<number> {
+  let flags: z.infer<typeof Flags>;
+  try {
+    flags = parseFlags(
+      argv,
+      {
+        node: { type: 'string' },
+        'staging-root': { type: 'string' },
+        root: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'metrics-addr': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+      Flags,
+      { node: process.env.NODE_NAME, 'log-level': process.env.LOG_LEVEL },
+    );
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`plugin-release agent: ${error.message}\n\n${help}`);
+    return 1;
+  }
+  const logger = createLogger({ level: flags['log-level'] }).child({ node: flags.node });
+  const agent = await startAgent({
+    kubeConfig: loadKubeConfig(flags.kubeconfig),
+    nodeName: flags.node,
+    root: flags.root,
+    stagingRoot: flags['staging-root'],
+    logger,
+    ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+  });
+  logger.info({ metrics: agent.metricsUrl }, 'agent running');
+  const signal = await untilSignal();
+  logger.info({ signal }, 'stopping; plugin processes keep serving');
+  await agent.stop();
+  return 0;
 }

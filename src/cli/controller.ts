@@ -1,8 +1,90 @@
-// Placeholder for `plugin-release controller`: replaced by the issue that builds it.
+// `plugin-release controller`: reconcile PluginReleases into per-node PluginActivations.
+import { z } from 'zod';
+import { startController } from '../controller/manager.ts';
+import { currentNamespace, loadKubeConfig } from '../kube/index.ts';
+import { createLogger } from '../observability/index.ts';
+import { hostPort, parseFlags, UsageError, untilSignal } from './flags.ts';
 
-export const help = 'plugin-release controller: not built yet.';
+export const help = `Usage: plugin-release controller [--kubeconfig <path>] [--namespace <ns> | --all-namespaces]
+                                 [--leader-elect] [--metrics-addr <host:port>] [--log-level <level>]
 
-export async function main(_argv: string[]): Promise<number> {
-  console.error('plugin-release controller is not built yet.');
-  return 1;
+Watches PluginReleases, Nodes and PluginActivations and rolls each release out in waves: it creates,
+updates and deletes one PluginActivation per targeted node and reports progress in the release's status.
+
+Flags:
+  --kubeconfig <path>        kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
+  --namespace <ns>           watch one namespace only
+  --all-namespaces           watch every namespace (the default)
+  --leader-elect             campaign for the Lease "plugin-release-controller" in $POD_NAMESPACE
+                             (or --lease-namespace) and reconcile only while leading
+  --lease-namespace <ns>     where the leader-election Lease lives (default: $POD_NAMESPACE, else the
+                             kubeconfig context's namespace)
+  --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8080)
+  --log-level <level>        trace, debug, info (default), warn, error
+
+Examples:
+  plugin-release controller --kubeconfig ~/.kube/config
+  plugin-release controller --leader-elect --metrics-addr 0.0.0.0:8080`;
+
+const Flags = z
+  .object({
+    kubeconfig: z.string().min(1).optional(),
+    namespace: z.string().min(1).optional(),
+    'all-namespaces': z.boolean().default(false),
+    'leader-elect': z.boolean().default(false),
+    'lease-namespace': z.string().min(1).optional(),
+    'metrics-addr': z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port')
+      .optional(),
+    'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .refine(
+    (f) => !(f.namespace && f['all-namespaces']),
+    '--namespace and --all-namespaces exclude each other',
+  );
+
+export async function main(argv: string[]): Promise<number> {
+  let flags: z.infer<typeof Flags>;
+  try {
+    flags = parseFlags(
+      argv,
+      {
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string' },
+        'all-namespaces': { type: 'boolean' },
+        'leader-elect': { type: 'boolean' },
+        'lease-namespace': { type: 'string' },
+        'metrics-addr': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+      Flags,
+      { 'lease-namespace': process.env.POD_NAMESPACE, 'log-level': process.env.LOG_LEVEL },
+    );
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`plugin-release controller: ${error.message}\n\n${help}`);
+    return 1;
+  }
+  const logger = createLogger({ level: flags['log-level'] });
+  const kubeConfig = loadKubeConfig(flags.kubeconfig);
+  const controller = await startController({
+    kubeConfig,
+    logger,
+    ...(flags.namespace ? { namespace: flags.namespace } : {}),
+    ...(flags['leader-elect']
+      ? {
+          leaderElection: {
+            namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
+            name: 'plugin-release-controller',
+          },
+        }
+      : {}),
+    ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+  });
+  logger.info({ metrics: controller.metricsUrl }, 'controller running');
+  const signal = await untilSignal();
+  logger.info({ signal }, 'stopping');
+  await controller.stop();
+  return 0;
 }

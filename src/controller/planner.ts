@@ -331,7 +331,6 @@ export function desiredActivation(
           name,
           uid: release.metadata.uid ?? '',
           controller: true,
-          blockOwnerDeletion: true,
         },
       ],
     },
