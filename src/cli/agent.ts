@@ -32,10 +32,7 @@ const Flags = z.object({
   'staging-root': required('--staging-root is required'),
   root: required('--root is required'),
   kubeconfig: z.string().min(1).optional(),
-  'metrics-addr': z
-    .string()
-    .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port')
-    .optional(),
+  'metrics-addr': hostPort().optional(),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -33,10 +33,7 @@ const Flags = z
     'all-namespaces': z.boolean().default(false),
     'leader-elect': z.boolean().default(false),
     'lease-namespace': z.string().min(1).optional(),
-    'metrics-addr': z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port')
-      .optional(),
+    'metrics-addr': hostPort().optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
   .refine(
