@@ -1,0 +1,1048 @@
+// The generic registry: create/get/list/update/patch/delete semantics of kube-apiserver's
+// genericregistry.Store and rest.BeforeCreate/BeforeUpdate/BeforeDelete, over the in-memory Store.
+import { randomUUID } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import {
+  applyJsonPatch,
+  decodeJsonPatch,
+  JsonPatchDecodeError,
+  JsonPatchError,
+  mergePatch,
+  strategicMergePatch,
+} from './patch.ts';
+import {
+  apiVersionOf,
+  type KubeObject,
+  type ObjectMeta,
+  objectKey,
+  qualifiedResource,
+  type ResourceRegistry,
+  type ResourceType,
+} from './resources.ts';
+import { applyDefaults, deepEqual, OBJECT_META_FIELDS, prune, validate as validateSchema } from './schema.ts';
+import {
+  type FieldSelector,
+  type LabelSelector,
+  labelValueProblems,
+  matchesFields,
+  matchesLabels,
+  pinnedName,
+  qualifiedNameProblems,
+} from './selectors.ts';
+import { ApiError, errors, type FieldError, field, successStatus } from './status.ts';
+import { CompactedError, type Entry, type Store } from './store.ts';
+
+export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldValidation?: FieldValidation;
+  fieldManager?: string;
+  subresource?: string;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  orphanDependents?: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+  gracePeriodSeconds?: number;
+}
+
+export interface WriteResult {
+  code: number;
+  object: KubeObject | Record<string, unknown>;
+  warnings: string[];
+}
+
+export interface ListOptions {
+  labelSelector: LabelSelector;
+  fieldSelector: FieldSelector;
+  limit?: number;
+  continueToken?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface ListResult {
+  entries: Entry[];
+  resourceVersion: string;
+  continueToken?: string;
+  remainingItemCount?: number;
+}
+
+export const PATCH_TYPES = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+  applyCbor: 'application/apply-patch+cbor',
+} as const;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
+
+function nowRfc3339(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+function nameProblems(name: string, format: 'subdomain' | 'label'): string | undefined {
+  if (format === 'label') {
+    if (name.length > 63) return 'must be no more than 63 characters';
+    if (!DNS_LABEL.test(name))
+      return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+    return undefined;
+  }
+  if (name.length > 253) return 'must be no more than 253 characters';
+  if (!DNS_SUBDOMAIN.test(name))
+    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+  return undefined;
+}
+
+/** ValidateObjectMeta: the checks every resource's metadata passes on create and update. */
+export function validateObjectMeta(type: ResourceType, meta: ObjectMeta): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!meta.name) {
+    errs.push(field.required('metadata.name', 'name or generateName is required'));
+  } else {
+    const problem = nameProblems(meta.name, type.nameFormat);
+    if (problem) errs.push(field.invalid('metadata.name', meta.name, problem));
+  }
+  if (type.namespaced && !meta.namespace) errs.push(field.required('metadata.namespace'));
+  if (!type.namespaced && meta.namespace)
+    errs.push(field.forbidden('metadata.namespace', 'not allowed on this type'));
+  for (const [key, value] of Object.entries(meta.labels ?? {})) {
+    for (const p of qualifiedNameProblems(key)) errs.push(field.invalid('metadata.labels', key, p));
+    if (typeof value !== 'string') errs.push(field.invalid(`metadata.labels`, value, 'must be a string'));
+    else for (const p of labelValueProblems(value)) errs.push(field.invalid('metadata.labels', value, p));
+  }
+  let annotationBytes = 0;
+  for (const [key, value] of Object.entries(meta.annotations ?? {})) {
+    for (const p of qualifiedNameProblems(key.toLowerCase()))
+      errs.push(field.invalid('metadata.annotations', key, p));
+    annotationBytes += Buffer.byteLength(key) + Buffer.byteLength(String(value));
+  }
+  if (annotationBytes > TOTAL_ANNOTATION_SIZE_LIMIT)
+    errs.push(field.tooLong('metadata.annotations', TOTAL_ANNOTATION_SIZE_LIMIT));
+  (meta.finalizers ?? []).forEach((f, i) => {
+    for (const p of qualifiedNameProblems(f)) errs.push(field.invalid(`metadata.finalizers[${i}]`, f, p));
+  });
+  let controllers = 0;
+  for (const ref of meta.ownerReferences ?? []) {
+    if (!ref.apiVersion)
+      errs.push(field.invalid('metadata.ownerReferences.apiVersion', '', 'version must not be empty'));
+    if (!ref.kind) errs.push(field.invalid('metadata.ownerReferences.kind', '', 'kind must not be empty'));
+    if (!ref.name) errs.push(field.invalid('metadata.ownerReferences.name', '', 'name must not be empty'));
+    if (!ref.uid) errs.push(field.invalid('metadata.ownerReferences.uid', '', 'uid must not be empty'));
+    if (ref.controller) controllers++;
+  }
+  if (controllers > 1)
+    errs.push(
+      field.invalid(
+        'metadata.ownerReferences',
+        meta.ownerReferences,
+        'Only one reference can have Controller set to true',
+      ),
+    );
+  return errs;
+}
+
+interface DecodeResult {
+  object: KubeObject;
+  warnings: string[];
+}
+
+/** The Go type name a field of a built-in would have, for decode errors. */
+function goTypeName(schemaType: string | undefined): string {
+  switch (schemaType) {
+    case 'integer':
+      return 'int64';
+    case 'boolean':
+      return 'bool';
+    case 'array':
+      return '[]interface {}';
+    case 'object':
+      return 'map[string]interface {}';
+    default:
+      return schemaType ?? 'string';
+  }
+}
+
+function jsonTypeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'object') return 'object';
+  return typeof value;
+}
+
+/** The first value in `value` whose JSON type does not fit the built-in's schema (json.Unmarshal error). */
+function findTypeMismatch(
+  value: unknown,
+  schema: import('./schema.ts').Schema,
+  path: string,
+): { path: string; actual: string; expected: string } | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (schema['x-kubernetes-int-or-string']) {
+    return typeof value === 'string' || typeof value === 'number'
+      ? undefined
+      : { path, actual: jsonTypeName(value), expected: 'intstr.IntOrString' };
+  }
+  const t = schema.type;
+  if (t) {
+    const actual = jsonTypeName(value);
+    const ok =
+      (t === 'object' && actual === 'object') ||
+      (t === 'array' && actual === 'array') ||
+      (t === 'string' && actual === 'string') ||
+      (t === 'boolean' && actual === 'boolean') ||
+      (t === 'number' && actual === 'number') ||
+      (t === 'integer' && actual === 'number' && Number.isInteger(value));
+    if (!ok) return { path, actual: actual === 'number' ? 'number' : actual, expected: goTypeName(t) };
+  }
+  if (Array.isArray(value) && schema.items) {
+    for (let i = 0; i < value.length; i++) {
+      const m = findTypeMismatch(value[i], schema.items, path);
+      if (m) return m;
+    }
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const s =
+        schema.properties?.[k] ??
+        (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+      if (s) {
+        const m = findTypeMismatch(v, s, path ? `${path}.${k}` : k);
+        if (m) return m;
+      }
+    }
+  }
+  return undefined;
+}
+
+function metadataTypeMismatch(meta: unknown): string | undefined {
+  if (meta === undefined) return undefined;
+  if (!isObject(meta)) return 'metadata';
+  const stringFields = [
+    'name',
+    'generateName',
+    'namespace',
+    'uid',
+    'resourceVersion',
+    'creationTimestamp',
+    'deletionTimestamp',
+  ];
+  for (const f of stringFields)
+    if (meta[f] !== undefined && meta[f] !== null && typeof meta[f] !== 'string') return `metadata.${f}`;
+  for (const f of ['labels', 'annotations'])
+    if (
+      meta[f] !== undefined &&
+      meta[f] !== null &&
+      (!isObject(meta[f]) || Object.values(meta[f]).some((v) => typeof v !== 'string'))
+    )
+      return `metadata.${f}`;
+  if (
+    meta.finalizers !== undefined &&
+    meta.finalizers !== null &&
+    (!Array.isArray(meta.finalizers) || meta.finalizers.some((v) => typeof v !== 'string'))
+  )
+    return 'metadata.finalizers';
+  if (
+    meta.ownerReferences !== undefined &&
+    meta.ownerReferences !== null &&
+    !Array.isArray(meta.ownerReferences)
+  )
+    return 'metadata.ownerReferences';
+  return undefined;
+}
+
+/**
+ * The registry over the store. Every method runs synchronously once its request body is read, so a
+ * request is atomic against every other (the single-threaded stand-in for etcd transactions).
+ */
+export class Api {
+  readonly store: Store;
+  readonly types: ResourceRegistry;
+  /** Called after writes that may concern the garbage collector or the namespace controller. */
+  onWrite: (entry: Entry) => void = () => {};
+
+  constructor(store: Store, types: ResourceRegistry) {
+    this.store = store;
+    this.types = types;
+  }
+
+  /** Reads the stored form as the requested API version sees it. */
+  external(type: ResourceType, object: KubeObject): KubeObject {
+    return type.fromStorage ? type.fromStorage(object) : object;
+  }
+
+  /** `{"kind":…,"apiVersion":…, …}` for one stored entry, reusing its cached JSON when no conversion applies. */
+  serialize(type: ResourceType, entry: Entry): string {
+    if (type.fromStorage) return JSON.stringify(type.fromStorage(entry.object));
+    return `{"kind":${JSON.stringify(type.kind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},${entry.body.slice(1)}`;
+  }
+
+  // ---- decoding ---------------------------------------------------------------------------------
+
+  /**
+   * Decodes a request body into the stored form: TypeMeta checks, unknown-field pruning (reported
+   * per fieldValidation), wrong JSON types (400 for built-ins, 422 later for custom resources),
+   * schema defaulting, and conversion to the storage version.
+   */
+  decode(type: ResourceType, body: unknown, fieldValidation: FieldValidation = 'Warn'): DecodeResult {
+    if (!isObject(body))
+      throw errors.badRequest(`the object provided is unrecognized (must be of type ${type.kind})`);
+    const object = clone(body) as KubeObject;
+    const expected = apiVersionOf(type);
+    if (type.custom) {
+      if (!object.kind) throw errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+      if (!object.apiVersion)
+        throw errors.badRequest(`Object 'apiVersion' is missing in '${JSON.stringify(body)}'`);
+    }
+    if (object.apiVersion !== undefined && object.apiVersion !== expected) {
+      throw errors.badRequest(
+        `the API version in the data (${object.apiVersion}) does not match the expected API version (${expected})`,
+      );
+    }
+    if (object.kind !== undefined && object.kind !== type.kind) {
+      throw errors.badRequest(
+        `${object.kind} in version "${type.version}" cannot be handled as a ${type.kind}: the object provided is unrecognized (must be of type ${type.kind})`,
+      );
+    }
+    object.apiVersion = expected;
+    object.kind = type.kind;
+    const badMeta = metadataTypeMismatch(object.metadata);
+    if (badMeta)
+      throw errors.badRequest(
+        `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: json: cannot unmarshal into Go struct field ObjectMeta.${badMeta}`,
+      );
+    if (object.metadata === undefined || object.metadata === null) object.metadata = {};
+    if (!type.custom) {
+      const mismatch = findTypeMismatch(object, type.schema, '');
+      if (mismatch)
+        throw errors.badRequest(
+          `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: json: cannot unmarshal ${mismatch.actual} into Go struct field ${type.kind}.${mismatch.path} of type ${mismatch.expected}`,
+        );
+    }
+    const unknown = prune(object as never, type.schema);
+    const warnings: string[] = [];
+    if (unknown.length && fieldValidation === 'Strict') {
+      const list = unknown.map((u) => `unknown field "${u}"`).join(', ');
+      throw errors.badRequest(
+        `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${list}`,
+      );
+    }
+    if (fieldValidation === 'Warn') for (const u of unknown) warnings.push(`unknown field "${u}"`);
+    if (type.custom) applyDefaults(object as never, type.schema);
+    const stored = type.toStorage ? type.toStorage(object) : object;
+    return { object: stored, warnings };
+  }
+
+  // ---- reads ------------------------------------------------------------------------------------
+
+  get(type: ResourceType, namespace: string | undefined, name: string): Entry {
+    const entry = this.store.get(type.storage, objectKey(type.namespaced ? namespace : undefined, name));
+    if (!entry) throw errors.notFound(qualifiedResource(type), name);
+    return entry;
+  }
+
+  /** Selectable fields of a stored object for field selectors. */
+  fieldValue(type: ResourceType, object: KubeObject, name: string): string | undefined {
+    if (name === 'metadata.name') return object.metadata.name;
+    if (name === 'metadata.namespace') return object.metadata.namespace ?? '';
+    return type.fieldLabels[name]?.(object);
+  }
+
+  matcher(type: ResourceType, namespace: string | undefined, label: LabelSelector, fieldSel: FieldSelector) {
+    return (object: KubeObject): boolean => {
+      if (namespace && object.metadata.namespace !== namespace) return false;
+      if (label.length && !matchesLabels(label, object.metadata.labels)) return false;
+      if (fieldSel.length && !matchesFields(fieldSel, (f) => this.fieldValue(type, object, f))) return false;
+      return true;
+    };
+  }
+
+  /**
+   * Lists with the real server's resourceVersion semantics (""/"0" = latest, N + Exact = snapshot at
+   * N, N + NotOlderThan = latest unless N is in the future) and limit/continue paging over a
+   * consistent snapshot, in key order.
+   */
+  list(type: ResourceType, namespace: string | undefined, options: ListOptions): ListResult {
+    const current = this.store.resourceVersion;
+    let atRv = current;
+    let startAfter = '';
+    let consistent = true;
+    if (options.continueToken) {
+      const token = decodeContinue(options.continueToken);
+      if (options.resourceVersion && options.resourceVersion !== '0')
+        throw errors.badRequest('specifying resource version is not allowed when using continue');
+      startAfter = token.start;
+      if (token.rv === -1) {
+        consistent = false;
+      } else {
+        atRv = token.rv;
+      }
+    } else if (options.resourceVersion && options.resourceVersion !== '0') {
+      const rv = parseRv(options.resourceVersion);
+      const match = options.resourceVersionMatch;
+      const exact = match === 'Exact' || (!match && options.limit !== undefined && options.limit > 0);
+      if (rv > current) {
+        throw errors.timeout(`Too large resource version: ${rv}, current: ${current}`, 1, [
+          { reason: 'ResourceVersionTooLarge', message: 'Too large resource version' },
+        ]);
+      }
+      if (exact) atRv = rv;
+    } else if (options.resourceVersionMatch === 'Exact') {
+      throw errors.badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+    }
+    let table: Map<string, Entry>;
+    try {
+      table = this.store.snapshot(type.storage, atRv);
+    } catch (error) {
+      if (!(error instanceof CompactedError)) throw error;
+      if (options.continueToken) {
+        throw withContinue(
+          errors.expired(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          ),
+          encodeContinue(-1, startAfter),
+        );
+      }
+      throw errors.expired(`too old resource version: ${error.requested} (${error.oldest})`);
+    }
+    const match = this.matcher(
+      type,
+      type.namespaced ? namespace : undefined,
+      options.labelSelector,
+      options.fieldSelector,
+    );
+    const filtering = options.labelSelector.length > 0 || options.fieldSelector.length > 0;
+    const prefix = type.namespaced && namespace ? `${namespace}/` : '';
+    const pinned = pinnedName(options.fieldSelector);
+    let candidates: Entry[];
+    if (pinned !== undefined && (!type.namespaced || namespace)) {
+      const one = table.get(objectKey(type.namespaced ? namespace : undefined, pinned));
+      candidates = one ? [one] : [];
+    } else {
+      candidates = [];
+      for (const entry of table.values()) if (!prefix || entry.key.startsWith(prefix)) candidates.push(entry);
+      candidates.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    }
+    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
+    const entries: Entry[] = [];
+    let index = 0;
+    if (startAfter) {
+      // Keys are unique, so the first key greater than the token's start resumes the walk.
+      let lo = 0;
+      let hi = candidates.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (candidates[mid]!.key < startAfter) lo = mid + 1;
+        else hi = mid;
+      }
+      index = lo;
+    }
+    for (; index < candidates.length; index++) {
+      const entry = candidates[index]!;
+      if (!match(entry.object)) continue;
+      if (limit !== undefined && entries.length === limit) break;
+      entries.push(entry);
+    }
+    const result: ListResult = { entries, resourceVersion: String(consistent ? atRv : current) };
+    if (limit !== undefined && index < candidates.length) {
+      // Whether anything after the page still matches decides if a continue token is due.
+      let more = false;
+      for (let i = index; i < candidates.length; i++) {
+        if (match(candidates[i]!.object)) {
+          more = true;
+          break;
+        }
+      }
+      if (more) {
+        const last = entries.at(-1)!;
+        result.continueToken = encodeContinue(consistent ? atRv : -1, `${last.key}\u0000`);
+        if (!filtering && consistent) result.remainingItemCount = candidates.length - index;
+      }
+    }
+    return result;
+  }
+
+  // ---- writes -----------------------------------------------------------------------------------
+
+  private checkWritable(type: ResourceType, verb: string) {
+    if (type.readOnly) throw errors.methodNotSupported(qualifiedResource(type), verb);
+  }
+
+  private namespaceAdmission(type: ResourceType, namespace: string | undefined, name: string) {
+    if (!type.namespaced || !namespace) return;
+    const ns = this.store.get('/namespaces', namespace);
+    if (!ns) throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
+    if (ns.object.metadata.deletionTimestamp) {
+      throw errors.forbidden(
+        qualifiedResource(type),
+        name,
+        `unable to create new content in namespace ${namespace} because it is being terminated`,
+        [
+          {
+            reason: 'NamespaceTerminating',
+            message: `namespace ${namespace} is being terminated`,
+            field: 'metadata.namespace',
+          },
+        ],
+      );
+    }
+  }
+
+  private invalid(type: ResourceType, name: string, errs: FieldError[]): ApiError {
+    return errors.invalid({ group: type.group, kind: type.kind }, name, errs);
+  }
+
+  /** Schema validation (custom resources) plus the type's own rules, on the external form. */
+  private validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
+    const errs = validateObjectMeta(type, object.metadata);
+    if (type.custom) {
+      // Metadata is validated above; the schema covers the rest of the object.
+      const { metadata: _, ...rest } = this.external(type, object);
+      errs.push(...validateSchema({ ...rest, metadata: {} }, type.schema));
+    }
+    if (type.validate) errs.push(...type.validate(object, old));
+    return errs;
+  }
+
+  /** POST: creates a new object (201), or answers 409 AlreadyExists / 422 Invalid / 404 namespace. */
+  create(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: unknown,
+    options: WriteOptions = {},
+  ): WriteResult {
+    this.checkWritable(type, 'create');
+    const { object, warnings } = this.decode(type, body, options.fieldValidation);
+    return this.createDecoded(type, namespace, object, warnings, options);
+  }
+
+  createDecoded(
+    type: ResourceType,
+    namespace: string | undefined,
+    object: KubeObject,
+    warnings: string[],
+    options: WriteOptions,
+  ): WriteResult {
+    const meta = object.metadata;
+    if (meta.resourceVersion)
+      throw errors.badRequest('resourceVersion should not be set on objects to be created');
+    if (type.namespaced) {
+      if (meta.namespace && namespace && meta.namespace !== namespace)
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
+      if (!meta.namespace) meta.namespace = namespace;
+    } else {
+      delete meta.namespace;
+    }
+    if (!meta.name && meta.generateName) {
+      let suffix = '';
+      for (let i = 0; i < 5; i++) suffix += GENERATE_CHARS[Math.floor(Math.random() * GENERATE_CHARS.length)];
+      meta.name = `${meta.generateName}${suffix}`;
+    }
+    meta.uid = randomUUID();
+    meta.creationTimestamp = nowRfc3339();
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.selfLink;
+    delete meta.managedFields;
+    if (type.tracksGeneration) meta.generation = 1;
+    else delete meta.generation;
+    if (type.custom && type.statusSubresource) delete object.status;
+    type.prepareForCreate?.(object);
+    const name = meta.name ?? '';
+    const errs = this.validateObject(type, object);
+    if (errs.length) throw this.invalid(type, name, errs);
+    this.namespaceAdmission(type, meta.namespace, name);
+    const key = objectKey(meta.namespace, name);
+    if (this.store.get(type.storage, key)) throw errors.alreadyExists(qualifiedResource(type), name);
+    if (options.dryRun) return { code: 201, object: this.external(type, object), warnings };
+    const entry = this.store.put(type.storage, key, object);
+    this.onWrite(entry);
+    return { code: 201, object: this.external(type, entry.object), warnings };
+  }
+
+  /** PUT on the object or its status subresource. */
+  update(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    options: WriteOptions = {},
+  ): WriteResult {
+    this.checkWritable(type, 'update');
+    const { object, warnings } = this.decode(type, body, options.fieldValidation);
+    const meta = object.metadata;
+    if (meta.name !== name)
+      throw errors.badRequest(
+        `the name of the object (${meta.name ?? ''}) does not match the name on the URL (${name})`,
+      );
+    if (type.namespaced && meta.namespace && meta.namespace !== namespace)
+      throw errors.badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    const existing = this.store.get(type.storage, objectKey(type.namespaced ? namespace : undefined, name));
+    if (!existing) {
+      if (type.allowCreateOnUpdate && !options.subresource) {
+        delete meta.resourceVersion;
+        return this.createDecoded(type, namespace, object, warnings, options);
+      }
+      throw errors.notFound(qualifiedResource(type), name);
+    }
+    if (!meta.resourceVersion) {
+      if (!type.allowUnconditionalUpdate)
+        throw this.invalid(type, name, [
+          field.invalid('metadata.resourceVersion', 0, 'must be specified for an update'),
+        ]);
+    } else if (meta.resourceVersion !== existing.object.metadata.resourceVersion) {
+      throw errors.conflict(
+        qualifiedResource(type),
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    return this.commitUpdate(type, existing, object, warnings, options);
+  }
+
+  /**
+   * The shared tail of update and patch (rest.BeforeUpdate + the strategy): subresource rules,
+   * immutable metadata, generation, validation, no-op detection, and deletion once the last
+   * finalizer of a deleting object is gone.
+   */
+  commitUpdate(
+    type: ResourceType,
+    existing: Entry,
+    candidate: KubeObject,
+    warnings: string[],
+    options: WriteOptions,
+  ): WriteResult {
+    const old = existing.object;
+    const name = old.metadata.name ?? '';
+    let object: KubeObject;
+    if (options.subresource === 'status') {
+      object = clone(old);
+      if (candidate.status === undefined) delete object.status;
+      else object.status = candidate.status;
+    } else if (options.subresource === 'finalize') {
+      // namespaces/finalize: only spec.finalizers changes.
+      object = clone(old);
+      object.spec = {
+        ...(old.spec as object),
+        finalizers: (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [],
+      };
+    } else {
+      object = candidate;
+      if (type.statusSubresource) {
+        if (old.status === undefined) delete object.status;
+        else object.status = clone(old.status);
+      }
+      type.prepareForUpdate?.(object, old);
+    }
+    const meta = object.metadata;
+    const oldMeta = old.metadata;
+    const errs: FieldError[] = [];
+    if (meta.uid && meta.uid !== oldMeta.uid)
+      errs.push(field.invalid('metadata.uid', meta.uid, 'field is immutable'));
+    meta.uid = oldMeta.uid;
+    meta.name = oldMeta.name;
+    if (oldMeta.namespace) meta.namespace = oldMeta.namespace;
+    else delete meta.namespace;
+    meta.creationTimestamp = oldMeta.creationTimestamp;
+    if (oldMeta.generation !== undefined) meta.generation = oldMeta.generation;
+    else delete meta.generation;
+    if (oldMeta.deletionTimestamp) {
+      meta.deletionTimestamp = oldMeta.deletionTimestamp;
+      meta.deletionGracePeriodSeconds = oldMeta.deletionGracePeriodSeconds;
+      const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
+      if (added.length)
+        errs.push(
+          field.forbidden(
+            'metadata.finalizers',
+            `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+          ),
+        );
+    } else {
+      delete meta.deletionTimestamp;
+      delete meta.deletionGracePeriodSeconds;
+    }
+    delete meta.selfLink;
+    delete meta.managedFields;
+    if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
+    if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
+    if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
+    if (meta.ownerReferences && meta.ownerReferences.length === 0) delete meta.ownerReferences;
+    if (type.tracksGeneration && !deepEqual(specOf(type, object), specOf(type, old))) {
+      meta.generation = (oldMeta.generation ?? 0) + 1;
+    }
+    errs.push(...this.validateObject(type, object, old));
+    if (errs.length) throw this.invalid(type, name, errs);
+    meta.resourceVersion = oldMeta.resourceVersion;
+    // An update that changes nothing is not written: no new resourceVersion, no watch event.
+    if (deepEqual(object, old)) return { code: 200, object: this.external(type, old), warnings };
+    if (options.dryRun) return { code: 200, object: this.external(type, object), warnings };
+    if (meta.deletionTimestamp && !meta.finalizers?.length && !pendingNamespaceFinalizers(type, object)) {
+      const removed = this.store.remove(existing.storage, existing.key)!;
+      this.onWrite(removed);
+      return { code: 200, object: this.external(type, removed.object), warnings };
+    }
+    const entry = this.store.put(existing.storage, existing.key, object);
+    this.onWrite(entry);
+    return { code: 200, object: this.external(type, entry.object), warnings };
+  }
+
+  /** PATCH with any of the four patch types; apply patches create the object when it is missing. */
+  patch(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    contentType: string,
+    rawBody: string,
+    options: WriteOptions = {},
+  ): WriteResult {
+    this.checkWritable(type, 'patch');
+    const key = objectKey(type.namespaced ? namespace : undefined, name);
+    const existing = this.store.get(type.storage, key);
+    if (contentType === PATCH_TYPES.apply) {
+      return this.apply(type, namespace, name, existing, rawBody, options);
+    }
+    if (!existing) throw errors.notFound(qualifiedResource(type), name);
+    const current = clone(this.external(type, existing.object));
+    let patched: unknown;
+    switch (contentType) {
+      case PATCH_TYPES.json: {
+        const body = parseJson(rawBody);
+        try {
+          patched = applyJsonPatch(current, decodeJsonPatch(body));
+        } catch (error) {
+          if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
+          if (error instanceof JsonPatchError) throw errors.patchRejected(error.message);
+          throw error;
+        }
+        break;
+      }
+      case PATCH_TYPES.merge: {
+        const body = parseJson(rawBody);
+        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+        patched = mergePatch(current, body);
+        break;
+      }
+      case PATCH_TYPES.strategic: {
+        if (!type.mergeStrategies) throw unsupportedPatch(contentType, type);
+        const body = parseJson(rawBody);
+        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+        patched = strategicMergePatch(current, body, type.mergeStrategies);
+        break;
+      }
+      default:
+        throw unsupportedPatch(contentType, type);
+    }
+    if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
+    const patchedMeta = (isObject(patched.metadata) ? patched.metadata : {}) as ObjectMeta;
+    if (patchedMeta.name !== undefined && patchedMeta.name !== name)
+      throw errors.badRequest(
+        `the name of the object (${patchedMeta.name}) does not match the name on the URL (${name})`,
+      );
+    if (
+      patchedMeta.resourceVersion !== undefined &&
+      patchedMeta.resourceVersion !== '' &&
+      patchedMeta.resourceVersion !== existing.object.metadata.resourceVersion
+    ) {
+      throw errors.conflict(
+        qualifiedResource(type),
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    const { object, warnings } = this.decode(type, patched, options.fieldValidation);
+    return this.commitUpdate(type, existing, object, warnings, options);
+  }
+
+  /**
+   * Server-side apply, simplified: the applied configuration is merged into the live object
+   * (maps recursively, x-kubernetes-list-type=map lists by their keys, other lists replaced).
+   * Field ownership (managedFields), conflicts between managers, and removal of fields a manager
+   * stopped applying are not tracked; see docs/devcluster.md.
+   */
+  private apply(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    existing: Entry | undefined,
+    rawBody: string,
+    options: WriteOptions,
+  ): WriteResult {
+    if (!options.fieldManager)
+      throw errors.badRequest('PATCH requests with apply content type must specify a fieldManager');
+    let applied: unknown;
+    try {
+      applied = parseYaml(rawBody);
+    } catch (error) {
+      throw errors.badRequest(`error decoding YAML: ${(error as Error).message}`);
+    }
+    if (!isObject(applied)) throw errors.badRequest('apply patches must be a JSON or YAML object');
+    const appliedMeta = (isObject(applied.metadata) ? applied.metadata : {}) as ObjectMeta;
+    if (appliedMeta.name !== undefined && appliedMeta.name !== name)
+      throw errors.badRequest(
+        `the name of the object (${appliedMeta.name}) does not match the name on the URL (${name})`,
+      );
+    if (!applied.apiVersion || !applied.kind) throw errors.badRequest('invalid object type: /, Kind=');
+    if (!existing) {
+      if (options.subresource) throw errors.notFound(qualifiedResource(type), name);
+      const body = { ...applied, metadata: { ...appliedMeta, name } };
+      const { object, warnings } = this.decode(type, body, options.fieldValidation ?? 'Strict');
+      const result = this.createDecoded(type, namespace, object, warnings, options);
+      return result;
+    }
+    if (
+      appliedMeta.resourceVersion !== undefined &&
+      appliedMeta.resourceVersion !== existing.object.metadata.resourceVersion
+    ) {
+      throw errors.conflict(
+        qualifiedResource(type),
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    const current = clone(this.external(type, existing.object));
+    const merged = applyMerge(current, applied, type.schema) as KubeObject;
+    const { object, warnings } = this.decode(type, merged, options.fieldValidation ?? 'Strict');
+    return this.commitUpdate(type, existing, object, warnings, options);
+  }
+
+  /**
+   * DELETE: immediate removal, or — with finalizers, a Foreground/Orphan policy, or a namespace —
+   * graceful deletion that sets deletionTimestamp and leaves the rest to the finalizers' owners.
+   */
+  delete(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    options: DeleteOptions = {},
+  ): WriteResult {
+    this.checkWritable(type, 'delete');
+    const existing = this.get(type, namespace, name);
+    const old = existing.object;
+    const pre = options.preconditions;
+    if (pre?.uid && pre.uid !== old.metadata.uid)
+      throw errors.conflict(
+        qualifiedResource(type),
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+      );
+    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+      throw errors.conflict(
+        qualifiedResource(type),
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`,
+      );
+    const policy =
+      options.propagationPolicy ??
+      (options.orphanDependents === true
+        ? 'Orphan'
+        : options.orphanDependents === false
+          ? 'Background'
+          : undefined);
+    const finalizers = new Set(old.metadata.finalizers ?? []);
+    if (policy === 'Orphan') {
+      finalizers.add('orphan');
+      finalizers.delete('foregroundDeletion');
+    } else if (policy === 'Foreground') {
+      finalizers.add('foregroundDeletion');
+      finalizers.delete('orphan');
+    } else if (policy === 'Background') {
+      finalizers.delete('orphan');
+      finalizers.delete('foregroundDeletion');
+    }
+    const graceful = finalizers.size > 0 || pendingNamespaceFinalizers(type, old);
+    if (graceful) {
+      const object = clone(old);
+      const meta = object.metadata;
+      if (finalizers.size) meta.finalizers = [...finalizers];
+      else delete meta.finalizers;
+      if (!meta.deletionTimestamp) {
+        meta.deletionTimestamp = nowRfc3339();
+        meta.deletionGracePeriodSeconds = 0;
+        if (meta.generation !== undefined) meta.generation += 1;
+      }
+      if (type.plural === 'namespaces' && !type.group) {
+        object.status = { ...(object.status as object), phase: 'Terminating' };
+      }
+      if (deepEqual(object, old) || options.dryRun)
+        return { code: 200, object: this.external(type, object), warnings: [] };
+      const entry = this.store.put(existing.storage, existing.key, object);
+      this.onWrite(entry);
+      const code = options.orphanDependents === false ? 202 : 200;
+      return { code, object: this.external(type, entry.object), warnings: [] };
+    }
+    if (options.dryRun) return { code: 200, object: this.deletedResponse(type, old), warnings: [] };
+    const removed = this.store.remove(existing.storage, existing.key)!;
+    this.onWrite(removed);
+    return { code: 200, object: this.deletedResponse(type, removed.object), warnings: [] };
+  }
+
+  private deletedResponse(type: ResourceType, object: KubeObject): Record<string, unknown> {
+    if (type.returnDeletedObject) return this.external(type, object);
+    return successStatus({
+      name: object.metadata.name,
+      group: type.group,
+      kind: type.plural,
+      uid: object.metadata.uid,
+    });
+  }
+
+  /** DELETE on a collection: deletes every matching object; answers the list of what it deleted. */
+  deleteCollection(
+    type: ResourceType,
+    namespace: string | undefined,
+    listOptions: ListOptions,
+    options: DeleteOptions,
+  ): Record<string, unknown> {
+    this.checkWritable(type, 'deletecollection');
+    const { entries } = this.list(type, namespace, {
+      ...listOptions,
+      limit: undefined,
+      continueToken: undefined,
+    });
+    const items: unknown[] = [];
+    for (const entry of entries) {
+      try {
+        const result = this.delete(
+          type,
+          entry.object.metadata.namespace,
+          entry.object.metadata.name!,
+          options,
+        );
+        items.push(isStatus(result.object) ? this.external(type, entry.object) : result.object);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 404)) throw error;
+      }
+    }
+    return {
+      kind: type.listKind,
+      apiVersion: apiVersionOf(type),
+      metadata: { resourceVersion: String(this.store.resourceVersion) },
+      items,
+    };
+  }
+}
+
+function isStatus(o: unknown): boolean {
+  return isObject(o) && o.kind === 'Status';
+}
+
+/** A namespace keeps existing, Terminating, until the namespace controller clears spec.finalizers. */
+function pendingNamespaceFinalizers(type: ResourceType, object: KubeObject): boolean {
+  if (type.storage !== '/namespaces') return false;
+  return ((object.spec as { finalizers?: string[] } | undefined)?.finalizers ?? []).length > 0;
+}
+
+/** The part of an object whose change bumps metadata.generation. */
+function specOf(type: ResourceType, object: KubeObject): Record<string, unknown> {
+  const { metadata: _m, apiVersion: _a, kind: _k, ...rest } = object;
+  if (type.statusSubresource) delete rest.status;
+  return rest;
+}
+
+function unsupportedPatch(contentType: string, type: ResourceType): ApiError {
+  const accepted: string[] = [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply, PATCH_TYPES.applyCbor];
+  if (type.mergeStrategies) accepted.splice(2, 0, PATCH_TYPES.strategic);
+  return errors.unsupportedMediaType(contentType, accepted);
+}
+
+export function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw errors.badRequest(`error decoding patch: ${(error as Error).message}`);
+  }
+}
+
+export function parseRv(value: string): number {
+  if (!/^\d+$/.test(value)) throw errors.badRequest(`invalid resource version: ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64');
+}
+
+function decodeContinue(token: string): ContinueToken {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {
+      v?: string;
+      rv?: number;
+      start?: string;
+    };
+    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.rv !== 'number' || typeof parsed.start !== 'string')
+      throw new Error('bad token');
+    return { rv: parsed.rv, start: parsed.start };
+  } catch {
+    throw errors.badRequest(
+      'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+    );
+  }
+}
+
+function withContinue(error: ApiError, token: string): ApiError {
+  (error.status as unknown as { metadata: Record<string, unknown> }).metadata = { continue: token };
+  return error;
+}
+
+/** Merges an applied configuration into the live object the way SSA merges (maps, map-lists by key). */
+function applyMerge(
+  live: unknown,
+  applied: unknown,
+  schema: import('./schema.ts').Schema | undefined,
+): unknown {
+  if (isObject(applied)) {
+    const out: Record<string, unknown> = isObject(live) ? { ...live } : {};
+    for (const [k, v] of Object.entries(applied)) {
+      const child =
+        schema?.properties?.[k] ??
+        (typeof schema?.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+      if (k === 'metadata' && isObject(v) && isObject(out.metadata)) {
+        const meta: Record<string, unknown> = { ...out.metadata };
+        for (const [mk, mv] of Object.entries(v)) {
+          if (!OBJECT_META_FIELDS.has(mk)) continue;
+          meta[mk] =
+            mk === 'labels' || mk === 'annotations' ? { ...(meta[mk] as object), ...(mv as object) } : mv;
+        }
+        out.metadata = meta;
+      } else {
+        out[k] = applyMerge(out[k], v, child);
+      }
+    }
+    return out;
+  }
+  if (Array.isArray(applied) && Array.isArray(live) && schema?.['x-kubernetes-list-type'] === 'map') {
+    const keys = schema['x-kubernetes-list-map-keys'] ?? [];
+    const out = [...live];
+    for (const item of applied) {
+      const index = out.findIndex(
+        (l) => isObject(l) && isObject(item) && keys.every((k) => l[k] === item[k]),
+      );
+      if (index >= 0) out[index] = applyMerge(out[index], item, schema.items);
+      else out.push(item);
+    }
+    return out;
+  }
+  return clone(applied);
+}
