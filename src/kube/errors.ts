@@ -40,17 +40,26 @@ export class KubeApiError extends PluginReleaseError {
   readonly reason: string | undefined;
   /** From the Retry-After header or Status details, when the server sent one. */
   readonly retryAfterMs: number | undefined;
+  /** The metav1.Status the server answered with, when it sent one (field causes are in details). */
+  readonly status: KubeStatus | undefined;
 
   constructor(
     classification: ErrorClass,
     message: string,
-    details: { statusCode?: number; reason?: string; retryAfterMs?: number; cause?: unknown } = {},
+    details: {
+      statusCode?: number;
+      reason?: string;
+      retryAfterMs?: number;
+      status?: KubeStatus;
+      cause?: unknown;
+    } = {},
   ) {
     super(CODES[classification], message, details.cause === undefined ? undefined : { cause: details.cause });
     this.classification = classification;
     this.statusCode = details.statusCode;
     this.reason = details.reason;
     this.retryAfterMs = details.retryAfterMs;
+    this.status = details.status;
   }
 }
 
@@ -190,6 +199,7 @@ export function toKubeError(error: unknown, what: string): unknown {
     statusCode,
     reason: status?.reason,
     retryAfterMs: retryAfterMsOf(error),
+    status,
     cause: error,
   });
 }

@@ -37,7 +37,7 @@ export function removeFinalizerPatch(obj: KubeObject, finalizer: string): JsonPa
 /**
  * Adds `finalizer` to `obj` (as last seen, e.g. from the informer cache) unless present. Rejects with
  * a Conflict-classified KubeApiError when the object changed since `obj` was read (the API server
- * answers a failed `test` with 422): requeue and try again from the fresh cache.
+ * answers a failed `test` with a bare 422): requeue and try again from the fresh cache.
  */
 export async function addFinalizer<T extends KubeObject>(
   store: ResourceStore<T>,
@@ -64,8 +64,12 @@ async function guarded<T>(patch: () => Promise<T>): Promise<T> {
   try {
     return await patch();
   } catch (error) {
-    // A failed `test` op is a 422 whose message names the test; other 422s (a bad name) stay Invalid.
-    if (statusCodeOf(error) === 422 && /test/i.test((error as Error).message)) {
+    // The API server answers a failed `test` op with a generic 422 ("the server rejected our request
+    // due to an error in our request") whose causes, if any, name no field. A 422 with field causes
+    // (an invalid finalizer name) is a real Invalid and stays one.
+    const causes = (error instanceof KubeApiError ? error.status?.details?.causes : undefined) ?? [];
+    const namesAField = causes.some((cause) => typeof (cause as { field?: unknown }).field === 'string');
+    if (statusCodeOf(error) === 422 && !namesAField) {
       throw new KubeApiError(
         'Conflict',
         `finalizer patch rejected; the object changed: ${(error as Error).message}`,
