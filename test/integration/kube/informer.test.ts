@@ -81,6 +81,28 @@ describe('Informer on the dev cluster', () => {
     expect(informer.keys().sort()).toEqual([`${NAMESPACE}/echo-node-2`, `${NAMESPACE}/other-node-2`]);
   });
 
+  it('caches cluster-scoped Nodes by name', async () => {
+    world = await aWorld();
+    const { nodes } = world.clients;
+    await nodes.create({ metadata: { name: 'node-a', labels: { pool: 'blue' } } });
+    const nodeInformer = world.clients.informer(nodes, { labelSelector: 'pool=blue' });
+    try {
+      nodeInformer.start();
+      await nodeInformer.waitForSync(AbortSignal.timeout(10_000));
+      await nodes.create({ metadata: { name: 'node-b', labels: { pool: 'blue' } } });
+      await nodes.create({ metadata: { name: 'node-c', labels: { pool: 'green' } } });
+      await nodes.delete({ name: 'node-a' });
+      await eventually(
+        'node-b to arrive and node-a to go',
+        () => nodeInformer.get('node-b') && !nodeInformer.get('node-a'),
+      );
+      expect(nodeInformer.keys()).toEqual(['node-b']);
+      expect(nodeInformer.get('node-b')).toMatchObject({ apiVersion: 'v1', kind: 'Node' });
+    } finally {
+      await nodeInformer.stop();
+    }
+  });
+
   it('resumes after the server drops its watch, without relisting, and misses nothing', async () => {
     world = await aWorld();
     const { activations } = world.clients;
