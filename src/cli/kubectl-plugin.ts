@@ -1,0 +1,123 @@
+// `kubectl pluginrelease …` (the kubectl-pluginrelease executable): inspect and steer PluginReleases
+// with kubectl's own --kubeconfig/--context/--namespace conventions. Subcommands: kubectl-plugin/.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { UsageError } from './flags.ts';
+import { pluginCommands } from './kubectl-plugin/commands.ts';
+
+const width = Math.max(...Object.keys(pluginCommands).map((c) => c.length + ' <release>'.length));
+
+export const help = `Usage: kubectl pluginrelease <command> <release> [flags]
+
+Inspect and steer PluginReleases (pluginrelease.io/v1alpha1) in the cluster kubectl talks to.
+
+Commands:
+${Object.entries(pluginCommands)
+  .map(([name, c]) => `  ${`${name} <release>`.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
+
+Flags (anywhere after the plugin name, as kubectl passes them through):
+  --kubeconfig <path>    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+  --context <name>       kubeconfig context (default: the current context)
+  -n, --namespace <ns>   the release's namespace (default: the context's namespace)
+  -h, --help             show this help, or a command's with \`<command> --help\`
+  --version              print the plugin's version
+
+Examples:
+  kubectl pluginrelease status echo
+  kubectl pluginrelease pause echo -n plugins
+  kubectl pluginrelease resume echo --context prod
+  kubectl pluginrelease retry echo && kubectl pluginrelease status echo
+  kubectl pluginrelease history echo
+
+Exit codes: 0 success; 1 invalid input, release not found, or an API or kubeconfig error.
+Install: put bin/kubectl-pluginrelease.js on PATH as kubectl-pluginrelease (see docs/cli.md).`;
+
+const Flags = z.object({
+  kubeconfig: z.string().min(1, '--kubeconfig needs a path').optional(),
+  context: z.string().min(1, '--context needs a name').optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, '--namespace must be a DNS label (lower case, digits, -)')
+    .max(63)
+    .optional(),
+  help: z.boolean().default(false),
+  version: z.boolean().default(false),
+});
+
+export interface Invocation {
+  command: string | undefined;
+  release: string | undefined;
+  flags: z.infer<typeof Flags>;
+}
+
+/** Parses the plugin's argv (flags anywhere, as kubectl users type them). Throws UsageError. */
+export function parseInvocation(argv: string[]): Invocation {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        namespace: { type: 'string', short: 'n' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    // node:util's own wording explains `--` escaping at length; name the flag as kubectl does.
+    const e = error as Error & { code?: string };
+    const flag = /'([^']+)'/.exec(e.message)?.[1];
+    throw new UsageError(
+      e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag ? `unknown flag: ${flag}` : e.message,
+    );
+  }
+  const flags = Flags.safeParse(parsed.values);
+  if (!flags.success) throw new UsageError(flags.error.issues.map((i) => i.message).join('; '));
+  const [command, release, ...extra] = parsed.positionals;
+  if (flags.data.help || flags.data.version) return { command, release, flags: flags.data };
+  if (command === undefined) throw new UsageError('a command is required');
+  if (!(command in pluginCommands)) throw new UsageError(`unknown command "${command}"`);
+  if (release === undefined) throw new UsageError(`${command} needs a release name`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  return { command, release, flags: flags.data };
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return pkg.version as string;
+}
+
+/** Runs one invocation; prints results on stdout and errors on stderr; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let invocation: Invocation;
+  try {
+    invocation = parseInvocation(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    const known = argv.find((a) => a in pluginCommands);
+    console.error(
+      `error: ${error.message}\nSee 'kubectl pluginrelease ${known ? `${known} ` : ''}--help' for usage.`,
+    );
+    return 1;
+  }
+  const { command: name, release, flags } = invocation;
+  if (flags.version) {
+    console.log(version());
+    return 0;
+  }
+  const command = name === undefined ? undefined : pluginCommands[name];
+  if (flags.help) {
+    console.log(command?.help ?? help);
+    return 0;
+  }
+  if (!command || release === undefined) return 1; // parseInvocation already refused these
+
+  // The Kubernetes client loads only now: --help and usage errors stay instant.
+  const { runAgainstCluster } = await import('./kubectl-plugin/cluster.ts');
+  return runAgainstCluster(command, release, flags);
+}

@@ -1,0 +1,198 @@
+// What `kubectl pluginrelease status` and `history` print: pure renderers of a release and its
+// activations into kubectl-style text (aligned columns, human ages), with `now` passed in.
+import type { Condition, PluginActivation, PluginRelease } from '../../api/index.ts';
+
+/** Longest MESSAGE cell in a table; the full text stays on the object (`kubectl get -o yaml`). */
+export const MESSAGE_WIDTH = 60;
+
+const NONE = '<none>';
+
+/**
+ * kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): 2 significant units at most,
+ * coarser as durations grow, so that AGE columns read alike in kubectl and here.
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 60 * 2) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) {
+    const s = seconds % 60;
+    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
+  }
+  if (minutes < 60 * 3) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) {
+    const m = minutes % 60;
+    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
+  }
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) {
+    const h = hours % 24;
+    return h === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${h}h`;
+  }
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  if (hours < 24 * 365 * 8) {
+    const days = Math.floor(hours / 24) % 365;
+    return days === 0 ? `${Math.floor(hours / 24 / 365)}y` : `${Math.floor(hours / 24 / 365)}y${days}d`;
+  }
+  return `${Math.floor(hours / 24 / 365)}y`;
+}
+
+/** The age of an RFC 3339 timestamp at `now`; "<unknown>" when absent or unparsable, as kubectl. */
+export function age(timestamp: string | undefined, now: number): string {
+  const at = timestamp ? Date.parse(timestamp) : Number.NaN;
+  return Number.isNaN(at) ? '<unknown>' : humanDuration(now - at);
+}
+
+/** One line of at most `width` characters: whitespace runs collapse, the cut is marked with "...". */
+export function truncate(text: string, width = MESSAGE_WIDTH): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= width ? line : `${line.slice(0, Math.max(0, width - 3))}...`;
+}
+
+/**
+ * Aligns `rows` under `header` as kubectl does: columns separated by 3 spaces, no trailing blanks,
+ * every line prefixed with `indent`.
+ */
+export function table(header: string[], rows: string[][], indent = ''): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows]
+    .map(
+      (cells) =>
+        indent +
+        cells
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join('   ')
+          .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Node names in natural order, so node-2 comes before node-10. */
+export function byNodeName(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** The condition rows, Ready/Reconciling/Stalled first (kstatus), then the domain ones by type. */
+function conditionRows(conditions: Condition[], now: number): string[][] {
+  const order = ['Ready', 'Reconciling', 'Stalled'];
+  const rank = (t: string) => (order.includes(t) ? order.indexOf(t) : order.length);
+  return (
+    [...conditions]
+      .sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type))
+      // The message is the last column, so it stays whole: a condition's message says what to do.
+      .map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime, now), truncate(c.message, Infinity)])
+  );
+}
+
+function rolloutLine(release: PluginRelease): string {
+  const rollout = release.spec.rollout;
+  const resume = `resume with: kubectl pluginrelease resume ${release.metadata.name ?? ''}`;
+  const parts: string[] = [];
+  if (rollout?.paused) parts.push(`paused (${resume})`);
+  else if (release.status?.phase === 'Paused') parts.push(`paused after the canary nodes (${resume})`);
+  else parts.push('running');
+  const canary = rollout?.canary;
+  if (canary?.nodes) {
+    parts.push(
+      `${canary.nodes} canary node${canary.nodes === 1 ? '' : 's'} first` +
+        (canary.pauseAfter ? ', then pause' : ''),
+    );
+  }
+  parts.push(`failure policy ${rollout?.failurePolicy ?? 'Halt'}`);
+  if (release.spec.dryRun) parts.push('dry run: probe only, never swap');
+  return parts.join('; ');
+}
+
+/** The node of an activation: its label, else its spec (objects written by hand may lack the label). */
+function nodeOf(activation: PluginActivation): string {
+  return activation.metadata.labels?.['pluginrelease.io/node'] ?? activation.spec?.nodeName ?? NONE;
+}
+
+/** One row per activation. AGE is the time in the current phase (since creation before any report). */
+export function nodeRows(activations: PluginActivation[], now: number): string[][] {
+  return [...activations]
+    .sort((a, b) => byNodeName(nodeOf(a), nodeOf(b)))
+    .map((a) => {
+      const s = a.status;
+      return [
+        nodeOf(a),
+        s?.phase ?? 'Pending',
+        s?.revision ?? a.spec?.revision ?? NONE,
+        s?.activeRevision ?? NONE,
+        s?.reason ?? '',
+        age(s?.lastTransitionTime ?? a.metadata.creationTimestamp, now),
+        truncate(s?.message ?? ''),
+      ];
+    });
+}
+
+/**
+ * `kubectl pluginrelease status`: the release's identity, phase, READY n/m and revision, its
+ * conditions, then one row per node from its activations.
+ */
+export function renderStatus(release: PluginRelease, activations: PluginActivation[], now: number): string {
+  const { metadata, spec } = release;
+  const status = release.status ?? {};
+  const generation = metadata.generation ?? 0;
+  const observed = status.observedGeneration;
+  const stale =
+    observed === undefined
+      ? ' (the controller has not reported on this release yet)'
+      : observed < generation
+        ? ` (status describes generation ${observed}; the spec is at ${generation})`
+        : '';
+  const lines = [
+    `Name:        ${metadata.name ?? ''}`,
+    `Namespace:   ${metadata.namespace ?? ''}`,
+    `Plugin:      ${spec.plugin} ${spec.version}`,
+    `Phase:       ${status.phase ?? 'Pending'}${stale}`,
+    `Ready:       ${status.ready ?? `0/${status.nodes?.total ?? 0}`}`,
+    `Revision:    ${status.revision ?? NONE}`,
+    `Rollout:     ${rolloutLine(release)}`,
+  ];
+  const retryAt = metadata.annotations?.['pluginrelease.io/retry-at'];
+  if (retryAt) lines.push(`Retry at:    ${retryAt}`);
+
+  const conditions = status.conditions ?? [];
+  lines.push('', 'Conditions:');
+  lines.push(
+    conditions.length === 0
+      ? `  ${NONE}`
+      : table(['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], conditionRows(conditions, now), '  '),
+  );
+
+  lines.push('', 'Nodes:');
+  lines.push(
+    activations.length === 0
+      ? `  ${NONE} (no PluginActivation carries pluginrelease.io/release=${metadata.name ?? ''} yet)`
+      : table(
+          ['NODE', 'PHASE', 'REVISION', 'ACTIVE', 'REASON', 'AGE', 'MESSAGE'],
+          nodeRows(activations, now),
+          '  ',
+        ),
+  );
+  return lines.join('\n');
+}
+
+/** `kubectl pluginrelease history`: status.history, newest first, the current revision marked. */
+export function renderHistory(release: PluginRelease, now: number): string {
+  const history = release.status?.history ?? [];
+  const name = release.metadata.name ?? '';
+  if (history.length === 0) {
+    return `No history for pluginrelease "${name}" in namespace "${release.metadata.namespace ?? ''}" yet.`;
+  }
+  const current = release.status?.revision;
+  const rows = history.map((h) => [
+    h.revision === current ? `${h.revision}*` : h.revision,
+    h.version,
+    h.outcome,
+    h.startedAt && !Number.isNaN(Date.parse(h.startedAt)) ? `${age(h.startedAt, now)} ago` : '<unknown>',
+    h.finishedAt ? humanDuration(Date.parse(h.finishedAt) - Date.parse(h.startedAt)) : NONE,
+    truncate(h.message ?? ''),
+  ]);
+  const text = table(['REVISION', 'VERSION', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE'], rows);
+  return current ? `${text}\n\n* the revision the release is on now` : text;
+}
