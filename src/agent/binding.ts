@@ -36,6 +36,12 @@ const TERMINAL = new Set(['Active', 'RolledBack', 'Failed', 'Probed']);
 
 export class ActivationBinding {
   readonly #o: BindingOptions;
+  /**
+   * The last status this agent wrote per activation key, with the generation it was for. The cache
+   * replays our own progress writes after the final one, so it may briefly show a finished attempt
+   * as still Probing; what we wrote wins for the same generation.
+   */
+  readonly #written = new Map<string, { generation: number; status: PluginActivationStatus }>();
 
   constructor(options: BindingOptions) {
     this.#o = options;
@@ -48,10 +54,14 @@ export class ActivationBinding {
    */
   async reconcile(key: string, logger: Logger, signal: AbortSignal): Promise<ReconcileResult> {
     const activation = this.#o.caches.activation(key);
-    if (!activation || activation.metadata.deletionTimestamp) return done;
+    if (!activation || activation.metadata.deletionTimestamp) {
+      this.#written.delete(key);
+      return done;
+    }
     if (activation.spec.nodeName !== this.#o.nodeName) return done;
     const generation = activation.metadata.generation ?? 0;
-    const status = activation.status ?? {};
+    const written = this.#written.get(key);
+    const status = (written?.generation === generation ? written.status : activation.status) ?? {};
     const parsed = PluginActivationSpec.safeParse(activation.spec);
     if (!parsed.success) {
       await this.#write(activation, {
@@ -66,7 +76,9 @@ export class ActivationBinding {
     if (status.phase && TERMINAL.has(status.phase) && (await this.#alreadyDone(spec, status))) {
       // The same attempt already finished (say, only probe settings changed): acknowledge the generation.
       if (status.observedGeneration !== generation) {
-        await this.#write(activation, { ...status, observedGeneration: generation });
+        const acknowledged = { ...status, observedGeneration: generation };
+        await this.#write(activation, acknowledged);
+        this.#written.set(key, { generation, status: acknowledged });
       }
       return done;
     }
@@ -80,6 +92,7 @@ export class ActivationBinding {
     await reporter.flush();
     const result: PluginActivationStatus = { ...final, ...this.#finished(generation, activation) };
     await this.#write(activation, result);
+    this.#written.set(key, { generation, status: result });
     this.#o.onFinished?.(activation, result, performance.now() - started);
     logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
     return done;
