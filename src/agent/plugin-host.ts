@@ -339,14 +339,23 @@ export class PluginHost {
     const phase = state.phase === 'Restoring' ? 'Probing' : state.phase;
     const failure = state.phase === 'RolledBack' || state.phase === 'Failed' ? state.failure : undefined;
     const verifying = state.phase === 'Probing' && state.step !== 'candidate';
-    const reason = failure?.reason ?? (verifying ? NodeReason.Verifying : PROGRESS_REASON[state.phase]!);
+    const restoredSnapshot = phase === 'Active' && progress.spec.rollbackTo !== undefined;
+    const reason =
+      failure?.reason ??
+      (verifying
+        ? NodeReason.Verifying
+        : restoredSnapshot
+          ? NodeReason.RolledBackToSnapshot
+          : PROGRESS_REASON[state.phase]!);
     const message = failure
       ? failure.message
-      : phase === 'Active'
-        ? `Revision ${progress.revision} is active and serving.`
-        : phase === 'Probed'
-          ? `Revision ${progress.revision} staged and probed healthy; dry run, nothing swapped.`
-          : `Revision ${progress.revision}: ${reason}.`;
+      : restoredSnapshot
+        ? `Rolled back to the kept snapshot of revision ${progress.revision}, which is active and serving.`
+        : phase === 'Active'
+          ? `Revision ${progress.revision} is active and serving.`
+          : phase === 'Probed'
+            ? `Revision ${progress.revision} staged and probed healthy; dry run, nothing swapped.`
+            : `Revision ${progress.revision}: ${reason}.`;
     const now = this.#now();
     const ready = phase === 'Active' || phase === 'Probed';
     progress.conditions = setCondition(
@@ -368,7 +377,7 @@ export class PluginHost {
       phase,
       reason,
       message,
-      revision: progress.revision,
+      revision: progress.spec.revision,
       ...(this.#serving ? { activeRevision: this.#serving.revision } : {}),
       ...(previousRevision ? { previousRevision } : {}),
       ...(progress.handshake ? { handshake: progress.handshake } : {}),

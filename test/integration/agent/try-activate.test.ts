@@ -43,6 +43,23 @@ describe('try-activate on one node', () => {
     expect(seen.versions).toContain('2.0.0');
   });
 
+  it('rolls back to a kept snapshot on request (RollbackFleet): the old revision serves again', async () => {
+    const { world, v1 } = await withV1Active();
+    const v2 = await aCandidate(world, { version: '2.0.0', network: 'unix' });
+    await world.engine.activate(v2.spec);
+    const status = await world.engine.activate({ ...v2.spec, rollbackTo: { revision: v1.spec.revision } });
+    expect(status).toMatchObject({
+      phase: 'Active',
+      reason: 'RolledBackToSnapshot',
+      revision: v2.spec.revision,
+      activeRevision: v1.spec.revision,
+    });
+    expect(current(world)).toBe(v1.spec.revision);
+    const seen = aRequestLoop(world.frontSocket);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([...(await seen.stop()).versions]).toEqual(['1.0.0']);
+  });
+
   const misbehaving: { mode: FixtureMode; reason: string; requireCapability?: boolean }[] = [
     { mode: 'wrong-cookie', reason: 'PluginExited' },
     { mode: 'bad-handshake', reason: 'HandshakeInvalid' },
