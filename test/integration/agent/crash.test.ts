@@ -112,7 +112,6 @@ async function pool<T>(items: T[], size: number, work: (item: T) => Promise<void
 }
 
 describe('crash safety', () => {
-
   it.each(crashPoints)(
     'converges after a SIGKILL at $at ($strategy): $wantActive active, one process, journal settled',
     async ({ at, strategy, wantActive }) => {
