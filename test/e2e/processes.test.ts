@@ -1,0 +1,156 @@
+// The controller and agents as the plain local processes an operator runs (`plugin-release controller`,
+// `plugin-release agent`), against an API server a kubeconfig names: two agents on one machine do not
+// interfere, an agent SIGKILLed mid-rollout recovers, and SIGTERM stops everything cleanly.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopOrphan } from '../../src/agent/runtime/index.ts';
+import { API_VERSION, type PluginRelease } from '../../src/api/index.ts';
+import { stageEcho } from '../../src/cli/demo/echo.ts';
+import { type DevCluster, startDevCluster } from '../../src/devcluster/index.ts';
+import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/plugin-release.js');
+
+let cluster: DevCluster;
+let clients: KubeClients;
+const children: ChildProcess[] = [];
+
+function start(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  children.push(child);
+  return child;
+}
+
+function agent(node: string): ChildProcess {
+  const n = cluster.nodes.find((x) => x.name === node);
+  return start([
+    'agent',
+    '--kubeconfig',
+    cluster.kubeconfigPath,
+    '--node',
+    node,
+    '--root',
+    n?.root ?? '',
+    '--staging-root',
+    join(cluster.dir, 'staging'),
+    '--log-level',
+    'warn',
+  ]);
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startDevCluster({ nodes: 2, logger: pino({ level: 'silent' }) });
+  clients = createKubeClients(loadKubeConfig(cluster.kubeconfigPath));
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  // Plugin processes outlive their agents by design; this test owns them, so it stops them.
+  for (const node of cluster?.nodes ?? []) {
+    const runs = join(node.root, 'plugins', 'echo', 'run');
+    const dirs = await readdir(runs).catch(() => []);
+    await Promise.all(dirs.map((d) => stopOrphan(join(runs, d), 1000)));
+  }
+  await cluster?.stop();
+});
+
+describe('plugin-release as processes', () => {
+  it('rolls out with a leader-elected controller and two agents, survives an agent SIGKILL, and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const controller = start([
+      'controller',
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '--leader-elect',
+      '--lease-namespace',
+      'default',
+      '--metrics-addr',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'warn',
+    ]);
+    agent('node-1');
+    let second = agent('node-2');
+    await until('the controller to be ready', async () =>
+      (await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined,
+    );
+
+    const v1 = await stageEcho(join(cluster.dir, 'staging', 'echo', '1.0.0'), '1.0.0');
+    await clients.releases.create({
+      apiVersion: API_VERSION,
+      kind: 'PluginRelease',
+      metadata: { name: 'echo', namespace: 'default' },
+      spec: {
+        plugin: 'echo',
+        version: '1.0.0',
+        artifact: { path: v1.path, digest: v1.digest, entrypoint: 'plugin' },
+        health: { probes: [{ grpc: {}, periodSeconds: 1 }] },
+        // A long verification window, so the agent below is killed in the middle of its activation.
+        activation: { drainSeconds: 1, verifySeconds: 3 },
+        rollout: { maxUnavailable: '100%' },
+      },
+    } as PluginRelease);
+
+    await until('node-2 to probe', async () => {
+      const a = await clients.activations.get({ namespace: 'default', name: 'echo-node-2' });
+      return a.status?.phase === 'Probing' ? true : undefined;
+    });
+    second.kill('SIGKILL');
+    await exited(second);
+    second = agent('node-2');
+
+    const ready = await until('the release to be Ready', async () => {
+      const r = await clients.releases.get({ namespace: 'default', name: 'echo' });
+      return r.status?.phase === 'Ready' ? r : undefined;
+    });
+    expect(ready.status?.ready).toBe('2/2');
+    const lease = await until('the lease', async () => {
+      const res = await clients.kubeConfig
+        .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
+        .readNamespacedLease({ name: 'plugin-release-controller', namespace: 'default' });
+      return res.spec?.holderIdentity ? res : undefined;
+    });
+    expect(lease.spec?.holderIdentity).toBeTruthy();
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /pluginrelease_reconcile_duration_seconds_count\{controller="pluginrelease",result="done"\} [1-9]/,
+    );
+
+    for (const child of children.filter((c) => c.exitCode === null && c.signalCode === null)) {
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+    }
+    expect(controller.exitCode).toBe(0);
+  }, 90_000);
+});
