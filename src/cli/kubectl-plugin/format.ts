@@ -12,7 +12,7 @@ const NONE = '<none>';
  * coarser as durations grow, so that AGE columns read alike in kubectl and here.
  */
 export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
+  const seconds = Math.trunc(ms / 1000); // Go int() truncates toward zero: -1.5 s is "0s"
   if (seconds < -1) return '<invalid>';
   if (seconds < 0) return '0s';
   if (seconds < 60 * 2) return `${seconds}s`;
