@@ -1,16 +1,23 @@
 // `kubectl pluginrelease` through the real kubectl binary against a bare dev cluster (no controller):
 // finding the cluster and namespace as kubectl does, and saying clearly what is wrong when it cannot.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { API_VERSION, type PluginRelease } from '../../../src/api/index.ts';
 import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
 import { createKubeClients, loadKubeConfig } from '../../../src/kube/index.ts';
-import { type Kubectl, kubectlPlugin, onPath, pluginBinDir, REPO, runProcess } from './support.ts';
+import { type Kubectl, kubectlPlugin, NODE, onPath, pluginBinDir, REPO, runProcess } from './support.ts';
 
 const KUBECTL = onPath('kubectl');
+/** A system node older than 24, if this machine has one (the plugin must refuse it clearly). */
+const OLD_NODE = ['/usr/bin/node', '/usr/local/bin/node'].find((file) => {
+  if (!existsSync(file)) return false;
+  return Number(execFileSync(file, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]) < 24;
+});
 if (!KUBECTL)
   console.warn('kubectl is not on PATH: skipping the kubectl plugin tests (install kubectl to run them)');
 
@@ -62,6 +69,26 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease, finding its cluster', () => {
       HOME: home,
     });
     expect(list.stdout).toContain(join(binDir, 'kubectl-pluginrelease'));
+  });
+
+  it('runs from a symlink on the PATH, the `ln -s` install, when Node 24 is the node on PATH', async () => {
+    const linkDir = await mkdtemp(join(tmpdir(), 'kubectl-plugin-link-'));
+    await symlink(join(REPO, 'bin/kubectl-pluginrelease.js'), join(linkDir, 'kubectl-pluginrelease'));
+    const run = await runProcess(KUBECTL ?? 'kubectl', ['pluginrelease', 'status', 'echo'], {
+      PATH: [linkDir, dirname(NODE), process.env.PATH].join(delimiter),
+      HOME: home,
+      KUBECONFIG: cluster.kubeconfigPath,
+    });
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^Name:\s+echo$/m);
+  });
+
+  it.skipIf(!OLD_NODE)('says it needs Node 24 when an older node runs it', async () => {
+    const run = await runProcess(OLD_NODE ?? 'node', [join(REPO, 'bin/kubectl-pluginrelease.js'), '--help'], {
+      PATH: process.env.PATH ?? '',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error: kubectl-pluginrelease needs Node 24 or later');
   });
 
   it('shows a release the controller has not reported on yet, with no node rows', async () => {
