@@ -81,7 +81,7 @@ export function parseInvocation(argv: string[]): Invocation {
   const [command, release, ...extra] = parsed.positionals;
   if (flags.data.help || flags.data.version) return { command, release, flags: flags.data };
   if (command === undefined) throw new UsageError('a command is required');
-  if (!(command in pluginCommands)) throw new UsageError(`unknown command "${command}"`);
+  if (!Object.hasOwn(pluginCommands, command)) throw new UsageError(`unknown command "${command}"`);
   if (release === undefined) throw new UsageError(`${command} needs a release name`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   return { command, release, flags: flags.data };
@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     invocation = parseInvocation(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    const known = argv.find((a) => a in pluginCommands);
+    const known = argv.find((a) => Object.hasOwn(pluginCommands, a));
     console.error(
       `error: ${error.message}\nSee 'kubectl pluginrelease ${known ? `${known} ` : ''}--help' for usage.`,
     );
@@ -110,7 +110,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(version());
     return 0;
   }
-  const command = name === undefined ? undefined : pluginCommands[name];
+  const command =
+    name !== undefined && Object.hasOwn(pluginCommands, name) ? pluginCommands[name] : undefined;
   if (flags.help) {
     console.log(command?.help ?? help);
     return 0;

@@ -184,6 +184,8 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease, finding its cluster', () => {
         ['rollback', 'echo'],
         'error: unknown command "rollback"\nSee \'kubectl pluginrelease --help\' for usage.\n',
       ],
+      // Not a command, though every object has it: commands are own properties only.
+      [['toString', 'echo'], 'error: unknown command "toString"'],
       [
         ['history', 'echo', 'extra'],
         'error: unexpected argument "extra"\nSee \'kubectl pluginrelease history --help\' for usage.\n',

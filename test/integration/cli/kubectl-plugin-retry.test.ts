@@ -26,7 +26,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a revision a node rejected',
       rollout: { maxUnavailable: 1 },
     });
     rev = (await f.until('late', 'stalled', (r) => r.status?.phase === 'Stalled')).status?.revision ?? '';
-  }, 30_000);
+  }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
   afterAll(() => f?.stop(), 30_000);
 

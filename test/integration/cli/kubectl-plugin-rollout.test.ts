@@ -23,7 +23,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
     rev =
       (await f.until('echo', 'paused after its canary', (r) => r.status?.phase === 'Paused')).status
         ?.revision ?? '';
-  }, 30_000);
+  }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
   afterAll(() => f?.stop(), 30_000);
 
