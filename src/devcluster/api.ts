@@ -284,9 +284,15 @@ export class Api {
     return type.fromStorage ? type.fromStorage(object) : object;
   }
 
+  /** A deep, mutable copy of an entry in the requested version (parsed from its cached JSON). */
+  mutableCopy(type: ResourceType, entry: Entry): KubeObject {
+    return JSON.parse(this.serialize(type, entry)) as KubeObject;
+  }
+
   /** `{"kind":…,"apiVersion":…, …}` for one stored entry, reusing its cached JSON when no conversion applies. */
   serialize(type: ResourceType, entry: Entry): string {
     if (type.fromStorage) return JSON.stringify(type.fromStorage(entry.object));
+    if (entry.typed) return entry.body;
     return `{"kind":${JSON.stringify(type.kind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},${entry.body.slice(1)}`;
   }
 
@@ -300,7 +306,8 @@ export class Api {
   decode(type: ResourceType, body: unknown, fieldValidation: FieldValidation = 'Warn'): DecodeResult {
     if (!isObject(body))
       throw errors.badRequest(`the object provided is unrecognized (must be of type ${type.kind})`);
-    const object = clone(body) as KubeObject;
+    // The caller hands over `body` (freshly parsed or built): decoding prunes and defaults it in place.
+    const object = body as KubeObject;
     const expected = apiVersionOf(type);
     if (type.custom) {
       if (!object.kind) throw errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
@@ -632,13 +639,14 @@ export class Api {
     const old = existing.object;
     const name = old.metadata.name ?? '';
     let object: KubeObject;
+    // Stored objects are immutable: shallow copies suffice, as only metadata and top-level fields change.
     if (options.subresource === 'status') {
-      object = clone(old);
+      object = { ...old, metadata: { ...old.metadata } };
       if (candidate.status === undefined) delete object.status;
       else object.status = candidate.status;
     } else if (options.subresource === 'finalize') {
       // namespaces/finalize: only spec.finalizers changes.
-      object = clone(old);
+      object = { ...old, metadata: { ...old.metadata } };
       object.spec = {
         ...(old.spec as object),
         finalizers: (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [],
@@ -647,7 +655,7 @@ export class Api {
       object = candidate;
       if (type.statusSubresource) {
         if (old.status === undefined) delete object.status;
-        else object.status = clone(old.status);
+        else object.status = old.status;
       }
       type.prepareForUpdate?.(object, old);
     }
@@ -719,7 +727,7 @@ export class Api {
       return this.apply(type, namespace, name, existing, rawBody, options);
     }
     if (!existing) throw errors.notFound(qualifiedResource(type), name);
-    const current = clone(this.external(type, existing.object));
+    const current = this.mutableCopy(type, existing);
     let patched: unknown;
     switch (contentType) {
       case PATCH_TYPES.json: {
@@ -816,7 +824,7 @@ export class Api {
         'the object has been modified; please apply your changes to the latest version and try again',
       );
     }
-    const current = clone(this.external(type, existing.object));
+    const current = this.mutableCopy(type, existing);
     const merged = applyMerge(current, applied, type.schema) as KubeObject;
     const { object, warnings } = this.decode(type, merged, options.fieldValidation ?? 'Strict');
     return this.commitUpdate(type, existing, object, warnings, options);
@@ -868,7 +876,7 @@ export class Api {
     }
     const graceful = finalizers.size > 0 || pendingNamespaceFinalizers(type, old);
     if (graceful) {
-      const object = clone(old);
+      const object: KubeObject = { ...old, metadata: { ...old.metadata } };
       const meta = object.metadata;
       if (finalizers.size) meta.finalizers = [...finalizers];
       else delete meta.finalizers;

@@ -175,7 +175,8 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   const crds = readCrds(options.crdDir ?? DEFAULT_CRD_DIR);
   for (const crd of crds) for (const t of typesFromCrd(crd)) types.add(t);
 
-  const store = new Store(options.watchHistory ?? 1000);
+  const customStorages = new Set(types.all.filter((t) => t.custom).map((t) => t.storage));
+  const store = new Store(options.watchHistory ?? 1000, (storage) => customStorages.has(storage));
   const api = new Api(store, types);
   const controllers = new Controllers(api, (message, error) => logger.error({ err: error }, message));
   const namespaces = types.lookup('', 'v1', 'namespaces')!;

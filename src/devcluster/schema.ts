@@ -138,7 +138,7 @@ export function applyDefaults(value: Json, schema: Schema | undefined): void {
       const present = Object.hasOwn(value, key);
       const isNull = present && value[key] === null && !prop.nullable;
       if (prop.default !== undefined && (!present || isNull)) {
-        value[key] = structuredClone(prop.default) as Json;
+        value[key] = copyJson(prop.default as Json);
       } else if (isNull) {
         delete value[key];
       }
@@ -152,6 +152,15 @@ export function applyDefaults(value: Json, schema: Schema | undefined): void {
   } else if (Array.isArray(value)) {
     for (const item of value) applyDefaults(item, schema.items);
   }
+}
+
+/** A deep copy of a JSON value (defaults are copied into every object; structuredClone is slower). */
+function copyJson(v: Json): Json {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(copyJson);
+  const out: JsonObject = {};
+  for (const k of Object.keys(v)) out[k] = copyJson(v[k]!);
+  return out;
 }
 
 function jsonType(v: unknown): string {

@@ -32,6 +32,9 @@ import type { Entry } from './store.ts';
 import { type IncludeObject, toTable } from './table.ts';
 import { type WatchRender, WatchStream, type WatchTuning } from './watch.ts';
 
+/** Lists longer than this are streamed in chunks of this many items. */
+const LIST_CHUNK = 500;
+
 /** Requests larger than this are refused, as the real server refuses bodies over 3 MiB. */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -449,7 +452,7 @@ export class ApiServer {
       }
       case 'list': {
         const result = api.list(type, namespace, this.listOptions(url, type));
-        this.sendList(res, type, result.entries, listMeta(result), output);
+        await this.sendList(res, type, result.entries, listMeta(result), output);
         return;
       }
       case 'watch':
@@ -557,13 +560,13 @@ export class ApiServer {
     this.send(res, 200, body, { 'Content-Type': contentType });
   }
 
-  private sendList(
+  private async sendList(
     res: ServerResponse,
     type: ResourceType,
     entries: Entry[],
     meta: Record<string, unknown>,
     output: Output,
-  ) {
+  ): Promise<void> {
     if (output.kind === 'table') {
       const objects = entries.map((e) => this.api.external(type, e.object));
       this.send(res, 200, JSON.stringify(toTable(type, objects, meta, output)));
@@ -580,16 +583,42 @@ export class ApiServer {
       return;
     }
     // Built-in lists carry items without TypeMeta (typed Go lists); custom resource lists carry it.
-    const items = entries.map((e) => {
+    const item = (e: Entry) => {
       if (type.fromStorage) {
         const { apiVersion: _a, kind: _k, ...rest } = type.fromStorage(e.object);
         return JSON.stringify(rest);
       }
       return type.custom ? this.api.serialize(type, e) : e.body;
-    });
-    const json = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},"metadata":${JSON.stringify(meta)},"items":[${items.join(',')}]}`;
+    };
+    const head = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},"metadata":${JSON.stringify(meta)},"items":[`;
+    if (output.kind === 'json' && entries.length > LIST_CHUNK) {
+      await this.streamList(res, head, entries, item);
+      return;
+    }
+    const json = `${head}${entries.map(item).join(',')}]}`;
     const { body, contentType } = this.render(output, json, () => JSON.parse(json));
     this.send(res, 200, body, { 'Content-Type': contentType });
+  }
+
+  /**
+   * Writes a large list in chunks, yielding to the event loop between them (and waiting for the
+   * client to drain), so one big list does not stall every other request and watch. The entries are
+   * an immutable snapshot, so later writes cannot tear the response.
+   */
+  private async streamList(res: ServerResponse, head: string, entries: Entry[], item: (e: Entry) => string) {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+    res.write(head);
+    for (let i = 0; i < entries.length; i += LIST_CHUNK) {
+      if (res.destroyed) return;
+      const part = entries
+        .slice(i, i + LIST_CHUNK)
+        .map(item)
+        .join(',');
+      const flowing = res.write(i === 0 ? part : `,${part}`);
+      if (!flowing) await drainedOrClosed(res);
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    res.end(']}');
   }
 
   private sendWrite(res: ServerResponse, code: number, object: unknown, warnings: string[], output: Output) {
@@ -648,6 +677,19 @@ export class ApiServer {
     this.watches.add(stream);
     stream.start();
   }
+}
+
+/** Resolves when the response can take more data, or is gone. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 function listMeta(result: { resourceVersion: string; continueToken?: string; remainingItemCount?: number }) {

@@ -8,8 +8,12 @@ export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 /** One stored version of an object. Never mutated: every write stores a new Entry. */
 export interface Entry {
   readonly object: KubeObject;
-  /** JSON of the object without apiVersion/kind: `{"metadata":…}`; a serializer prefixes the TypeMeta. */
+  /**
+   * JSON of the object as a list item: with apiVersion/kind for custom resources (`typed`), without
+   * them for built-ins (typed Go lists carry none); a serializer prefixes the TypeMeta when needed.
+   */
   readonly body: string;
+  readonly typed: boolean;
   readonly rv: number;
   readonly storage: string;
   readonly key: string;
@@ -37,9 +41,13 @@ export class CompactedError extends Error {
   }
 }
 
-function makeEntry(storage: string, key: string, object: KubeObject, rv: number): Entry {
+function makeEntry(storage: string, key: string, object: KubeObject, rv: number, typed: boolean): Entry {
+  if (typed) {
+    const { apiVersion, kind, ...rest } = object;
+    return { object, body: JSON.stringify({ kind, apiVersion, ...rest }), typed, rv, storage, key };
+  }
   const { apiVersion: _a, kind: _k, ...rest } = object;
-  return { object, body: JSON.stringify(rest), rv, storage, key };
+  return { object, body: JSON.stringify(rest), typed, rv, storage, key };
 }
 
 export class Store {
@@ -55,7 +63,14 @@ export class Store {
   private readonly byUid = new Map<string, Entry>();
   private readonly dependents = new Map<string, Set<Entry>>();
 
-  constructor(historySize: number, initialRv = 1) {
+  private readonly typedStorage: (storage: string) => boolean;
+
+  /**
+   * `historySize` events are kept for watch resume and consistent paging; `typedStorage` says which
+   * storages keep apiVersion/kind in their cached JSON (custom resources).
+   */
+  constructor(historySize: number, typedStorage: (storage: string) => boolean = () => false, initialRv = 1) {
+    this.typedStorage = typedStorage;
     this.ring = new Array(Math.max(0, historySize));
     this.rv = initialRv;
     this.compacted = initialRv;
@@ -101,7 +116,7 @@ export class Store {
     const prev = table.get(key);
     const rv = ++this.rv;
     object.metadata.resourceVersion = String(rv);
-    const entry = makeEntry(storage, key, object, rv);
+    const entry = makeEntry(storage, key, object, rv, this.typedStorage(storage));
     table.set(key, entry);
     if (prev) this.unindex(prev);
     this.index(entry);
@@ -118,7 +133,7 @@ export class Store {
     this.unindex(prev);
     const rv = ++this.rv;
     const object = { ...prev.object, metadata: { ...prev.object.metadata, resourceVersion: String(rv) } };
-    const entry = makeEntry(storage, key, object, rv);
+    const entry = makeEntry(storage, key, object, rv, prev.typed);
     this.emit({ type: 'DELETED', rv, entry, prev });
     return entry;
   }

@@ -8,6 +8,9 @@ import { errors } from './status.ts';
 import type { Entry, EventType, StoreEvent } from './store.ts';
 import { type IncludeObject, toTable } from './table.ts';
 
+/** Initial events are written this many at a time, yielding to the event loop in between. */
+const INITIAL_CHUNK = 500;
+
 /** One typed JSON per stored entry, shared by every watcher of that resource (entries are immutable). */
 const typedJson = new WeakMap<Entry, string>();
 
@@ -45,7 +48,10 @@ export class WatchStream {
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private deadline = 0;
   private tableHeadersSent = false;
+  private corked = false;
   private ended = false;
+  /** Live events that arrived while the initial events were still being written. */
+  private pending: string[] | undefined = [];
 
   constructor(
     api: Api,
@@ -87,33 +93,51 @@ export class WatchStream {
       this.end();
       return;
     }
-    const chunks: string[] = [];
+    // The starting point is captured now; its events go out in chunks so that a large initial state
+    // does not block the event loop, and live events wait in `pending` until they are written.
+    const initial: Array<() => string | undefined> = [];
     if (fromState) {
       if (this.params.sendInitialEvents !== false) {
         for (const entry of store.table(type.storage).values()) {
-          if (this.match(entry.object)) chunks.push(this.line('ADDED', entry));
+          if (this.match(entry.object)) initial.push(() => this.line('ADDED', entry));
         }
         if (this.params.sendInitialEvents && this.params.allowWatchBookmarks) {
-          chunks.push(this.bookmarkLine({ 'k8s.io/initial-events-end': 'true' }));
+          initial.push(() => this.bookmarkLine({ 'k8s.io/initial-events-end': 'true' }));
         }
       }
     } else {
       for (const event of store.eventsAfter(rv!)) {
-        if (event.entry.storage !== type.storage) continue;
-        const line = this.transform(event);
-        if (line) chunks.push(line);
+        if (event.entry.storage === type.storage) initial.push(() => this.transform(event));
       }
     }
-    if (chunks.length) this.write(chunks.join(''));
     this.unsubscribe = store.subscribe(type.storage, (event) => {
       if (this.params.resourceVersion !== undefined && event.rv <= this.params.resourceVersion) return;
       const line = this.transform(event);
-      if (line) this.write(line);
+      if (!line) return;
+      if (this.pending) this.pending.push(line);
+      else this.write(line);
     });
+    if (initial.length <= INITIAL_CHUNK) {
+      this.write(initial.map((f) => f() ?? '').join(''));
+      this.pending = undefined;
+    } else {
+      void this.writeInitial(initial);
+    }
     const timeoutMs = this.params.timeoutSeconds * 1000;
     this.deadline = Date.now() + timeoutMs;
     this.timers.push(setTimeout(() => this.end(), timeoutMs));
     if (this.params.allowWatchBookmarks) this.scheduleBookmark();
+  }
+
+  private async writeInitial(initial: Array<() => string | undefined>) {
+    for (let i = 0; i < initial.length && !this.ended; i += INITIAL_CHUNK) {
+      const chunk = initial.slice(i, i + INITIAL_CHUNK).map((f) => f() ?? '');
+      this.write(chunk.join(''));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const pending = this.pending ?? [];
+    this.pending = undefined;
+    if (pending.length) this.write(pending.join(''));
   }
 
   /** Ends the stream cleanly (the client sees the response end), as the server does on timeout. */
@@ -123,6 +147,8 @@ export class WatchStream {
     this.unsubscribe?.();
     for (const t of this.timers) clearTimeout(t);
     if (this.bookmarkTimer) clearTimeout(this.bookmarkTimer);
+    // Corked events go out before the end of the chunked body.
+    this.flush();
     if (!this.res.writableEnded && !this.res.destroyed) this.res.end();
     this.onEnd(this);
   }
@@ -135,11 +161,23 @@ export class WatchStream {
 
   private write(data: string) {
     if (this.ended) return;
+    // Writes in one tick (a burst of events, e.g. a cascade) leave as one TLS record, not one each.
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(() => this.flush());
+    }
     this.res.write(data);
     if (this.res.writableLength > this.tuning.maxBufferedBytes) {
       // A watcher that cannot keep up is terminated, as the watch cache drops slow watchers.
       this.destroy();
     }
+  }
+
+  private flush() {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.uncork();
   }
 
   private scheduleBookmark() {
