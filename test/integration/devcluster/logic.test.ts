@@ -1,0 +1,418 @@
+// Table tests for the dev cluster's pure parts: selectors, structural schemas, patches, JSONPath and
+// durations, Status rendering, the store's history, and the serving certificate.
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { evaluateJsonPath, humanDuration } from '../../../src/devcluster/jsonpath.ts';
+import {
+  applyJsonPatch,
+  JsonPatchError,
+  mergePatch,
+  strategicMergePatch,
+} from '../../../src/devcluster/patch.ts';
+import { applyDefaults, prune, type Schema, validate } from '../../../src/devcluster/schema.ts';
+import {
+  matchesFields,
+  matchesLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+} from '../../../src/devcluster/selectors.ts';
+import { ApiError, errors, field, fieldErrorString } from '../../../src/devcluster/status.ts';
+import { CompactedError, Store } from '../../../src/devcluster/store.ts';
+import { createServingCertificate } from '../../../src/devcluster/tls.ts';
+
+describe('label selectors', () => {
+  const labels = { app: 'web', tier: 'front', n: '5' };
+  it.each([
+    ['', true],
+    ['app=web', true],
+    ['app==web', true],
+    ['app=db', false],
+    ['app!=db', true],
+    ['missing!=x', true],
+    ['app in (db, web)', true],
+    ['app notin (web)', false],
+    ['tier', true],
+    ['!tier', false],
+    ['!missing', true],
+    ['n>4', true],
+    ['n<5', false],
+    ['app=web,tier=back', false],
+    ['pluginrelease.io/node=node-1', false],
+  ])('%j matches %j', (selector, expected) => {
+    expect(matchesLabels(parseLabelSelector(selector), labels)).toBe(expected);
+  });
+
+  it.each([['app in web'], ['app=('], ['=x'], ['app in (a'], ['bad key!=x'], ['a=b c']])(
+    'rejects %j with 400',
+    (s) => {
+      const error = (() => {
+        try {
+          parseLabelSelector(s);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(ApiError);
+      expect((error as ApiError).code).toBe(400);
+    },
+  );
+});
+
+describe('field selectors', () => {
+  const fields: Record<string, string> = { 'metadata.name': 'a,b', 'metadata.namespace': 'ns' };
+  it.each([
+    ['metadata.name=a\\,b', true],
+    ['metadata.name==a\\,b', true],
+    ['metadata.name!=a\\,b', false],
+    ['metadata.namespace=ns,metadata.name!=x', true],
+  ])('%j matches %j', (selector, expected) => {
+    const parsed = parseFieldSelector(selector, Object.keys(fields));
+    expect(matchesFields(parsed, (f) => fields[f])).toBe(expected);
+  });
+
+  it('refuses an unsupported field label', () => {
+    expect(() => parseFieldSelector('spec.x=1', ['metadata.name'])).toThrow(
+      'field label not supported: spec.x',
+    );
+  });
+});
+
+describe('structural schema', () => {
+  const schema: Schema = {
+    type: 'object',
+    required: ['spec'],
+    properties: {
+      spec: {
+        type: 'object',
+        required: ['name'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 5, pattern: '^[a-z]+$' },
+          count: { type: 'integer', minimum: 1, maximum: 3, default: 1 },
+          mode: { type: 'string', enum: ['A', 'B'], default: 'A' },
+          nested: { type: 'object', default: {}, properties: { flag: { type: 'boolean', default: true } } },
+          items: {
+            type: 'array',
+            maxItems: 2,
+            items: { type: 'object', properties: { k: { type: 'string' } } },
+          },
+          map: { type: 'object', additionalProperties: { type: 'string' } },
+          when: { type: 'string', format: 'date-time' },
+          port: { 'x-kubernetes-int-or-string': true },
+          conditions: {
+            type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['type'],
+            items: { type: 'object', properties: { type: { type: 'string' } } },
+          },
+          probe: {
+            type: 'object',
+            properties: { a: { type: 'object' }, b: { type: 'object' } },
+            oneOf: [{ required: ['a'] }, { required: ['b'] }],
+          },
+        },
+      },
+    },
+  };
+
+  it.each([
+    [{ name: 'ok' }, []],
+    [{}, ['spec.name: Required value']],
+    [{ name: 'ABC' }, [`spec.name: Invalid value: "ABC": spec.name in body should match '^[a-z]+$'`]],
+    [
+      { name: '' },
+      [
+        'spec.name: Invalid value: "": spec.name in body should be at least 1 chars long',
+        `spec.name: Invalid value: "": spec.name in body should match '^[a-z]+$'`,
+      ],
+    ],
+    [{ name: 'abcdef' }, ['spec.name: Too long: may not be more than 5 bytes']],
+    [
+      { name: 'a', count: 0 },
+      ['spec.count: Invalid value: 0: spec.count in body should be greater than or equal to 1'],
+    ],
+    [
+      { name: 'a', count: 4 },
+      ['spec.count: Invalid value: 4: spec.count in body should be less than or equal to 3'],
+    ],
+    [
+      { name: 'a', count: 1.5 },
+      ['spec.count: Invalid value: "number": spec.count in body must be of type integer: "number"'],
+    ],
+    [{ name: 'a', mode: 'C' }, ['spec.mode: Unsupported value: "C": supported values: "A", "B"']],
+    [{ name: 'a', items: [{}, {}, {}] }, ['spec.items: Too many: 3: must have at most 2 items']],
+    [
+      { name: 'a', map: { x: 1 } },
+      ['spec.map.x: Invalid value: "integer": spec.map.x in body must be of type string: "integer"'],
+    ],
+    [
+      { name: 'a', when: 'yesterday' },
+      ['spec.when: Invalid value: "yesterday": spec.when in body must be of type date-time: "yesterday"'],
+    ],
+    [{ name: 'a', port: 'http' }, []],
+    [
+      { name: 'a', port: true },
+      ['spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean"'],
+    ],
+    [
+      { name: 'a', conditions: [{ type: 'Ready' }, { type: 'Ready' }] },
+      ['spec.conditions[1]: Duplicate value: map[string]interface {}{"type":"Ready"}'],
+    ],
+    [
+      { name: 'a', probe: {} },
+      [
+        '<nil>: Invalid value: "": "spec.probe" must validate one and only one schema (oneOf). Found none valid',
+        'spec.probe.a: Required value',
+      ],
+    ],
+    [
+      { name: 'a', probe: { a: {}, b: {} } },
+      [
+        '<nil>: Invalid value: "": "spec.probe" must validate one and only one schema (oneOf). Found 2 valid alternatives',
+      ],
+    ],
+  ])('validates spec %j', (spec, expected) => {
+    expect(validate({ spec }, schema).map(fieldErrorString)).toEqual(expected);
+  });
+
+  it('applies defaults top-down, into defaulted objects, and replaces non-nullable nulls', () => {
+    const value = { spec: { name: 'a', mode: null } };
+    applyDefaults(value as never, schema);
+    expect(value.spec).toEqual({ name: 'a', mode: 'A', count: 1, nested: { flag: true } });
+  });
+
+  it('prunes unknown fields, keeping TypeMeta, known metadata and additionalProperties', () => {
+    const value = {
+      apiVersion: 'x/v1',
+      kind: 'X',
+      metadata: { name: 'n', bogus: 1 },
+      spec: { name: 'a', extra: 1, map: { anything: 'kept' }, items: [{ k: 'v', drop: 1 }] },
+      top: true,
+    };
+    expect(prune(value as never, schema).sort()).toEqual([
+      'metadata.bogus',
+      'spec.extra',
+      'spec.items[0].drop',
+      'top',
+    ]);
+    expect(value).toEqual({
+      apiVersion: 'x/v1',
+      kind: 'X',
+      metadata: { name: 'n' },
+      spec: { name: 'a', map: { anything: 'kept' }, items: [{ k: 'v' }] },
+    });
+  });
+});
+
+describe('JSON merge patch (RFC 7386)', () => {
+  it.each([
+    [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
+    [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
+    [{ a: 'b' }, { a: null }, {}],
+    [{ a: ['b'] }, { a: ['c', 'd'] }, { a: ['c', 'd'] }],
+    [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
+    [{ a: 'b' }, ['c'], ['c']],
+  ])('patches %j with %j', (target, patch, expected) => {
+    expect(mergePatch(target, patch)).toEqual(expected);
+  });
+});
+
+describe('JSON patch (RFC 6902)', () => {
+  const doc = { spec: { v: '1', list: ['a', 'b'] } };
+  it.each([
+    [[{ op: 'add', path: '/spec/x', value: 1 }], { spec: { v: '1', list: ['a', 'b'], x: 1 } }],
+    [[{ op: 'add', path: '/spec/list/-', value: 'c' }], { spec: { v: '1', list: ['a', 'b', 'c'] } }],
+    [[{ op: 'add', path: '/spec/list/0', value: 'z' }], { spec: { v: '1', list: ['z', 'a', 'b'] } }],
+    [[{ op: 'remove', path: '/spec/list/0' }], { spec: { v: '1', list: ['b'] } }],
+    [[{ op: 'replace', path: '/spec/v', value: '2' }], { spec: { v: '2', list: ['a', 'b'] } }],
+    [[{ op: 'move', from: '/spec/v', path: '/spec/w' }], { spec: { w: '1', list: ['a', 'b'] } }],
+    [[{ op: 'copy', from: '/spec/v', path: '/spec/w' }], { spec: { v: '1', w: '1', list: ['a', 'b'] } }],
+    [[{ op: 'test', path: '/spec/list', value: ['a', 'b'] }], doc],
+  ])('applies %j', (ops, expected) => {
+    expect(applyJsonPatch(doc, ops)).toEqual(expected);
+  });
+
+  it.each([
+    [[{ op: 'test', path: '/spec/v', value: '2' }], 'testing value /spec/v failed: test failed'],
+    [
+      [{ op: 'replace', path: '/spec/nope', value: 1 }],
+      'replace operation does not apply: doc is missing key: /spec/nope: missing value',
+    ],
+    [
+      [{ op: 'remove', path: '/spec/nope' }],
+      "error in remove for path: '/spec/nope': Unable to remove nonexistent key: nope: missing value",
+    ],
+    [
+      [{ op: 'add', path: '/a/b/c', value: 1 }],
+      'add operation does not apply: doc is missing path: "/a/b/c": missing value',
+    ],
+    [[{ op: 'jump', path: '/spec' }], 'Unexpected kind: jump'],
+  ])('fails %j with the evanphx message', (ops, message) => {
+    expect(() => applyJsonPatch(doc, ops)).toThrow(new JsonPatchError(message));
+  });
+
+  it('leaves the input document untouched', () => {
+    applyJsonPatch(doc, [{ op: 'replace', path: '/spec/v', value: '9' }]);
+    expect(doc.spec.v).toBe('1');
+  });
+});
+
+describe('strategic merge patch', () => {
+  const strategies = {
+    'metadata.finalizers': { primitive: true as const },
+    'status.conditions': { key: 'type' },
+  };
+  const target = {
+    metadata: { finalizers: ['a'], labels: { x: '1' } },
+    status: {
+      conditions: [
+        { type: 'Ready', status: 'False' },
+        { type: 'Other', status: 'True' },
+      ],
+    },
+    spec: { taints: [{ key: 'k' }] },
+  };
+  it.each([
+    [{ metadata: { finalizers: ['b'] } }, 'metadata', { finalizers: ['a', 'b'], labels: { x: '1' } }],
+    [
+      { metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] } },
+      'metadata',
+      { finalizers: [], labels: { x: '1' } },
+    ],
+    [
+      { status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+      'status',
+      {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'Other', status: 'True' },
+        ],
+      },
+    ],
+    [
+      { status: { conditions: [{ type: 'Other', $patch: 'delete' }] } },
+      'status',
+      { conditions: [{ type: 'Ready', status: 'False' }] },
+    ],
+    [{ spec: { taints: [{ key: 'new' }] } }, 'spec', { taints: [{ key: 'new' }] }],
+    [{ metadata: { $patch: 'replace', name: 'n' } }, 'metadata', { name: 'n' }],
+  ])('patches %j', (patch, key, expected) => {
+    expect((strategicMergePatch(target, patch, strategies) as Record<string, unknown>)[key]).toEqual(
+      expected,
+    );
+  });
+});
+
+describe('JSONPath for printer columns', () => {
+  const object = {
+    status: {
+      conditions: [
+        { type: 'A', status: 'x' },
+        { type: 'Ready', status: 'True' },
+      ],
+      n: 0,
+    },
+  };
+  it.each([
+    ['.status.n', [0]],
+    ['.status.conditions[1].type', ['Ready']],
+    ['.status.conditions[-1].status', ['True']],
+    ['.status.conditions[*].type', ['A', 'Ready']],
+    ['.status.conditions[?(@.type=="Ready")].status', ['True']],
+    ['{.status.missing}', []],
+  ])('evaluates %s', (path, expected) => {
+    expect(evaluateJsonPath(path, object)).toEqual(expected);
+  });
+
+  it.each([
+    [0, '0s'],
+    [119_000, '119s'],
+    [120_000, '2m'],
+    [185_000, '3m5s'],
+    [3 * 3600_000, '3h'],
+    [3 * 3600_000 + 60_000 * 7, '3h7m'],
+    [30 * 3600_000, '30h'],
+    [50 * 3600_000, '2d2h'],
+    [400 * 86400_000, '400d'],
+    [3 * 365 * 86400_000 + 86400_000 * 10, '3y10d'],
+    [-5000, '<invalid>'],
+  ])('renders %d ms as %s', (ms, text) => {
+    expect(humanDuration(ms)).toBe(text);
+  });
+});
+
+describe('Status bodies', () => {
+  it('aggregates several field errors in brackets and keeps each as a cause', () => {
+    const error = errors.invalid({ group: 'g.io', kind: 'K' }, 'n', [
+      field.required('spec.a'),
+      field.invalid('spec.b', 5, 'too big'),
+    ]);
+    expect(error.status.message).toBe(
+      'K.g.io "n" is invalid: [spec.a: Required value, spec.b: Invalid value: 5: too big]',
+    );
+    expect(error.status.details!.causes).toEqual([
+      { reason: 'FieldValueRequired', message: 'Required value', field: 'spec.a' },
+      { reason: 'FieldValueInvalid', message: 'Invalid value: 5: too big', field: 'spec.b' },
+    ]);
+  });
+
+  it('leaves empty details out, as omitempty does', () => {
+    expect(errors.notFound({ group: '', resource: 'nodes' }, 'x').status.details).toEqual({
+      name: 'x',
+      kind: 'nodes',
+    });
+    expect(errors.badRequest('nope').status).not.toHaveProperty('details');
+  });
+});
+
+describe('store', () => {
+  it('numbers every write with one global, increasing resourceVersion', () => {
+    const store = new Store(10);
+    const a = store.put('s1', 'a', { metadata: { name: 'a' } });
+    const b = store.put('s2', 'b', { metadata: { name: 'b' } });
+    const gone = store.remove('s1', 'a')!;
+    expect([a.rv, b.rv, gone.rv]).toEqual([2, 3, 4]);
+    expect(gone.object.metadata.resourceVersion).toBe('4');
+  });
+
+  it('keeps a bounded history and reports older resourceVersions as compacted', () => {
+    const store = new Store(3);
+    for (let i = 0; i < 5; i++) store.put('s', `k${i}`, { metadata: { name: `k${i}` } });
+    expect(store.eventsAfter(3).map((e) => e.rv)).toEqual([4, 5, 6]);
+    expect(() => store.eventsAfter(2)).toThrow(CompactedError);
+    expect(store.compactedRv).toBe(3);
+  });
+
+  it('rebuilds an older snapshot by undoing newer events', () => {
+    const store = new Store(10);
+    store.put('s', 'a', { metadata: { name: 'a', labels: { v: '1' } } });
+    const at = store.resourceVersion;
+    store.put('s', 'a', { metadata: { name: 'a', labels: { v: '2' } } });
+    store.put('s', 'b', { metadata: { name: 'b' } });
+    store.remove('s', 'a');
+    const snapshot = store.snapshot('s', at);
+    expect([...snapshot.keys()]).toEqual(['a']);
+    expect(snapshot.get('a')!.object.metadata.labels).toEqual({ v: '1' });
+  });
+
+  it('indexes dependents by owner uid', () => {
+    const store = new Store(10);
+    store.put('s', 'dep', {
+      metadata: { name: 'dep', ownerReferences: [{ apiVersion: 'v1', kind: 'K', name: 'o', uid: 'u1' }] },
+    });
+    expect(store.dependentsOf('u1').map((e) => e.key)).toEqual(['dep']);
+    store.remove('s', 'dep');
+    expect(store.dependentsOf('u1')).toEqual([]);
+  });
+});
+
+describe('serving certificate', () => {
+  it('is a self-signed CA certificate for 127.0.0.1 and localhost, valid for years', () => {
+    const { cert } = createServingCertificate();
+    const x509 = new X509Certificate(cert);
+    expect(x509.ca).toBe(true);
+    expect(x509.subjectAltName).toBe('DNS:localhost, IP Address:127.0.0.1');
+    expect(x509.verify(x509.publicKey)).toBe(true);
+    expect(new Date(x509.validTo).getTime() - Date.now()).toBeGreaterThan(5 * 365 * 86400_000);
+    expect(x509.checkIP('127.0.0.1')).toBe('127.0.0.1');
+  });
+});
