@@ -16,8 +16,13 @@ export interface PluginFleet {
   /** Creates a release of the echo plugin named `name` (plugin `name`) in "default". */
   create(name: string, spec: PluginReleaseSpecInput): Promise<void>;
   get(name: string): Promise<PluginRelease>;
-  /** Resolves with the release once `ok` holds (polled; 20 s at most). */
-  until(name: string, what: string, ok: (r: PluginRelease) => boolean): Promise<PluginRelease>;
+  /** Resolves with the release once `ok` holds (polled; `timeoutMs`, default 25 s, at most). */
+  until(
+    name: string,
+    what: string,
+    ok: (r: PluginRelease) => boolean,
+    timeoutMs?: number,
+  ): Promise<PluginRelease>;
   /** A quick-probing spec of the echo plugin staged (or, later, to be staged) at `path`. */
   echoSpec(plugin: string, path: string, digest: string): PluginReleaseSpecInput;
   stageEcho: typeof stageEcho;
@@ -44,11 +49,15 @@ export async function startPluginFleet(kubectlPath: string): Promise<PluginFleet
       } as PluginRelease);
     },
     get,
-    until: (name, what, ok) =>
-      waitFor(`${name}: ${what}`, async () => {
-        const release = await get(name);
-        return ok(release) ? release : undefined;
-      }),
+    until: (name, what, ok, timeoutMs = 25_000) =>
+      waitFor(
+        `${name}: ${what}`,
+        async () => {
+          const release = await get(name);
+          return ok(release) ? release : undefined;
+        },
+        timeoutMs,
+      ),
     echoSpec: (plugin, path, digest) => ({
       plugin,
       version: '1.0.0',

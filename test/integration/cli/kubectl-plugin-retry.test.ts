@@ -25,7 +25,8 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a revision a node rejected',
       ...f.echoSpec('late', artifact, source.digest),
       rollout: { maxUnavailable: 1 },
     });
-    rev = (await f.until('late', 'stalled', (r) => r.status?.phase === 'Stalled')).status?.revision ?? '';
+    rev =
+      (await f.until('late', 'stalled', (r) => r.status?.phase === 'Stalled', 50_000)).status?.revision ?? '';
   }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
   afterAll(() => f?.stop(), 30_000);

@@ -21,7 +21,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
       rollout: { maxUnavailable: 1, canary: { nodes: 1, pauseAfter: true } },
     });
     rev =
-      (await f.until('echo', 'paused after its canary', (r) => r.status?.phase === 'Paused')).status
+      (await f.until('echo', 'paused after its canary', (r) => r.status?.phase === 'Paused', 50_000)).status
         ?.revision ?? '';
   }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
