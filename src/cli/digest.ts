@@ -11,8 +11,9 @@ Example:
 
 export async function main(argv: string[]): Promise<number> {
   const [path, ...rest] = argv;
-  if (!path || rest.length > 0) {
-    console.error(help);
+  if (!path || rest.length > 0 || path.startsWith('-')) {
+    const problem = path?.startsWith('-') ? `unknown flag ${path}` : 'expected exactly one path';
+    console.error(`plugin-release digest: ${problem}\n\n${help}`);
     return 1;
   }
   try {

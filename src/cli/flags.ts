@@ -1,7 +1,6 @@
 // Shared CLI plumbing: flags parsed by node:util and validated by zod, and a clean stop on signals.
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { z } from 'zod';
-import { formatIssues } from '../api/index.ts';
 
 /** Thrown for bad flags; the command prints the message and its help, and exits 1. */
 export class UsageError extends Error {}
@@ -27,7 +26,16 @@ export function parseFlags<S extends z.ZodType>(
     ...values,
   };
   const parsed = schema.safeParse(withEnv);
-  if (!parsed.success) throw new UsageError(formatIssues(parsed.error));
+  if (!parsed.success) {
+    // Name each problem by its flag, as the user typed it.
+    throw new UsageError(
+      parsed.error.issues
+        .map((issue) =>
+          issue.path.length > 0 ? `--${issue.path.join('.')}: ${issue.message}` : issue.message,
+        )
+        .join('; '),
+    );
+  }
   return parsed.data;
 }
 
