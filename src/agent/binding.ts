@@ -28,6 +28,8 @@ export interface BindingOptions {
   caches: AgentCaches;
   writer: AgentWriter;
   clock: Clock;
+  /** What the engine's start-up recovery did, by plugin (NodeEngine.recover()); reported once each. */
+  recovered?: Record<string, string[]>;
   /** Observes each finished activation (metrics). */
   onFinished?: (activation: PluginActivation, status: PluginActivationStatus, durationMs: number) => void;
 }
@@ -74,9 +76,19 @@ export class ActivationBinding {
     }
     const spec = parsed.data;
     if (status.phase && TERMINAL.has(status.phase) && (await this.#alreadyDone(spec, status))) {
-      // The same attempt already finished (say, only probe settings changed): acknowledge the generation.
-      if (status.observedGeneration !== generation) {
-        const acknowledged = { ...status, observedGeneration: generation };
+      // The same attempt already finished (say, only probe settings changed): acknowledge the generation,
+      // and say what recovery did if this agent restarted with work to repair.
+      const repaired = this.#o.recovered?.[spec.plugin] ?? [];
+      if (this.#o.recovered) delete this.#o.recovered[spec.plugin];
+      const recovered =
+        status.phase === 'Active' && repaired.length > 0
+          ? {
+              reason: NodeReason.Recovered,
+              message: `Recovered after an agent restart: ${repaired.join(' ')}`,
+            }
+          : {};
+      if (status.observedGeneration !== generation || 'reason' in recovered) {
+        const acknowledged = { ...status, ...recovered, observedGeneration: generation };
         await this.#write(activation, acknowledged);
         this.#written.set(key, { generation, status: acknowledged });
       }

@@ -65,6 +65,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const binding = new ActivationBinding({
     nodeName,
     engine,
+    recovered,
     clock,
     caches: { activation: (k) => activations.get(k) },
     writer: {

@@ -69,6 +69,19 @@ const PROGRESS_REASON: Record<string, string> = {
   Probed: NodeReason.ProbeSucceeded,
 };
 
+/** The reason an unexpected error (an I/O failure, not a misbehaving plugin) in each effect reports. */
+const UNEXPECTED_FAILURE_REASON: Record<Effect, NodeReason> = {
+  Stage: NodeReason.StageFailed,
+  StopActive: NodeReason.SwapFailed,
+  Launch: NodeReason.SpawnFailed,
+  Probe: NodeReason.ProbeFailed,
+  Swap: NodeReason.SwapFailed,
+  Verify: NodeReason.VerifyFailed,
+  Retire: NodeReason.SwapFailed,
+  StopCandidate: NodeReason.SpawnFailed,
+  Restore: NodeReason.RollbackFailed,
+};
+
 export class PluginHost {
   readonly plugin: string;
   readonly #opts: HostOptions;
@@ -294,8 +307,8 @@ export class PluginHost {
       logger.error({ err: error }, `${effect} failed unexpectedly`);
       return {
         type: 'Failed',
-        reason: NodeReason.StageFailed,
-        message: `${effect} failed: ${(error as Error).message}`,
+        reason: UNEXPECTED_FAILURE_REASON[effect],
+        message: `${effect} failed: ${(error as Error).message}.`,
       };
     }
   }

@@ -142,6 +142,20 @@ describe('plugin-release as processes', () => {
       return res.spec?.holderIdentity ? res : undefined;
     });
     expect(lease.spec?.holderIdentity).toBeTruthy();
+    // A restarted agent adopts the plugin process that kept serving and says so on the activation.
+    const first = children[1];
+    first?.kill('SIGTERM');
+    if (first) expect(await exited(first)).toBe(0);
+    agent('node-1');
+    const recovered = await until('node-1 to report its recovery', async () => {
+      const a = await clients.activations.get({ namespace: 'default', name: 'echo-node-1' });
+      return a.status?.reason === 'Recovered' ? a : undefined;
+    });
+    expect(recovered.status).toMatchObject({
+      phase: 'Active',
+      message: expect.stringMatching(/Adopted the running/),
+    });
+
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(
       /pluginrelease_reconcile_duration_seconds_count\{controller="pluginrelease",result="done"\} [1-9]/,
