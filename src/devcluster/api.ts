@@ -3,6 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import {
+  applyManagedFields,
+  mergeApplied,
+  type OwnershipContext,
+  updateManagedFields,
+} from './managedfields.ts';
+import {
   applyJsonPatch,
   decodeJsonPatch,
   JsonPatchDecodeError,
@@ -37,8 +43,15 @@ export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 export interface WriteOptions {
   dryRun?: boolean;
   fieldValidation?: FieldValidation;
+  /** The fieldManager query parameter: who writes, for managedFields (required for apply). */
   fieldManager?: string;
+  /** The manager when no fieldManager is given: the User-Agent's program name. */
+  defaultManager?: string;
   subresource?: string;
+  /** Server-side apply: take over conflicting fields. */
+  force?: boolean;
+  /** Set by apply: the applied configuration (pruned, not defaulted), which decides ownership. */
+  applied?: KubeObject;
 }
 
 export interface DeleteOptions {
@@ -303,7 +316,12 @@ export class Api {
    * per fieldValidation), wrong JSON types (400 for built-ins, 422 later for custom resources),
    * schema defaulting, and conversion to the storage version.
    */
-  decode(type: ResourceType, body: unknown, fieldValidation: FieldValidation = 'Warn'): DecodeResult {
+  decode(
+    type: ResourceType,
+    body: unknown,
+    fieldValidation: FieldValidation = 'Warn',
+    defaults = true,
+  ): DecodeResult {
     if (!isObject(body))
       throw errors.badRequest(`the object provided is unrecognized (must be of type ${type.kind})`);
     // The caller hands over `body` (freshly parsed or built): decoding prunes and defaults it in place.
@@ -348,7 +366,7 @@ export class Api {
       );
     }
     if (fieldValidation === 'Warn') for (const u of unknown) warnings.push(`unknown field "${u}"`);
-    if (type.custom) applyDefaults(object as never, type.schema);
+    if (type.custom && defaults) applyDefaults(object as never, type.schema);
     const stored = type.toStorage ? type.toStorage(object) : object;
     return { object: stored, warnings };
   }
@@ -512,6 +530,49 @@ export class Api {
     return errors.invalid({ group: type.group, kind: type.kind }, name, errs);
   }
 
+  /**
+   * Sets metadata.managedFields for a write: apply ownership (with conflicts and removals) when the
+   * write is an apply, update ownership otherwise. `before` is the stored object (none on create).
+   */
+  private manage(
+    type: ResourceType,
+    before: KubeObject | undefined,
+    object: KubeObject,
+    options: WriteOptions,
+  ) {
+    const provided = object.metadata.managedFields;
+    // A client may send managedFields to replace them; `[{}]` clears them. Otherwise they carry over.
+    let base = before;
+    if (Array.isArray(provided) && provided.length > 0) {
+      const valid = provided.filter(
+        (e) => isObject(e) && typeof e.manager === 'string' && isObject(e.fieldsV1),
+      );
+      base = { ...(before ?? object), metadata: { ...(before ?? object).metadata, managedFields: valid } };
+    }
+    object.metadata.managedFields = base?.metadata.managedFields;
+    const manager = options.fieldManager || options.defaultManager || 'unknown';
+    const ctx = ownershipOf(type);
+    const entries = options.applied
+      ? applyManagedFields(
+          ctx,
+          base,
+          options.applied,
+          object,
+          manager,
+          apiVersionOf(type),
+          options.subresource,
+          options.force === true,
+          {
+            group: type.group,
+            resource: type.plural,
+            name: object.metadata.name ?? '',
+          },
+        )
+      : updateManagedFields(ctx, base, object, manager, apiVersionOf(type), options.subresource);
+    if (entries.length) object.metadata.managedFields = entries;
+    else delete object.metadata.managedFields;
+  }
+
   /** Schema validation (custom resources) plus the type's own rules, on the external form. */
   private validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
     const errs = validateObjectMeta(type, object.metadata);
@@ -565,11 +626,11 @@ export class Api {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.selfLink;
-    delete meta.managedFields;
     if (type.tracksGeneration) meta.generation = 1;
     else delete meta.generation;
     if (type.custom && type.statusSubresource) delete object.status;
     type.prepareForCreate?.(object);
+    this.manage(type, undefined, object, options);
     const name = meta.name ?? '';
     const errs = this.validateObject(type, object);
     if (errs.length) throw this.invalid(type, name, errs);
@@ -687,7 +748,8 @@ export class Api {
       delete meta.deletionGracePeriodSeconds;
     }
     delete meta.selfLink;
-    delete meta.managedFields;
+    // Ownership first: an apply may remove fields its manager no longer applies.
+    this.manage(type, old, object, options);
     if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
     if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
     if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
@@ -698,8 +760,10 @@ export class Api {
     errs.push(...this.validateObject(type, object, old));
     if (errs.length) throw this.invalid(type, name, errs);
     meta.resourceVersion = oldMeta.resourceVersion;
-    // An update that changes nothing is not written: no new resourceVersion, no watch event.
-    if (deepEqual(object, old)) return { code: 200, object: this.external(type, old), warnings };
+    // An update that changes nothing is not written: no new resourceVersion, no watch event (and
+    // no managedFields timestamp change either).
+    if (deepEqual(withoutManagedFields(object), withoutManagedFields(old)))
+      return { code: 200, object: this.external(type, old), warnings };
     if (options.dryRun) return { code: 200, object: this.external(type, object), warnings };
     if (meta.deletionTimestamp && !meta.finalizers?.length && !pendingNamespaceFinalizers(type, object)) {
       const removed = this.store.remove(existing.storage, existing.key)!;
@@ -807,12 +871,16 @@ export class Api {
         `the name of the object (${appliedMeta.name}) does not match the name on the URL (${name})`,
       );
     if (!applied.apiVersion || !applied.kind) throw errors.badRequest('invalid object type: /, Kind=');
+    const fieldValidation = options.fieldValidation ?? 'Strict';
+    if (options.fieldManager.length > 128)
+      throw errors.badRequest('fieldManager: Too long: may not be more than 128 bytes');
+    // What the manager owns is what it applied: unknown fields pruned, server defaults not included.
+    const appliedObject = { ...applied, metadata: { ...appliedMeta, name } } as KubeObject;
+    const owned = this.decode(type, structuredClone(appliedObject), 'Ignore', false).object;
     if (!existing) {
       if (options.subresource) throw errors.notFound(qualifiedResource(type), name);
-      const body = { ...applied, metadata: { ...appliedMeta, name } };
-      const { object, warnings } = this.decode(type, body, options.fieldValidation ?? 'Strict');
-      const result = this.createDecoded(type, namespace, object, warnings, options);
-      return result;
+      const { object, warnings } = this.decode(type, appliedObject, fieldValidation);
+      return this.createDecoded(type, namespace, object, warnings, { ...options, applied: owned });
     }
     if (
       appliedMeta.resourceVersion !== undefined &&
@@ -825,9 +893,9 @@ export class Api {
       );
     }
     const current = this.mutableCopy(type, existing);
-    const merged = applyMerge(current, applied, type.schema) as KubeObject;
-    const { object, warnings } = this.decode(type, merged, options.fieldValidation ?? 'Strict');
-    return this.commitUpdate(type, existing, object, warnings, options);
+    const merged = mergeApplied(ownershipOf(type), current, appliedObject) as KubeObject;
+    const { object, warnings } = this.decode(type, merged, fieldValidation);
+    return this.commitUpdate(type, existing, object, warnings, { ...options, applied: owned });
   }
 
   /**
@@ -947,6 +1015,20 @@ export class Api {
   }
 }
 
+function withoutManagedFields(object: KubeObject): KubeObject {
+  const { managedFields: _, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** What decides list merging and field ownership for a type. */
+function ownershipOf(type: ResourceType): OwnershipContext {
+  return {
+    schema: type.schema,
+    mergeStrategies: type.mergeStrategies,
+    statusSubresource: type.statusSubresource,
+  };
+}
+
 function isStatus(o: unknown): boolean {
   return isObject(o) && o.kind === 'Status';
 }
@@ -1012,45 +1094,4 @@ function decodeContinue(token: string): ContinueToken {
 function withContinue(error: ApiError, token: string): ApiError {
   (error.status as unknown as { metadata: Record<string, unknown> }).metadata = { continue: token };
   return error;
-}
-
-/** Merges an applied configuration into the live object the way SSA merges (maps, map-lists by key). */
-function applyMerge(
-  live: unknown,
-  applied: unknown,
-  schema: import('./schema.ts').Schema | undefined,
-): unknown {
-  if (isObject(applied)) {
-    const out: Record<string, unknown> = isObject(live) ? { ...live } : {};
-    for (const [k, v] of Object.entries(applied)) {
-      const child =
-        schema?.properties?.[k] ??
-        (typeof schema?.additionalProperties === 'object' ? schema.additionalProperties : undefined);
-      if (k === 'metadata' && isObject(v) && isObject(out.metadata)) {
-        const meta: Record<string, unknown> = { ...out.metadata };
-        for (const [mk, mv] of Object.entries(v)) {
-          if (!OBJECT_META_FIELDS.has(mk)) continue;
-          meta[mk] =
-            mk === 'labels' || mk === 'annotations' ? { ...(meta[mk] as object), ...(mv as object) } : mv;
-        }
-        out.metadata = meta;
-      } else {
-        out[k] = applyMerge(out[k], v, child);
-      }
-    }
-    return out;
-  }
-  if (Array.isArray(applied) && Array.isArray(live) && schema?.['x-kubernetes-list-type'] === 'map') {
-    const keys = schema['x-kubernetes-list-map-keys'] ?? [];
-    const out = [...live];
-    for (const item of applied) {
-      const index = out.findIndex(
-        (l) => isObject(l) && isObject(item) && keys.every((k) => l[k] === item[k]),
-      );
-      if (index >= 0) out[index] = applyMerge(out[index], item, schema.items);
-      else out.push(item);
-    }
-    return out;
-  }
-  return clone(applied);
 }

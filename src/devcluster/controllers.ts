@@ -6,6 +6,9 @@ import type { KubeObject, ResourceType } from './resources.ts';
 import { ApiError } from './status.ts';
 import type { Entry, Store, StoreEvent } from './store.ts';
 
+/** The field manager of the controllers' writes, as kube-controller-manager's are named. */
+const CONTROLLER_MANAGER = 'kube-controller-manager';
+
 /** How many objects one tick of the controllers touches before yielding to the event loop. */
 const BATCH = 200;
 
@@ -183,7 +186,7 @@ export class Controllers {
     if (!latest) return;
     const object = structuredClone(latest.object);
     mutate(object);
-    this.api.commitUpdate(type, latest, object, [], {});
+    this.api.commitUpdate(type, latest, object, [], { fieldManager: CONTROLLER_MANAGER });
   }
 
   /** Deletes everything in a Terminating namespace; once empty, clears its finalizer and removes it. */
@@ -212,6 +215,9 @@ export class Controllers {
     const object = structuredClone(latest.object);
     object.spec = { ...(object.spec as object), finalizers: [] };
     // The namespace controller finalizes through /finalize; the commit deletes once nothing is pending.
-    this.api.commitUpdate(namespaces, latest, object, [], { subresource: 'finalize' });
+    this.api.commitUpdate(namespaces, latest, object, [], {
+      subresource: 'finalize',
+      fieldManager: CONTROLLER_MANAGER,
+    });
   }
 }

@@ -180,7 +180,8 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   const api = new Api(store, types);
   const controllers = new Controllers(api, (message, error) => logger.error({ err: error }, message));
   const namespaces = types.lookup('', 'v1', 'namespaces')!;
-  for (const ns of SYSTEM_NAMESPACES) api.create(namespaces, undefined, { metadata: { name: ns } });
+  for (const ns of SYSTEM_NAMESPACES)
+    api.create(namespaces, undefined, { metadata: { name: ns } }, { fieldManager: 'kube-apiserver' });
   const crdType = types.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
   const now = `${new Date().toISOString().slice(0, 19)}Z`;
   for (const crd of crds) {
@@ -217,7 +218,7 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
     };
     await mkdir(node.root, { recursive: true });
     await mkdir(node.stagingRoot, { recursive: true });
-    api.create(nodesType, undefined, nodeObject(name, labels));
+    api.create(nodesType, undefined, nodeObject(name, labels), { fieldManager: 'kubelet' });
     nodes.push(node);
     await options.onNodeAdded?.(node);
     return node;

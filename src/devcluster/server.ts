@@ -25,6 +25,7 @@ import {
   openApiPath,
   versionInfo,
 } from './discovery.ts';
+import { managerFromUserAgent } from './managedfields.ts';
 import { apiVersionOf, type KubeObject, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, errors } from './status.ts';
@@ -390,7 +391,7 @@ export class ApiServer {
     ]);
   }
 
-  private writeOptions(url: URL, route: ResourceRoute, force = false) {
+  private writeOptions(url: URL, route: ResourceRoute, req: IncomingMessage) {
     const fv = url.searchParams.get('fieldValidation');
     if (fv !== null && fv !== 'Ignore' && fv !== 'Warn' && fv !== 'Strict' && fv !== '') {
       throw errors.badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict"`);
@@ -401,8 +402,9 @@ export class ApiServer {
       dryRun: dryRun.includes('All'),
       fieldValidation: (fv || undefined) as FieldValidation | undefined,
       fieldManager: url.searchParams.get('fieldManager') ?? undefined,
+      defaultManager: managerFromUserAgent(req.headers['user-agent']),
       subresource: route.subresource,
-      force: force || boolParam(url.searchParams.get('force')),
+      force: boolParam(url.searchParams.get('force')),
     };
   }
 
@@ -462,14 +464,14 @@ export class ApiServer {
         if (name !== undefined || route.subresource) throw methodNotAllowed();
         if (type.namespaced && namespace === undefined) throw errors.notFoundPath();
         const body = this.decodeBody(req, await this.readBody(req));
-        const result = api.create(type, namespace, body, this.writeOptions(url, route));
+        const result = api.create(type, namespace, body, this.writeOptions(url, route, req));
         this.sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
       case 'update': {
         if (name === undefined) throw methodNotAllowed();
         const body = this.decodeBody(req, await this.readBody(req));
-        const result = api.update(type, namespace, name, body, this.writeOptions(url, route));
+        const result = api.update(type, namespace, name, body, this.writeOptions(url, route, req));
         this.sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
@@ -477,7 +479,7 @@ export class ApiServer {
         if (name === undefined) throw methodNotAllowed();
         const contentType = contentTypeOf(req);
         const raw = await this.readBody(req);
-        const result = api.patch(type, namespace, name, contentType, raw, this.writeOptions(url, route));
+        const result = api.patch(type, namespace, name, contentType, raw, this.writeOptions(url, route, req));
         this.sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
@@ -636,10 +638,11 @@ export class ApiServer {
     const rvParam = q.get('resourceVersion');
     const resourceVersion = rvParam && rvParam !== '0' ? parseRv(rvParam) : undefined;
     const timeoutParam = q.get('timeoutSeconds');
-    // Without timeoutSeconds the real server picks a random timeout in [min-request-timeout, 2×).
-    const timeoutSeconds = timeoutParam ? Number(timeoutParam) : 1800 + Math.floor(Math.random() * 1800);
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+    const requested = timeoutParam ? Number(timeoutParam) : 0;
+    if (!Number.isInteger(requested) || requested < 0)
       throw errors.badRequest(`invalid timeoutSeconds: ${timeoutParam}`);
+    // Without timeoutSeconds (or with 0) the real server picks a random timeout in [min-request-timeout, 2×).
+    const timeoutSeconds = requested > 0 ? requested : 1800 + Math.floor(Math.random() * 1800);
     const sendInitial = q.get('sendInitialEvents');
     const allowWatchBookmarks = boolParam(q.get('allowWatchBookmarks'));
     if (sendInitial === 'true') {

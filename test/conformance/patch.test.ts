@@ -242,6 +242,102 @@ spec:
   });
 });
 
+describe('field ownership (managedFields)', () => {
+  const applyYaml = (name: string, body: string) =>
+    `apiVersion: pluginrelease.io/v1alpha1\nkind: PluginRelease\nmetadata:\n  name: ${name}\n${body}`;
+
+  it('records the creating manager with an Update entry for the fields it set', async () => {
+    const name = uniqueName('mf');
+    const res = await t.call<any>('POST', `${t.path('pluginreleases')}?fieldManager=alice`, {
+      body: aRelease(name),
+    });
+    const entry = res.body.metadata.managedFields.find((e: any) => e.manager === 'alice');
+    expect(entry).toMatchObject({
+      operation: 'Update',
+      apiVersion: 'pluginrelease.io/v1alpha1',
+      fieldsType: 'FieldsV1',
+    });
+    expect(entry.fieldsV1['f:spec']['f:plugin']).toEqual({});
+    expect(entry.fieldsV1['f:spec']['f:artifact']['f:digest']).toEqual({});
+  });
+
+  it('records status writes under the status subresource', async () => {
+    const name = uniqueName('mf');
+    await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const res = await t.call<any>(
+      'PATCH',
+      `${t.path('pluginreleases', name)}/status?fieldManager=controller`,
+      {
+        body: JSON.stringify({ status: { phase: 'Ready' } }),
+        contentType: MERGE,
+      },
+    );
+    const entry = res.body.metadata.managedFields.find((e: any) => e.manager === 'controller');
+    expect(entry).toMatchObject({ operation: 'Update', subresource: 'status' });
+    expect(entry.fieldsV1).toEqual({ 'f:status': { '.': {}, 'f:phase': {} } });
+  });
+
+  it('answers 409 with FieldManagerConflict causes when an apply changes a field another manager owns', async () => {
+    const name = uniqueName('mf');
+    await t.call('POST', `${t.path('pluginreleases')}?fieldManager=alice`, { body: aRelease(name) });
+    const res = await patch(name, applyYaml(name, 'spec:\n  version: "9.0.0"\n'), APPLY, '?fieldManager=bob');
+    expect(res.status).toBe(409);
+    expect(res.body.reason).toBe('Conflict');
+    expect(res.body.message).toBe(
+      'Apply failed with 1 conflict: conflict with "alice" using pluginrelease.io/v1alpha1: .spec.version',
+    );
+    expect(res.body.details.causes).toEqual([
+      {
+        reason: 'FieldManagerConflict',
+        message: 'conflict with "alice" using pluginrelease.io/v1alpha1',
+        field: '.spec.version',
+      },
+    ]);
+  });
+
+  it('takes the field over with force', async () => {
+    const name = uniqueName('mf');
+    await t.call('POST', `${t.path('pluginreleases')}?fieldManager=alice`, { body: aRelease(name) });
+    const res = await patch(
+      name,
+      applyYaml(name, 'spec:\n  version: "9.0.0"\n'),
+      APPLY,
+      '?fieldManager=bob&force=true',
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.spec.version).toBe('9.0.0');
+    const managers = Object.fromEntries(res.body.metadata.managedFields.map((e: any) => [e.manager, e]));
+    expect(managers.bob).toMatchObject({ operation: 'Apply' });
+    expect(managers.bob.fieldsV1['f:spec']).toEqual({ 'f:version': {} });
+    expect(managers.alice.fieldsV1['f:spec']['f:version']).toBeUndefined();
+  });
+
+  it('shares ownership without conflict when the applied value is equal', async () => {
+    const name = uniqueName('mf');
+    await t.call('POST', `${t.path('pluginreleases')}?fieldManager=alice`, { body: aRelease(name) });
+    const res = await patch(name, applyYaml(name, 'spec:\n  version: "1.0.0"\n'), APPLY, '?fieldManager=bob');
+    expect(res.status).toBe(200);
+    const alice = res.body.metadata.managedFields.find((e: any) => e.manager === 'alice');
+    expect(alice.fieldsV1['f:spec']['f:version']).toEqual({});
+  });
+
+  it('removes the fields a manager stops applying when nobody else owns them', async () => {
+    const name = uniqueName('mf');
+    const full = `  labels:\n    keep: "1"\n    drop: "1"\nspec:\n  plugin: echo\n  version: "1.0.0"\n  artifact:\n    path: /opt/echo\n    digest: sha256:${'d'.repeat(64)}\n`;
+    const first = await patch(name, applyYaml(name, full), APPLY, '?fieldManager=carol');
+    expect(first.status).toBe(201);
+    expect(first.body.metadata.labels).toEqual({ keep: '1', drop: '1' });
+    const second = await patch(
+      name,
+      applyYaml(name, full.replace('    drop: "1"\n', '')),
+      APPLY,
+      '?fieldManager=carol',
+    );
+    expect(second.status).toBe(200);
+    expect(second.body.metadata.labels).toEqual({ keep: '1' });
+  });
+});
+
 describe('unsupported patch types', () => {
   it('answers 415 for an unknown patch content type', async () => {
     const obj = await created();

@@ -219,7 +219,7 @@ describe('request counts', () => {
     await call(cluster, 'GET', base);
     await call(cluster, 'PUT', `${base}/l1`, { metadata: { name: 'l1' }, spec: { holderIdentity: 'x' } });
     await call(cluster, 'GET', '/api/v1/nodes/missing');
-    await call(cluster, 'GET', '/api/v1/namespaces/default/events?watch=1&timeoutSeconds=0');
+    await call(cluster, 'GET', '/api/v1/namespaces/default/events?watch=1&timeoutSeconds=1');
     const counts = cluster.requestCounts();
     expect(counts).toEqual(
       expect.arrayContaining([

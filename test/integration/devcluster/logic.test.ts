@@ -4,6 +4,13 @@ import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { evaluateJsonPath, humanDuration } from '../../../src/devcluster/jsonpath.ts';
 import {
+  applyManagedFields,
+  managerFromUserAgent,
+  mergeApplied,
+  type OwnershipContext,
+  updateManagedFields,
+} from '../../../src/devcluster/managedfields.ts';
+import {
   applyJsonPatch,
   JsonPatchError,
   mergePatch,
@@ -402,6 +409,146 @@ describe('store', () => {
     expect(store.dependentsOf('u1').map((e) => e.key)).toEqual(['dep']);
     store.remove('s', 'dep');
     expect(store.dependentsOf('u1')).toEqual([]);
+  });
+});
+
+describe('managed fields', () => {
+  const ctx: OwnershipContext = {
+    schema: {
+      type: 'object',
+      properties: {
+        spec: {
+          type: 'object',
+          properties: {
+            a: { type: 'string' },
+            m: { type: 'object', properties: { x: { type: 'string' } } },
+            list: { type: 'array', items: { type: 'string' } },
+            conds: {
+              type: 'array',
+              'x-kubernetes-list-type': 'map',
+              'x-kubernetes-list-map-keys': ['type'],
+              items: { type: 'object', properties: { type: { type: 'string' }, s: { type: 'string' } } },
+            },
+          },
+        },
+        status: { type: 'object', properties: { phase: { type: 'string' } } },
+      },
+    },
+    statusSubresource: true,
+  };
+  const obj = (spec: Record<string, unknown>, managedFields?: unknown[]) =>
+    ({
+      apiVersion: 'g/v1',
+      kind: 'K',
+      metadata: { name: 'n', ...(managedFields ? { managedFields } : {}) },
+      spec,
+    }) as never;
+  const who = 'g/v1';
+
+  it('gives the creator every field it set, marking the maps it created with "."', () => {
+    const entries = updateManagedFields(
+      ctx,
+      undefined,
+      obj({ a: '1', m: { x: 'y' }, list: ['p'], conds: [{ type: 'R', s: 'T' }] }),
+      'alice',
+      who,
+      undefined,
+    );
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.fieldsV1).toEqual({
+      'f:spec': {
+        '.': {},
+        'f:a': {},
+        'f:conds': { '.': {}, 'k:{"type":"R"}': { '.': {}, 'f:s': {}, 'f:type': {} } },
+        'f:list': {},
+        'f:m': { '.': {}, 'f:x': {} },
+      },
+    });
+  });
+
+  it('moves a changed field to the manager that changed it and drops emptied entries', () => {
+    const withFields = (spec: Record<string, unknown>, before: unknown, manager: string) => {
+      const next = obj(spec) as { metadata: { managedFields: unknown } };
+      next.metadata.managedFields = updateManagedFields(
+        ctx,
+        before as never,
+        next as never,
+        manager,
+        who,
+        undefined,
+      );
+      return next;
+    };
+    const created = withFields({ a: '1' }, undefined, 'alice');
+    const carols = withFields({ a: '2' }, created, 'carol');
+    const bobs = withFields({ a: '3' }, carols, 'bob') as {
+      metadata: { managedFields: Array<{ manager: string; fieldsV1: unknown }> };
+    };
+    // alice keeps the spec map she created; carol's only field went to bob, so her entry is gone.
+    expect(bobs.metadata.managedFields.map((e) => [e.manager, e.fieldsV1])).toEqual([
+      ['alice', { 'f:spec': {} }],
+      ['bob', { 'f:spec': { 'f:a': {} } }],
+    ]);
+  });
+
+  it('reports every conflicting field in one message, grouped by manager', () => {
+    const live = obj({ a: '1', m: { x: 'y' } });
+    (live as { metadata: { managedFields: unknown } }).metadata.managedFields = updateManagedFields(
+      ctx,
+      undefined,
+      live,
+      'alice',
+      who,
+      undefined,
+    );
+    const applied = obj({ a: '2', m: { x: 'z' } });
+    expect(() =>
+      applyManagedFields(
+        ctx,
+        live,
+        applied,
+        mergeApplied(ctx, live, applied) as never,
+        'bob',
+        who,
+        undefined,
+        false,
+        {
+          group: 'g',
+          resource: 'ks',
+          name: 'n',
+        },
+      ),
+    ).toThrow('Apply failed with 2 conflicts: conflicts with "alice" using g/v1:\n- .spec.a\n- .spec.m.x');
+  });
+
+  it('merges applied map lists by key and replaces atomic lists', () => {
+    const live = {
+      spec: {
+        list: ['a'],
+        conds: [
+          { type: 'A', s: '1' },
+          { type: 'B', s: '1' },
+        ],
+      },
+    };
+    const applied = { spec: { list: ['b'], conds: [{ type: 'B', s: '2' }] } };
+    expect(mergeApplied(ctx, live, applied)).toEqual({
+      spec: {
+        list: ['b'],
+        conds: [
+          { type: 'A', s: '1' },
+          { type: 'B', s: '2' },
+        ],
+      },
+    });
+  });
+
+  it.each([
+    ['kubectl/v1.32.4 (linux/amd64) kubernetes/4cb5f07', 'kubectl'],
+    ['', 'unknown'],
+    [undefined, 'unknown'],
+  ])('names the default manager of user agent %j %j', (ua, manager) => {
+    expect(managerFromUserAgent(ua)).toBe(manager);
   });
 });
 
