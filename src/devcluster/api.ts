@@ -25,7 +25,7 @@ import {
   type ResourceRegistry,
   type ResourceType,
 } from './resources.ts';
-import { applyDefaults, deepEqual, OBJECT_META_FIELDS, prune, validate as validateSchema } from './schema.ts';
+import { applyDefaults, deepEqual, prune, validate as validateSchema } from './schema.ts';
 import {
   type FieldSelector,
   type LabelSelector,
@@ -103,10 +103,6 @@ function nowRfc3339(): string {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function clone<T>(value: T): T {
-  return structuredClone(value);
 }
 
 function nameProblems(name: string, format: 'subdomain' | 'label'): string | undefined {

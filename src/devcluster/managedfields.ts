@@ -353,7 +353,6 @@ function sameEntry(
 
 /** Rebuilds the entries: every set pruned to fields that exist, empty ones dropped. */
 function finish(
-  ctx: OwnershipContext,
   object: KubeObject,
   sets: Array<{ entry: ManagedFieldsEntry; paths: PathSet }>,
 ): ManagedFieldsEntry[] {
@@ -405,7 +404,7 @@ export function updateManagedFields(
     own.entry = { ...own.entry, apiVersion, time: now() };
     for (const p of mine) own.paths.add(p);
   }
-  return finish(ctx, after, sets);
+  return finish(after, sets);
 }
 
 /**
@@ -475,7 +474,7 @@ export function applyManagedFields(
   }
   own.entry = { ...own.entry, apiVersion, time: now() };
   own.paths = mine;
-  return finish(ctx, merged, sets);
+  return finish(merged, sets);
 }
 
 /**

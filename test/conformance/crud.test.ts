@@ -1,7 +1,7 @@
 // Conformance: create/get/list/update/delete of custom resources, system metadata, optimistic
 // concurrency, and the exact Status bodies of 404/409/422.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aLease, aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { aLease, aRelease, type Body, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -14,7 +14,7 @@ afterAll(async () => {
 describe('create', () => {
   it('answers 201 with uid, creationTimestamp, resourceVersion and generation 1', async () => {
     const name = uniqueName('c');
-    const res = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const res = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     expect(res.status).toBe(201);
     const meta = res.body.metadata;
     expect(meta.name).toBe(name);
@@ -29,7 +29,7 @@ describe('create', () => {
   it('generates a name from generateName with a 5-character suffix', async () => {
     const body = aRelease('');
     body.metadata = { generateName: 'gen-' } as never;
-    const res = await t.call<any>('POST', t.path('pluginreleases'), { body });
+    const res = await t.call('POST', t.path('pluginreleases'), { body });
     expect(res.status).toBe(201);
     expect(res.body.metadata.name).toMatch(/^gen-[a-z0-9]{5}$/);
     expect(res.body.metadata.generateName).toBe('gen-');
@@ -53,7 +53,7 @@ describe('create', () => {
   });
 
   it('answers 404 when the namespace does not exist', async () => {
-    const res = await t.call<any>(
+    const res = await t.call(
       'POST',
       '/apis/pluginrelease.io/v1alpha1/namespaces/no-such-ns-x/pluginreleases',
       {
@@ -67,7 +67,7 @@ describe('create', () => {
 
   it('answers 400 when the body namespace differs from the URL namespace', async () => {
     const body = aRelease(uniqueName('ns'), {}, { namespace: 'elsewhere' });
-    const res = await t.call<any>('POST', t.path('pluginreleases'), { body });
+    const res = await t.call('POST', t.path('pluginreleases'), { body });
     expect(res.status).toBe(400);
     expect(res.body.reason).toBe('BadRequest');
     expect(res.body.message).toBe(
@@ -77,7 +77,7 @@ describe('create', () => {
 
   it('ignores status on create when the status subresource is enabled', async () => {
     const body = { ...aRelease(uniqueName('st')), status: { phase: 'Ready' } };
-    const res = await t.call<any>('POST', t.path('pluginreleases'), { body });
+    const res = await t.call('POST', t.path('pluginreleases'), { body });
     expect(res.status).toBe(201);
     expect(res.body.status).toBeUndefined();
   });
@@ -102,12 +102,12 @@ describe('get and list', () => {
   it('lists with the list kind, a list resourceVersion, and items carrying apiVersion and kind', async () => {
     const name = uniqueName('l');
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('GET', t.path('pluginreleases'));
+    const res = await t.call('GET', t.path('pluginreleases'));
     expect(res.status).toBe(200);
     expect(res.body.kind).toBe('PluginReleaseList');
     expect(res.body.apiVersion).toBe('pluginrelease.io/v1alpha1');
     expect(Number(res.body.metadata.resourceVersion)).toBeGreaterThan(0);
-    const item = res.body.items.find((i: any) => i.metadata.name === name);
+    const item = res.body.items.find((i: Body) => i.metadata.name === name);
     expect(item.kind).toBe('PluginRelease');
     expect(item.apiVersion).toBe('pluginrelease.io/v1alpha1');
   });
@@ -115,18 +115,18 @@ describe('get and list', () => {
   it('lists across all namespaces at the cluster-wide path', async () => {
     const name = uniqueName('all');
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('GET', '/apis/pluginrelease.io/v1alpha1/pluginreleases');
+    const res = await t.call('GET', '/apis/pluginrelease.io/v1alpha1/pluginreleases');
     expect(
-      res.body.items.some((i: any) => i.metadata.name === name && i.metadata.namespace === t.namespace),
+      res.body.items.some((i: Body) => i.metadata.name === name && i.metadata.namespace === t.namespace),
     ).toBe(true);
   });
 
   it('increases resourceVersion across the whole server, not per object', async () => {
-    const a = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(uniqueName('rv')) });
-    const b = await t.call<any>('POST', t.path('leases', undefined, '/apis/coordination.k8s.io/v1'), {
+    const a = await t.call('POST', t.path('pluginreleases'), { body: aRelease(uniqueName('rv')) });
+    const b = await t.call('POST', t.path('leases', undefined, '/apis/coordination.k8s.io/v1'), {
       body: aLease(uniqueName('rv')),
     });
-    const c = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(uniqueName('rv')) });
+    const c = await t.call('POST', t.path('pluginreleases'), { body: aRelease(uniqueName('rv')) });
     const rvs = [a, b, c].map((r) => BigInt(r.body.metadata.resourceVersion));
     expect(rvs[1]! > rvs[0]!).toBe(true);
     expect(rvs[2]! > rvs[1]!).toBe(true);
@@ -136,9 +136,9 @@ describe('get and list', () => {
 describe('update', () => {
   it('updates with the current resourceVersion and returns a newer one', async () => {
     const name = uniqueName('u');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const body = { ...created.body, spec: { ...created.body.spec, version: '2.0.0' } };
-    const res = await t.call<any>('PUT', t.path('pluginreleases', name), { body });
+    const res = await t.call('PUT', t.path('pluginreleases', name), { body });
     expect(res.status).toBe(200);
     expect(res.body.spec.version).toBe('2.0.0');
     expect(BigInt(res.body.metadata.resourceVersion) > BigInt(created.body.metadata.resourceVersion)).toBe(
@@ -148,7 +148,7 @@ describe('update', () => {
 
   it('answers 409 Conflict with the exact Status body for a stale resourceVersion', async () => {
     const name = uniqueName('u');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const first = { ...created.body, spec: { ...created.body.spec, version: '2.0.0' } };
     expect((await t.call('PUT', t.path('pluginreleases', name), { body: first })).status).toBe(200);
     const stale = { ...created.body, spec: { ...created.body.spec, version: '3.0.0' } };
@@ -169,7 +169,7 @@ describe('update', () => {
   it('refuses an update of a custom resource without resourceVersion with 422', async () => {
     const name = uniqueName('u');
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('PUT', t.path('pluginreleases', name), { body: aRelease(name) });
+    const res = await t.call('PUT', t.path('pluginreleases', name), { body: aRelease(name) });
     expect(res.status).toBe(422);
     expect(res.body.reason).toBe('Invalid');
     expect(res.body.details.causes).toEqual([
@@ -185,33 +185,33 @@ describe('update', () => {
     const name = uniqueName('lease');
     const leases = t.path('leases', undefined, '/apis/coordination.k8s.io/v1');
     await t.call('POST', leases, { body: aLease(name) });
-    const res = await t.call<any>('PUT', `${leases}/${name}`, { body: aLease(name, 'other') });
+    const res = await t.call('PUT', `${leases}/${name}`, { body: aLease(name, 'other') });
     expect(res.status).toBe(200);
     expect(res.body.spec.holderIdentity).toBe('other');
   });
 
   it('keeps uid and creationTimestamp when an update omits them', async () => {
     const name = uniqueName('u');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const body = aRelease(name, { version: '9' }, { resourceVersion: created.body.metadata.resourceVersion });
-    const res = await t.call<any>('PUT', t.path('pluginreleases', name), { body });
+    const res = await t.call('PUT', t.path('pluginreleases', name), { body });
     expect(res.body.metadata.uid).toBe(created.body.metadata.uid);
     expect(res.body.metadata.creationTimestamp).toBe(created.body.metadata.creationTimestamp);
   });
 
   it('does not write (no new resourceVersion) when an update changes nothing', async () => {
     const name = uniqueName('noop');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('PUT', t.path('pluginreleases', name), { body: created.body });
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const res = await t.call('PUT', t.path('pluginreleases', name), { body: created.body });
     expect(res.status).toBe(200);
     expect(res.body.metadata.resourceVersion).toBe(created.body.metadata.resourceVersion);
   });
 
   it('answers 400 when the body name differs from the URL name', async () => {
     const name = uniqueName('u');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const body = { ...created.body, metadata: { ...created.body.metadata, name: 'other-name' } };
-    const res = await t.call<any>('PUT', t.path('pluginreleases', name), { body });
+    const res = await t.call('PUT', t.path('pluginreleases', name), { body });
     expect(res.status).toBe(400);
     expect(res.body.message).toBe(
       `the name of the object (other-name) does not match the name on the URL (${name})`,
@@ -222,8 +222,8 @@ describe('update', () => {
 describe('delete', () => {
   it('deletes an object without finalizers immediately and answers a Success Status', async () => {
     const name = uniqueName('d');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('DELETE', t.path('pluginreleases', name));
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const res = await t.call('DELETE', t.path('pluginreleases', name));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       kind: 'Status',
@@ -237,8 +237,8 @@ describe('delete', () => {
 
   it('answers 409 when a uid precondition does not match', async () => {
     const name = uniqueName('d');
-    const created = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>('DELETE', t.path('pluginreleases', name), {
+    const created = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
+    const res = await t.call('DELETE', t.path('pluginreleases', name), {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-the-uid' } },
     });
     expect(res.status).toBe(409);
@@ -256,9 +256,9 @@ describe('delete', () => {
     await t.call('POST', t.path('pluginreleases'), {
       body: aRelease(drop, {}, { labels: { batch: 'drop' } }),
     });
-    const res = await t.call<any>('DELETE', `${t.path('pluginreleases')}?labelSelector=batch%3Ddrop`);
+    const res = await t.call('DELETE', `${t.path('pluginreleases')}?labelSelector=batch%3Ddrop`);
     expect(res.status).toBe(200);
-    expect(res.body.items.map((i: any) => i.metadata.name)).toEqual([drop]);
+    expect(res.body.items.map((i: Body) => i.metadata.name)).toEqual([drop]);
     expect((await t.call('GET', t.path('pluginreleases', keep))).status).toBe(200);
     expect((await t.call('GET', t.path('pluginreleases', drop))).status).toBe(404);
   });
@@ -266,7 +266,7 @@ describe('delete', () => {
 
 describe('cluster-scoped resources', () => {
   it('serves namespaces at the cluster path, with the kubernetes finalizer and the Active phase', async () => {
-    const res = await t.call<any>('GET', `/api/v1/namespaces/${t.namespace}`);
+    const res = await t.call('GET', `/api/v1/namespaces/${t.namespace}`);
     expect(res.status).toBe(200);
     expect(res.body.kind).toBe('Namespace');
     expect(res.body.spec.finalizers).toEqual(['kubernetes']);
@@ -274,7 +274,7 @@ describe('cluster-scoped resources', () => {
   });
 
   it('answers 404 for a namespaced resource addressed without a namespace and name', async () => {
-    const res = await t.call<any>('GET', '/apis/pluginrelease.io/v1alpha1/pluginreleases/some-name');
+    const res = await t.call('GET', '/apis/pluginrelease.io/v1alpha1/pluginreleases/some-name');
     expect(res.status).toBe(404);
   });
 });

@@ -1,7 +1,7 @@
 // Conformance: finalizers and deletionTimestamp, ownerReference garbage collection (background,
 // foreground, orphan), and namespace deletion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aLease, aRelease, eventually, openTarget, type Target, uniqueName } from './target.ts';
+import { aLease, aRelease, type Body, eventually, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -15,14 +15,14 @@ const MERGE = 'application/merge-patch+json';
 const LEASES = '/apis/coordination.k8s.io/v1';
 
 async function createRelease(metadata: Record<string, unknown> = {}) {
-  const res = await t.call<any>('POST', t.path('pluginreleases'), {
+  const res = await t.call('POST', t.path('pluginreleases'), {
     body: aRelease(uniqueName('f'), {}, metadata),
   });
   expect(res.status).toBe(201);
   return res.body;
 }
 
-function ownerRef(owner: any) {
+function ownerRef(owner: Body) {
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,
@@ -33,10 +33,10 @@ function ownerRef(owner: any) {
   };
 }
 
-async function createDependent(owner: any) {
+async function createDependent(owner: Body) {
   const body = aLease(uniqueName('dep'));
   (body.metadata as Record<string, unknown>).ownerReferences = [ownerRef(owner)];
-  const res = await t.call<any>('POST', t.path('leases', undefined, LEASES), { body });
+  const res = await t.call('POST', t.path('leases', undefined, LEASES), { body });
   expect(res.status).toBe(201);
   return res.body;
 }
@@ -46,11 +46,11 @@ const gone = (path: string) => async () => ((await t.call('GET', path)).status =
 describe('finalizers', () => {
   it('marks an object with finalizers for deletion instead of deleting it', async () => {
     const obj = await createRelease({ finalizers: ['example.com/hold'] });
-    const res = await t.call<any>('DELETE', t.path('pluginreleases', obj.metadata.name));
+    const res = await t.call('DELETE', t.path('pluginreleases', obj.metadata.name));
     expect(res.status).toBe(200);
     expect(res.body.metadata.deletionTimestamp).toBeDefined();
     expect(res.body.metadata.finalizers).toEqual(['example.com/hold']);
-    const got = await t.call<any>('GET', t.path('pluginreleases', obj.metadata.name));
+    const got = await t.call('GET', t.path('pluginreleases', obj.metadata.name));
     expect(got.status).toBe(200);
     expect(got.body.metadata.deletionTimestamp).toBe(res.body.metadata.deletionTimestamp);
   });
@@ -58,7 +58,7 @@ describe('finalizers', () => {
   it('deletes the object when its last finalizer is removed', async () => {
     const obj = await createRelease({ finalizers: ['example.com/hold'] });
     await t.call('DELETE', t.path('pluginreleases', obj.metadata.name));
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ metadata: { finalizers: null } }),
       contentType: MERGE,
     });
@@ -69,7 +69,7 @@ describe('finalizers', () => {
   it('forbids adding a finalizer to an object being deleted', async () => {
     const obj = await createRelease({ finalizers: ['example.com/hold'] });
     await t.call('DELETE', t.path('pluginreleases', obj.metadata.name));
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ metadata: { finalizers: ['example.com/hold', 'example.com/more'] } }),
       contentType: MERGE,
     });
@@ -82,8 +82,8 @@ describe('finalizers', () => {
 
   it('keeps the deletionTimestamp when an update tries to clear it', async () => {
     const obj = await createRelease({ finalizers: ['example.com/hold'] });
-    const deleted = await t.call<any>('DELETE', t.path('pluginreleases', obj.metadata.name));
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const deleted = await t.call('DELETE', t.path('pluginreleases', obj.metadata.name));
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ metadata: { deletionTimestamp: null, labels: { x: 'y' } } }),
       contentType: MERGE,
     });
@@ -111,10 +111,10 @@ describe('garbage collection', () => {
       { ...ownerRef(first), controller: false },
       { ...ownerRef(second), controller: false },
     ];
-    const dep = (await t.call<any>('POST', t.path('leases', undefined, LEASES), { body })).body;
+    const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
     await t.call('DELETE', t.path('pluginreleases', first.metadata.name));
     const refs = await eventually(async () => {
-      const got = await t.call<any>('GET', t.path('leases', dep.metadata.name, LEASES));
+      const got = await t.call('GET', t.path('leases', dep.metadata.name, LEASES));
       const r = got.body.metadata?.ownerReferences;
       return r?.length === 1 ? r : undefined;
     }, 20_000);
@@ -124,7 +124,7 @@ describe('garbage collection', () => {
   it('with Foreground propagation, keeps the owner until its dependents are gone', async () => {
     const owner = await createRelease();
     const dependent = await createDependent(owner);
-    const res = await t.call<any>('DELETE', t.path('pluginreleases', owner.metadata.name), {
+    const res = await t.call('DELETE', t.path('pluginreleases', owner.metadata.name), {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' },
     });
     expect(res.status).toBe(200);
@@ -141,7 +141,7 @@ describe('garbage collection', () => {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Orphan' },
     });
     await eventually(gone(t.path('pluginreleases', owner.metadata.name)), 20_000);
-    const got = await t.call<any>('GET', t.path('leases', dependent.metadata.name, LEASES));
+    const got = await t.call('GET', t.path('leases', dependent.metadata.name, LEASES));
     expect(got.status).toBe(200);
     expect(got.body.metadata.ownerReferences).toBeUndefined();
   });
@@ -156,7 +156,7 @@ describe('garbage collection', () => {
         uid: '00000000-0000-0000-0000-000000000001',
       },
     ];
-    const dep = (await t.call<any>('POST', t.path('leases', undefined, LEASES), { body })).body;
+    const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
     await eventually(gone(t.path('leases', dep.metadata.name, LEASES)), 20_000);
   });
 });
@@ -171,11 +171,11 @@ describe('namespace deletion', () => {
     await t.call('POST', `/apis/pluginrelease.io/v1alpha1/namespaces/${name}/pluginreleases`, {
       body: release,
     });
-    const res = await t.call<any>('DELETE', `/api/v1/namespaces/${name}`);
+    const res = await t.call('DELETE', `/api/v1/namespaces/${name}`);
     expect(res.status).toBe(200);
     expect(res.body.kind).toBe('Namespace');
     expect(res.body.status.phase).toBe('Terminating');
-    const refused = await t.call<any>(
+    const refused = await t.call(
       'POST',
       `/apis/pluginrelease.io/v1alpha1/namespaces/${name}/pluginreleases`,
       {

@@ -1,6 +1,6 @@
 // Conformance: discovery documents (/version, /api, /apis, group and resource lists) and /openapi/v3.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAS_KUBECTL, openTarget, type Target } from './target.ts';
+import { type Body, HAS_KUBECTL, openTarget, type Target } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -12,7 +12,7 @@ afterAll(async () => {
 
 describe('discovery', () => {
   it('serves /version with major, minor and gitVersion', async () => {
-    const res = await t.call<any>('GET', '/version');
+    const res = await t.call('GET', '/version');
     expect(res.status).toBe(200);
     expect(res.body.major).toMatch(/^\d+$/);
     expect(res.body.minor).toMatch(/^\d+/);
@@ -20,34 +20,34 @@ describe('discovery', () => {
   });
 
   it('serves /api as APIVersions with v1', async () => {
-    const res = await t.call<any>('GET', '/api');
+    const res = await t.call('GET', '/api');
     expect(res.body.kind).toBe('APIVersions');
     expect(res.body.versions).toContain('v1');
   });
 
   it('lists pluginrelease.io with v1alpha1 preferred in /apis', async () => {
-    const res = await t.call<any>('GET', '/apis');
+    const res = await t.call('GET', '/apis');
     expect(res.body.kind).toBe('APIGroupList');
-    const group = res.body.groups.find((g: any) => g.name === 'pluginrelease.io');
+    const group = res.body.groups.find((g: Body) => g.name === 'pluginrelease.io');
     expect(group.preferredVersion).toEqual({
       groupVersion: 'pluginrelease.io/v1alpha1',
       version: 'v1alpha1',
     });
     for (const name of ['coordination.k8s.io', 'events.k8s.io', 'apiextensions.k8s.io'])
-      expect(res.body.groups.map((g: any) => g.name)).toContain(name);
+      expect(res.body.groups.map((g: Body) => g.name)).toContain(name);
   });
 
   it('serves the group document at /apis/pluginrelease.io', async () => {
-    const res = await t.call<any>('GET', '/apis/pluginrelease.io');
+    const res = await t.call('GET', '/apis/pluginrelease.io');
     expect(res.body.kind).toBe('APIGroup');
     expect(res.body.name).toBe('pluginrelease.io');
   });
 
   it('describes pluginreleases with short names, categories, scope, verbs and the status subresource', async () => {
-    const res = await t.call<any>('GET', '/apis/pluginrelease.io/v1alpha1');
+    const res = await t.call('GET', '/apis/pluginrelease.io/v1alpha1');
     expect(res.body.kind).toBe('APIResourceList');
     expect(res.body.groupVersion).toBe('pluginrelease.io/v1alpha1');
-    const plr = res.body.resources.find((r: any) => r.name === 'pluginreleases');
+    const plr = res.body.resources.find((r: Body) => r.name === 'pluginreleases');
     expect(plr).toMatchObject({
       singularName: 'pluginrelease',
       namespaced: true,
@@ -65,29 +65,29 @@ describe('discovery', () => {
       'update',
       'watch',
     ]);
-    const status = res.body.resources.find((r: any) => r.name === 'pluginreleases/status');
+    const status = res.body.resources.find((r: Body) => r.name === 'pluginreleases/status');
     expect([...status.verbs].sort()).toEqual(['get', 'patch', 'update']);
-    expect(res.body.resources.find((r: any) => r.name === 'pluginactivations').shortNames).toEqual(['pla']);
+    expect(res.body.resources.find((r: Body) => r.name === 'pluginactivations').shortNames).toEqual(['pla']);
   });
 
   it('describes core v1 nodes, namespaces and events', async () => {
-    const res = await t.call<any>('GET', '/api/v1');
-    const byName = new Map(res.body.resources.map((r: any) => [r.name, r]));
+    const res = await t.call('GET', '/api/v1');
+    const byName = new Map(res.body.resources.map((r: Body) => [r.name, r]));
     expect(byName.get('nodes')).toMatchObject({ namespaced: false, kind: 'Node' });
     expect(byName.get('namespaces')).toMatchObject({ namespaced: false, kind: 'Namespace' });
     expect(byName.get('events')).toMatchObject({ namespaced: true, kind: 'Event' });
   });
 
   it('answers 404 for an unknown group version', async () => {
-    const res = await t.call<any>('GET', '/apis/nothing.example.com/v1');
+    const res = await t.call('GET', '/apis/nothing.example.com/v1');
     expect(res.status).toBe(404);
   });
 
   it('indexes OpenAPI v3 by group-version, with the CRD schema under its GVK', async () => {
-    const index = await t.call<any>('GET', '/openapi/v3');
+    const index = await t.call('GET', '/openapi/v3');
     const entry = index.body.paths['apis/pluginrelease.io/v1alpha1'];
     expect(entry.serverRelativeURL).toMatch(/^\/openapi\/v3\/apis\/pluginrelease\.io\/v1alpha1\?hash=/);
-    const doc = await t.call<any>('GET', entry.serverRelativeURL);
+    const doc = await t.call('GET', entry.serverRelativeURL);
     const schema = doc.body.components.schemas['io.pluginrelease.v1alpha1.PluginRelease'];
     expect(schema['x-kubernetes-group-version-kind']).toEqual([
       { group: 'pluginrelease.io', kind: 'PluginRelease', version: 'v1alpha1' },

@@ -1,7 +1,7 @@
 // Conformance: Events (core/v1 and events.k8s.io/v1 are one resource seen through two APIs) and
 // coordination.k8s.io Leases as leader election uses them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aLease, openTarget, type Target, uniqueName } from './target.ts';
+import { aLease, type Body, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -35,12 +35,12 @@ describe('events', () => {
         namespace: t.namespace,
       },
     };
-    const created = await t.call<any>('POST', t.path('events', undefined, '/apis/events.k8s.io/v1'), {
+    const created = await t.call('POST', t.path('events', undefined, '/apis/events.k8s.io/v1'), {
       body,
     });
     expect(created.status).toBe(201);
     expect(created.body.note).toBe('Rolling out 1.0.0.');
-    const core = await t.call<any>('GET', `/api/v1/namespaces/${t.namespace}/events/${name}`);
+    const core = await t.call('GET', `/api/v1/namespaces/${t.namespace}/events/${name}`);
     expect(core.status).toBe(200);
     expect(core.body.message).toBe('Rolling out 1.0.0.');
     expect(core.body.involvedObject).toMatchObject({ kind: 'PluginRelease', name: 'echo' });
@@ -49,7 +49,7 @@ describe('events', () => {
   });
 
   it('refuses an events.k8s.io/v1 Event without its required reporting fields', async () => {
-    const res = await t.call<any>('POST', t.path('events', undefined, '/apis/events.k8s.io/v1'), {
+    const res = await t.call('POST', t.path('events', undefined, '/apis/events.k8s.io/v1'), {
       body: {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
@@ -59,7 +59,7 @@ describe('events', () => {
       },
     });
     expect(res.status).toBe(422);
-    const fields = res.body.details.causes.map((c: any) => c.field);
+    const fields = res.body.details.causes.map((c: Body) => c.field);
     expect(fields).toEqual(
       expect.arrayContaining(['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason']),
     );
@@ -82,11 +82,11 @@ describe('events', () => {
       source: { component: 'plugin-release' },
     };
     expect((await t.call('POST', `/api/v1/namespaces/${t.namespace}/events`, { body })).status).toBe(201);
-    const res = await t.call<any>(
+    const res = await t.call(
       'GET',
       `/api/v1/namespaces/${t.namespace}/events?fieldSelector=involvedObject.name%3D${subject}`,
     );
-    expect(res.body.items.map((e: any) => e.metadata.name)).toEqual([name]);
+    expect(res.body.items.map((e: Body) => e.metadata.name)).toEqual([name]);
   });
 });
 
@@ -95,9 +95,9 @@ describe('leases', () => {
 
   it('lets only one of two racing updates with the same resourceVersion win', async () => {
     const name = uniqueName('lease');
-    const created = await t.call<any>('POST', leases(), { body: aLease(name, 'a') });
+    const created = await t.call('POST', leases(), { body: aLease(name, 'a') });
     const take = (holder: string) =>
-      t.call<any>('PUT', `${leases()}/${name}`, {
+      t.call('PUT', `${leases()}/${name}`, {
         body: { ...created.body, spec: { ...created.body.spec, holderIdentity: holder, renewTime: micro() } },
       });
     const results = await Promise.all([take('b'), take('c')]);
@@ -107,15 +107,15 @@ describe('leases', () => {
   it('refuses a non-positive leaseDurationSeconds with 422', async () => {
     const body = aLease(uniqueName('lease'));
     body.spec.leaseDurationSeconds = 0;
-    const res = await t.call<any>('POST', leases(), { body });
+    const res = await t.call('POST', leases(), { body });
     expect(res.status).toBe(422);
     expect(res.body.details.causes[0].field).toBe('spec.leaseDurationSeconds');
   });
 
   it('refuses a wrongly typed field of a built-in type with 400', async () => {
-    const body = aLease(uniqueName('lease')) as any;
+    const body = aLease(uniqueName('lease')) as Body;
     body.spec.leaseDurationSeconds = 'fifteen';
-    const res = await t.call<any>('POST', leases(), { body });
+    const res = await t.call('POST', leases(), { body });
     expect(res.status).toBe(400);
     expect(res.body.reason).toBe('BadRequest');
   });

@@ -1,7 +1,7 @@
 // Conformance: @kubernetes/client-node's informer (list + watch) sees ADDED, MODIFIED and DELETED.
 import { CustomObjectsApi, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aRelease, eventually, openTarget, type Target, uniqueName } from './target.ts';
+import { aRelease, type Body, eventually, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -33,7 +33,7 @@ describe('a client-node informer', () => {
     );
     const seen: string[] = [];
     informer.on('add', (o) => seen.push(`add ${o.metadata?.name}`));
-    informer.on('update', (o) => seen.push(`update ${o.metadata?.name} ${(o as any).spec.version}`));
+    informer.on('update', (o) => seen.push(`update ${o.metadata?.name} ${(o as Body).spec.version}`));
     informer.on('delete', (o) => seen.push(`delete ${o.metadata?.name}`));
     await informer.start();
     try {

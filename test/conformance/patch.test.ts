@@ -1,7 +1,7 @@
 // Conformance: JSON merge patch, JSON patch (including the test operation), strategic merge patch
 // (built-ins only), and server-side apply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { aRelease, type Body, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -18,13 +18,13 @@ const APPLY = 'application/apply-patch+yaml';
 
 async function created(spec: Record<string, unknown> = {}) {
   const name = uniqueName('p');
-  const res = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name, spec) });
+  const res = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name, spec) });
   expect(res.status).toBe(201);
   return res.body;
 }
 
 function patch(name: string, body: unknown, contentType: string, query = '') {
-  return t.call<any>('PATCH', `${t.path('pluginreleases', name)}${query}`, {
+  return t.call('PATCH', `${t.path('pluginreleases', name)}${query}`, {
     body: typeof body === 'string' ? body : JSON.stringify(body),
     contentType,
   });
@@ -133,7 +133,7 @@ describe('JSON patch', () => {
       },
       code: 422,
     });
-    const after = await t.call<any>('GET', t.path('pluginreleases', obj.metadata.name));
+    const after = await t.call('GET', t.path('pluginreleases', obj.metadata.name));
     expect(after.body.spec.version).toBe('1.0.0');
   });
 
@@ -169,19 +169,19 @@ describe('strategic merge patch', () => {
       body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { a: '1' } } },
     });
     try {
-      const res = await t.call<any>('PATCH', `/api/v1/namespaces/${name}`, {
+      const res = await t.call('PATCH', `/api/v1/namespaces/${name}`, {
         body: JSON.stringify({ metadata: { labels: { b: '2' }, finalizers: ['example.com/keep'] } }),
         contentType: STRATEGIC,
       });
       expect(res.status).toBe(200);
       expect(res.body.metadata.labels).toMatchObject({ a: '1', b: '2' });
       expect(res.body.metadata.finalizers).toEqual(['example.com/keep']);
-      const again = await t.call<any>('PATCH', `/api/v1/namespaces/${name}`, {
+      const again = await t.call('PATCH', `/api/v1/namespaces/${name}`, {
         body: JSON.stringify({ metadata: { finalizers: ['example.com/other'] } }),
         contentType: STRATEGIC,
       });
       expect(again.body.metadata.finalizers).toEqual(['example.com/keep', 'example.com/other']);
-      const removed = await t.call<any>('PATCH', `/api/v1/namespaces/${name}`, {
+      const removed = await t.call('PATCH', `/api/v1/namespaces/${name}`, {
         body: JSON.stringify({
           metadata: { '$deleteFromPrimitiveList/finalizers': ['example.com/keep', 'example.com/other'] },
         }),
@@ -248,10 +248,10 @@ describe('field ownership (managedFields)', () => {
 
   it('records the creating manager with an Update entry for the fields it set', async () => {
     const name = uniqueName('mf');
-    const res = await t.call<any>('POST', `${t.path('pluginreleases')}?fieldManager=alice`, {
+    const res = await t.call('POST', `${t.path('pluginreleases')}?fieldManager=alice`, {
       body: aRelease(name),
     });
-    const entry = res.body.metadata.managedFields.find((e: any) => e.manager === 'alice');
+    const entry = res.body.metadata.managedFields.find((e: Body) => e.manager === 'alice');
     expect(entry).toMatchObject({
       operation: 'Update',
       apiVersion: 'pluginrelease.io/v1alpha1',
@@ -264,15 +264,11 @@ describe('field ownership (managedFields)', () => {
   it('records status writes under the status subresource', async () => {
     const name = uniqueName('mf');
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
-    const res = await t.call<any>(
-      'PATCH',
-      `${t.path('pluginreleases', name)}/status?fieldManager=controller`,
-      {
-        body: JSON.stringify({ status: { phase: 'Ready' } }),
-        contentType: MERGE,
-      },
-    );
-    const entry = res.body.metadata.managedFields.find((e: any) => e.manager === 'controller');
+    const res = await t.call('PATCH', `${t.path('pluginreleases', name)}/status?fieldManager=controller`, {
+      body: JSON.stringify({ status: { phase: 'Ready' } }),
+      contentType: MERGE,
+    });
+    const entry = res.body.metadata.managedFields.find((e: Body) => e.manager === 'controller');
     expect(entry).toMatchObject({ operation: 'Update', subresource: 'status' });
     expect(entry.fieldsV1).toEqual({ 'f:status': { '.': {}, 'f:phase': {} } });
   });
@@ -306,7 +302,7 @@ describe('field ownership (managedFields)', () => {
     );
     expect(res.status).toBe(200);
     expect(res.body.spec.version).toBe('9.0.0');
-    const managers = Object.fromEntries(res.body.metadata.managedFields.map((e: any) => [e.manager, e]));
+    const managers = Object.fromEntries(res.body.metadata.managedFields.map((e: Body) => [e.manager, e]));
     expect(managers.bob).toMatchObject({ operation: 'Apply' });
     expect(managers.bob.fieldsV1['f:spec']).toEqual({ 'f:version': {} });
     expect(managers.alice.fieldsV1['f:spec']['f:version']).toBeUndefined();
@@ -317,7 +313,7 @@ describe('field ownership (managedFields)', () => {
     await t.call('POST', `${t.path('pluginreleases')}?fieldManager=alice`, { body: aRelease(name) });
     const res = await patch(name, applyYaml(name, 'spec:\n  version: "1.0.0"\n'), APPLY, '?fieldManager=bob');
     expect(res.status).toBe(200);
-    const alice = res.body.metadata.managedFields.find((e: any) => e.manager === 'alice');
+    const alice = res.body.metadata.managedFields.find((e: Body) => e.manager === 'alice');
     expect(alice.fieldsV1['f:spec']['f:version']).toEqual({});
   });
 

@@ -11,7 +11,7 @@ afterAll(async () => {
 });
 
 async function created(name = uniqueName('s')) {
-  const res = await t.call<any>('POST', t.path('pluginreleases'), { body: aRelease(name) });
+  const res = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
   expect(res.status).toBe(201);
   return res.body;
 }
@@ -21,7 +21,7 @@ const merge = 'application/merge-patch+json';
 describe('the status subresource', () => {
   it('changes status through /status without bumping generation', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
+    const res = await t.call('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
       body: JSON.stringify({ status: { phase: 'Ready', observedGeneration: 1 } }),
       contentType: merge,
     });
@@ -33,7 +33,7 @@ describe('the status subresource', () => {
 
   it('ignores spec changes sent to /status', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
+    const res = await t.call('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
       body: JSON.stringify({ spec: { version: '9.9.9' }, status: { phase: 'Pending' } }),
       contentType: merge,
     });
@@ -43,7 +43,7 @@ describe('the status subresource', () => {
 
   it('ignores metadata label changes sent to /status', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
+    const res = await t.call('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
       body: JSON.stringify({ metadata: { labels: { sneaky: 'yes' } }, status: { phase: 'Pending' } }),
       contentType: merge,
     });
@@ -52,7 +52,7 @@ describe('the status subresource', () => {
 
   it('ignores status changes sent to the main endpoint', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ status: { phase: 'Ready' } }),
       contentType: merge,
     });
@@ -64,16 +64,16 @@ describe('the status subresource', () => {
   it('replaces status with PUT on /status, checking resourceVersion', async () => {
     const obj = await created();
     const body = { ...obj, status: { phase: 'Progressing' } };
-    const res = await t.call<any>('PUT', `${t.path('pluginreleases', obj.metadata.name)}/status`, { body });
+    const res = await t.call('PUT', `${t.path('pluginreleases', obj.metadata.name)}/status`, { body });
     expect(res.status).toBe(200);
     expect(res.body.status.phase).toBe('Progressing');
-    const stale = await t.call<any>('PUT', `${t.path('pluginreleases', obj.metadata.name)}/status`, { body });
+    const stale = await t.call('PUT', `${t.path('pluginreleases', obj.metadata.name)}/status`, { body });
     expect(stale.status).toBe(409);
   });
 
   it('validates status against the schema with 422', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
+    const res = await t.call('PATCH', `${t.path('pluginreleases', obj.metadata.name)}/status`, {
       body: JSON.stringify({ status: { phase: 'Bogus' } }),
       contentType: merge,
     });
@@ -88,7 +88,7 @@ describe('the status subresource', () => {
 describe('metadata.generation', () => {
   it('increments on a spec change', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ spec: { version: '2.0.0' } }),
       contentType: merge,
     });
@@ -97,7 +97,7 @@ describe('metadata.generation', () => {
 
   it('stays the same on a metadata-only change', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ metadata: { labels: { a: 'b' }, annotations: { note: 'x' } } }),
       contentType: merge,
     });
@@ -107,7 +107,7 @@ describe('metadata.generation', () => {
 
   it('cannot be set by the client', async () => {
     const obj = await created();
-    const res = await t.call<any>('PATCH', t.path('pluginreleases', obj.metadata.name), {
+    const res = await t.call('PATCH', t.path('pluginreleases', obj.metadata.name), {
       body: JSON.stringify({ metadata: { generation: 42 } }),
       contentType: merge,
     });

@@ -1,6 +1,6 @@
 // Conformance: meta.k8s.io/v1 Table responses (what kubectl get asks for) and PartialObjectMetadata.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { aRelease, type Body, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 let name: string;
@@ -22,11 +22,11 @@ const TABLE =
 
 describe('Table output', () => {
   it('renders a custom resource with its additionalPrinterColumns after Name', async () => {
-    const res = await t.call<any>('GET', t.path('pluginreleases'), { accept: TABLE });
+    const res = await t.call('GET', t.path('pluginreleases'), { accept: TABLE });
     expect(res.status).toBe(200);
     expect(res.body.kind).toBe('Table');
     expect(res.body.apiVersion).toBe('meta.k8s.io/v1');
-    expect(res.body.columnDefinitions.map((c: any) => [c.name, c.type, c.priority])).toEqual([
+    expect(res.body.columnDefinitions.map((c: Body) => [c.name, c.type, c.priority])).toEqual([
       ['Name', 'string', 0],
       ['Plugin', 'string', 0],
       ['Version', 'string', 0],
@@ -36,7 +36,7 @@ describe('Table output', () => {
       ['Revision', 'string', 1],
     ]);
     expect(res.body.columnDefinitions[0].format).toBe('name');
-    const row = res.body.rows.find((r: any) => r.cells[0] === name);
+    const row = res.body.rows.find((r: Body) => r.cells[0] === name);
     expect(row.cells.slice(0, 5)).toEqual([name, 'echo', '1.0.0', '1/3', 'Progressing']);
     expect(row.cells[5]).toMatch(/^\d+s$/);
     expect(row.cells[6]).toBe('abc123');
@@ -47,13 +47,13 @@ describe('Table output', () => {
   it('leaves a cell empty (null) when its path is missing', async () => {
     const other = uniqueName('tbl');
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(other) });
-    const res = await t.call<any>('GET', t.path('pluginreleases', other), { accept: TABLE });
+    const res = await t.call('GET', t.path('pluginreleases', other), { accept: TABLE });
     expect(res.body.rows).toHaveLength(1);
     expect(res.body.rows[0].cells[3]).toBeNull();
   });
 
   it('embeds the whole object with includeObject=Object', async () => {
-    const res = await t.call<any>('GET', `${t.path('pluginreleases', name)}?includeObject=Object`, {
+    const res = await t.call('GET', `${t.path('pluginreleases', name)}?includeObject=Object`, {
       accept: TABLE,
     });
     expect(res.body.rows[0].object.kind).toBe('PluginRelease');
@@ -61,23 +61,27 @@ describe('Table output', () => {
   });
 
   it('renders built-in namespaces with Name, Status and Age', async () => {
-    const res = await t.call<any>('GET', `/api/v1/namespaces/${t.namespace}`, { accept: TABLE });
-    expect(res.body.columnDefinitions.slice(0, 3).map((c: any) => c.name)).toEqual(['Name', 'Status', 'Age']);
+    const res = await t.call('GET', `/api/v1/namespaces/${t.namespace}`, { accept: TABLE });
+    expect(res.body.columnDefinitions.slice(0, 3).map((c: Body) => c.name)).toEqual([
+      'Name',
+      'Status',
+      'Age',
+    ]);
     expect(res.body.rows[0].cells.slice(0, 2)).toEqual([t.namespace, 'Active']);
   });
 
   it('answers a PartialObjectMetadataList when asked for metadata only', async () => {
-    const res = await t.call<any>('GET', t.path('pluginreleases'), {
+    const res = await t.call('GET', t.path('pluginreleases'), {
       accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io',
     });
     expect(res.body.kind).toBe('PartialObjectMetadataList');
-    const item = res.body.items.find((i: any) => i.metadata.name === name);
+    const item = res.body.items.find((i: Body) => i.metadata.name === name);
     expect(item.kind).toBe('PartialObjectMetadata');
     expect(item.spec).toBeUndefined();
   });
 
   it('answers 406 when no acceptable media type is offered', async () => {
-    const res = await t.call<any>('GET', t.path('pluginreleases'), {
+    const res = await t.call('GET', t.path('pluginreleases'), {
       accept: 'application/vnd.kubernetes.protobuf',
     });
     expect(res.status).toBe(406);

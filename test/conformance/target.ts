@@ -17,7 +17,11 @@ export const GROUP_PATH = '/apis/pluginrelease.io/v1alpha1';
 
 const CRD_DIR = join(import.meta.dirname, '../../crds');
 
-export interface Response<T = Record<string, unknown>> {
+/** A JSON body the tests read field by field (Status, objects, lists); checked by expectations. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+export type Body = any;
+
+export interface Response<T = Body> {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
@@ -40,11 +44,7 @@ export interface Target {
   kubeconfigPath: string;
   /** A namespace created for this test file. */
   namespace: string;
-  call<T = Record<string, unknown>>(
-    method: string,
-    path: string,
-    options?: CallOptions,
-  ): Promise<Response<T>>;
+  call<T = Body>(method: string, path: string, options?: CallOptions): Promise<Response<T>>;
   /** Lines of one streamed response (a watch) until it ends or `until` returns true. */
   stream(path: string, until?: (events: WatchEvent[]) => boolean, timeoutMs?: number): Promise<WatchEvent[]>;
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -55,7 +55,7 @@ export interface Target {
 
 export interface WatchEvent {
   type: string;
-  object: Record<string, any>;
+  object: Body;
 }
 
 export function uniqueName(prefix: string): string {
@@ -231,9 +231,9 @@ async function installCrdsIfAbsent(target: Target) {
       await target.call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
     }
     for (let i = 0; i < 100; i++) {
-      const got = await target.call<any>('GET', path);
+      const got = await target.call('GET', path);
       const established = got.body.status?.conditions?.some(
-        (c: any) => c.type === 'Established' && c.status === 'True',
+        (c: Body) => c.type === 'Established' && c.status === 'True',
       );
       if (established) break;
       await new Promise((r) => setTimeout(r, 100));

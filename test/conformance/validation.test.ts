@@ -12,7 +12,7 @@ afterAll(async () => {
 });
 
 async function create(body: unknown, query = '') {
-  return t.call<any>('POST', `${t.path('pluginreleases')}${query}`, { body });
+  return t.call('POST', `${t.path('pluginreleases')}${query}`, { body });
 }
 
 describe('schema validation', () => {

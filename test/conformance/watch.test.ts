@@ -15,12 +15,12 @@ afterAll(async () => {
 const MERGE = 'application/merge-patch+json';
 
 async function listRv(query = ''): Promise<string> {
-  const res = await t.call<any>('GET', `${t.path('pluginreleases')}${query}`);
+  const res = await t.call('GET', `${t.path('pluginreleases')}${query}`);
   return res.body.metadata.resourceVersion;
 }
 
 function patchRelease(name: string, patch: unknown) {
-  return t.call<any>('PATCH', t.path('pluginreleases', name), {
+  return t.call('PATCH', t.path('pluginreleases', name), {
     body: JSON.stringify(patch),
     contentType: MERGE,
   });

@@ -13,10 +13,13 @@ afterEach(async () => {
   cluster = undefined;
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+type Body = any;
+
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: any;
+  body: Body;
 }
 
 /** One HTTPS request to the cluster with its CA and token (or another token). */
@@ -87,7 +90,7 @@ describe('startDevCluster', () => {
   it('seeds the system namespaces and serves the CRDs as Established', async () => {
     cluster = await startDevCluster();
     const namespaces = await call(cluster, 'GET', '/api/v1/namespaces');
-    expect(namespaces.body.items.map((n: any) => n.metadata.name).sort()).toEqual([
+    expect(namespaces.body.items.map((n: Body) => n.metadata.name).sort()).toEqual([
       'default',
       'kube-node-lease',
       'kube-public',
@@ -98,7 +101,7 @@ describe('startDevCluster', () => {
       'GET',
       '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pluginreleases.pluginrelease.io',
     );
-    expect(crd.body.status.conditions.find((c: any) => c.type === 'Established').status).toBe('True');
+    expect(crd.body.status.conditions.find((c: Body) => c.type === 'Established').status).toBe('True');
   });
 
   it('serves CustomResourceDefinitions read-only with 405 on writes', async () => {
@@ -130,8 +133,8 @@ describe('simulated nodes', () => {
       expect(statSync(node.stagingRoot).isDirectory()).toBe(true);
     }
     const list = await call(cluster, 'GET', '/api/v1/nodes');
-    expect(list.body.items.map((n: any) => n.metadata.name)).toEqual(['node-1', 'node-2', 'node-3']);
-    const ready = list.body.items[0].status.conditions.find((c: any) => c.type === 'Ready');
+    expect(list.body.items.map((n: Body) => n.metadata.name)).toEqual(['node-1', 'node-2', 'node-3']);
+    const ready = list.body.items[0].status.conditions.find((c: Body) => c.type === 'Ready');
     expect(ready.status).toBe('True');
   });
 
@@ -140,7 +143,7 @@ describe('simulated nodes', () => {
       nodes: [{ name: 'edge-a', labels: { zone: 'edge' } }, { name: 'core-a' }],
     });
     const res = await call(cluster, 'GET', '/api/v1/nodes?labelSelector=zone%3Dedge');
-    expect(res.body.items.map((n: any) => n.metadata.name)).toEqual(['edge-a']);
+    expect(res.body.items.map((n: Body) => n.metadata.name)).toEqual(['edge-a']);
     expect(res.body.items[0].metadata.labels['kubernetes.io/hostname']).toBe('edge-a');
   });
 
