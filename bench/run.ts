@@ -11,6 +11,8 @@ const registry: Record<string, () => Promise<Benchmark>> = {
   front: async () => (await import('./front.ts')).benchmark,
   swap: async () => (await import('./swap.ts')).benchmark,
   activation: async () => (await import('./activation.ts')).benchmark,
+  rollout: async () => (await import('./rollout.ts')).benchmark,
+  memory: async () => (await import('./memory.ts')).benchmark,
 };
 
 export const benchmarkNames = Object.keys(registry);

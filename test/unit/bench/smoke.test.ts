@@ -3,12 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { effectDurations } from '../../../bench/activation.ts';
 import type { BenchResult } from '../../../bench/lib/benchmark.ts';
+import { InstantEngine } from '../../../bench/lib/simulated-agents.ts';
+import { summarizeRequests } from '../../../bench/rollout.ts';
 import { benchmarkNames, loadBenchmark } from '../../../bench/run.ts';
 import { swapWindows } from '../../../bench/swap.ts';
 import type { EffectTiming } from '../../../src/agent/plugin-host.ts';
+import { PluginActivationSpec } from '../../../src/api/index.ts';
 
 /** What a benchmark's first table must hold beyond the common shape: its row labels and columns. */
-const expectedReports: Record<string, { rows: string[]; columns: string[]; figures: string[] }> = {
+const expectedReports: Record<string, { rows: (string | number)[]; columns: string[]; figures: string[] }> = {
   swap: {
     rows: ['TryActivate', 'Recreate'],
     columns: ['requests', 'failed', 'p50 ms', 'p99 ms', 'max ms', 'swap pause ms (median / max)'],
@@ -18,6 +21,23 @@ const expectedReports: Record<string, { rows: string[]; columns: string[]; figur
     rows: ['1 MB', '50 MB'],
     columns: ['stage ms', 'spawn + handshake ms', 'probe ms', 'swap ms', 'total ms'],
     figures: ['stage1MbMs', 'stage50MbMs', 'spawnHandshakeMs', 'probeMs', 'swapMs'],
+  },
+  rollout: {
+    rows: ['100%', '100%', '10%', '10%'],
+    columns: [
+      'nodes',
+      'Ready s',
+      'writes / node',
+      'requests / node',
+      'controller CPU s',
+      'controller peak RSS MB',
+    ],
+    figures: ['allReadySeconds', 'allWritesPerNode', 'tenPercentReadySeconds', 'realAgentsWritesPerNode'],
+  },
+  memory: {
+    rows: [0, 100],
+    columns: ['RSS MB', 'heap used MB', 'RSS after GC MB', 'heap used after GC MB', 'peak RSS MB'],
+    figures: ['activations', 'rssMb', 'heapUsedMb', 'baselineRssMb', 'clientNodeRssMb'],
   },
 };
 
@@ -49,6 +69,79 @@ describe.each(benchmarkNames)('the %s benchmark', (name) => {
     const bench = await loadBenchmark(name);
     const result = await bench.run({ quick: true, smoke: true, log: () => {} });
     expectWellFormed(name, result);
+    if (name === 'rollout') {
+      // Every node activation was counted: at least the controller's create and the agent's final write.
+      for (const row of result.tables[0]!.rows) expect(row['writes / node']).toBeGreaterThanOrEqual(2);
+      expect(Object.keys(result.files ?? {})).toEqual(['rollout-scale.svg']);
+      expect(result.files?.['rollout-scale.svg']).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+    }
+  });
+});
+
+describe('the write count of a rollout', () => {
+  const cases = [
+    {
+      name: 'counts create, update, patch and delete as writes and every request in the total',
+      given: [
+        { verb: 'create', resource: 'pluginactivations', count: 10 },
+        { verb: 'patch', resource: 'pluginactivations', subresource: 'status', count: 20 },
+        { verb: 'update', resource: 'pluginactivations', count: 1 },
+        { verb: 'delete', resource: 'pluginactivations', count: 2 },
+        { verb: 'watch', resource: 'pluginactivations', count: 3 },
+        { verb: 'list', resource: 'nodes', count: 1 },
+      ],
+      want: {
+        writes: 33,
+        total: 37,
+        writesBy: {
+          'pluginactivations create': 10,
+          'pluginactivations/status patch': 20,
+          'pluginactivations update': 1,
+          'pluginactivations delete': 2,
+        },
+      },
+    },
+    {
+      name: 'adds up one resource and verb counted under several entries',
+      given: [
+        { verb: 'create', resource: 'events', count: 2 },
+        { verb: 'create', resource: 'events', count: 3 },
+      ],
+      want: { writes: 5, total: 5, writesBy: { 'events create': 5 } },
+    },
+    { name: 'is zero for no requests', given: [], want: { writes: 0, total: 0, writesBy: {} } },
+  ];
+  it.each(cases)('$name', ({ given, want }) => {
+    expect(summarizeRequests(given)).toEqual(want);
+  });
+});
+
+describe('the instant engine behind the simulated agents', () => {
+  const spec = (revision: string) =>
+    PluginActivationSpec.parse({
+      release: { name: 'echo' },
+      nodeName: 'node-1',
+      plugin: 'echo',
+      version: '1.0.0',
+      revision,
+      artifact: { path: '/staging/echo', digest: `sha256:${'a'.repeat(64)}` },
+    });
+
+  it('reports Staged, Probing and Active, and ends Active on the revision', async () => {
+    const engine = new InstantEngine();
+    const phases: (string | undefined)[] = [];
+    const final = await engine.activate(spec('r1'), { onStatus: (s) => phases.push(s.phase) });
+    expect(phases).toEqual(['Staged', 'Probing', 'Active']);
+    expect(final).toMatchObject({ phase: 'Active', revision: 'r1', activeRevision: 'r1', attempts: 1 });
+    expect(await engine.activeRevision('echo')).toBe('r1');
+  });
+
+  it('keeps the revision it replaced as the previous one', async () => {
+    const engine = new InstantEngine();
+    await engine.activate(spec('r1'));
+    const final = await engine.activate(spec('r2'));
+    expect(final).toMatchObject({ activeRevision: 'r2', previousRevision: 'r1' });
+    expect(engine.activations).toBe(2);
   });
 });
 
