@@ -56,7 +56,11 @@ export class Controllers {
       }
       return;
     }
-    if (meta.ownerReferences?.length) this.enqueueObject(entry);
+    // Ownership needs a look when references appear or change, not on every status update.
+    const refsChanged =
+      event.type === 'ADDED' ||
+      JSON.stringify(meta.ownerReferences) !== JSON.stringify(event.prev?.object.metadata.ownerReferences);
+    if (meta.ownerReferences?.length && refsChanged) this.enqueueObject(entry);
     if (meta.deletionTimestamp) {
       if (meta.finalizers?.includes('foregroundDeletion') || meta.finalizers?.includes('orphan'))
         this.enqueueObject(entry);
