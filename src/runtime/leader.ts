@@ -230,29 +230,41 @@ export class LeaderElector {
     }
   }
 
-  /** Gives the lease up (holder '', 1 s duration) so a standby need not wait for it to expire. */
+  /**
+   * Gives the lease up (holder '', 1 s duration) so a standby need not wait for it to expire. A renew
+   * that raced the release may have moved the resourceVersion, so a failed update re-reads the lease
+   * and tries again while this process still holds it.
+   */
   async #release(): Promise<void> {
-    const observed = this.#observed;
-    if (!observed || observed.record.holderIdentity !== this.identity) return;
     const call = this.#boundedSignal(new AbortController().signal, this.#renewDeadlineMs);
     try {
-      const now = this.#clock.now();
-      const released = await this.#lock.update(
-        {
-          holderIdentity: '',
-          leaseDurationSeconds: 1,
-          acquireTime: now,
-          renewTime: now,
-          leaseTransitions: observed.record.leaseTransitions,
-        },
-        observed.resourceVersion,
-        call.signal,
-      );
-      this.#observe(released);
-      this.#options.logger?.info(
-        { lease: this.#lock.description, identity: this.identity },
-        'released the lease',
-      );
+      let observed = this.#observed;
+      for (let attempt = 1; ; attempt++) {
+        if (!observed || observed.record.holderIdentity !== this.identity) return;
+        const now = this.#clock.now();
+        try {
+          const released = await this.#lock.update(
+            {
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: observed.record.leaseTransitions,
+            },
+            observed.resourceVersion,
+            call.signal,
+          );
+          this.#observe(released);
+          this.#options.logger?.info(
+            { lease: this.#lock.description, identity: this.identity },
+            'released the lease',
+          );
+          return;
+        } catch (error) {
+          if (attempt >= 3 || call.signal.aborted) throw error;
+          observed = await this.#lock.get(call.signal);
+        }
+      }
     } catch (error) {
       this.#options.logger?.warn(
         { err: error, lease: this.#lock.description },
