@@ -117,6 +117,8 @@ export interface SimulatedAgentsStats {
   statusWrites: number;
   /** Reconciles that failed and were retried (API errors). */
   errors: number;
+  /** performance.now() when the informer delivered the last new activation (the controller's last create). */
+  lastAddedAt: number | undefined;
 }
 
 export interface SimulatedAgents {
@@ -144,7 +146,14 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
   );
   const queue = new WorkQueue({ name: 'simulated-agents' });
   const key = (a: PluginActivation) => `${a.metadata.namespace}/${a.metadata.name}`;
-  activations.on({ add: (a) => queue.add(key(a)), update: (_, a) => queue.add(key(a)) });
+  let lastAddedAt: number | undefined;
+  activations.on({
+    add: (a) => {
+      lastAddedAt = performance.now();
+      queue.add(key(a));
+    },
+    update: (_, a) => queue.add(key(a)),
+  });
 
   let statusWrites = 0;
   let errors = 0;
@@ -219,6 +228,7 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
       activations: [...engines.values()].reduce((sum, e) => sum + e.activations, 0),
       statusWrites,
       errors,
+      lastAddedAt,
     }),
     async stop() {
       await queue.shutdown({ drainTimeoutMs: 5_000 });
