@@ -110,20 +110,32 @@ export class ActivationBinding {
     return done;
   }
 
-  /** Whether `status` reports the attempt `spec` asks for as finished, and the node still agrees. */
+  /**
+   * Whether `status` reports the very attempt `spec` asks for (revision, retry token, dry run, rollback
+   * target) as finished, and the node still agrees. A rejected attempt stands until a retry or a new
+   * revision; an Active one must still be what serves.
+   */
   async #alreadyDone(spec: PluginActivationSpec, status: PluginActivationStatus): Promise<boolean> {
-    if (status.revision !== spec.revision || status.retryAt !== spec.retryAt) return false;
-    if (spec.dryRun) return status.phase === 'Probed';
-    if (status.phase === 'Probed') return false;
-    const active = await this.#o.engine.activeRevision(spec.plugin);
-    if (spec.rollbackTo) return active === spec.rollbackTo.revision;
-    return status.phase !== 'Active' || active === spec.revision;
+    const sameAttempt =
+      status.revision === spec.revision &&
+      status.retryAt === spec.retryAt &&
+      (status.dryRun ?? false) === spec.dryRun &&
+      status.rollbackTo === spec.rollbackTo?.revision;
+    if (!sameAttempt) return false;
+    if (status.phase !== 'Active') return true;
+    return (
+      (await this.#o.engine.activeRevision(spec.plugin)) === (spec.rollbackTo?.revision ?? spec.revision)
+    );
   }
 
+  /** The fields that tie a status to its attempt: generation, retry token, dry run, rollback target. */
   #finished(generation: number, activation: PluginActivation): PluginActivationStatus {
+    const { retryAt, dryRun, rollbackTo } = activation.spec;
     return {
       observedGeneration: generation,
-      ...(activation.spec.retryAt !== undefined ? { retryAt: activation.spec.retryAt } : {}),
+      dryRun: dryRun ?? false,
+      ...(retryAt !== undefined ? { retryAt } : {}),
+      ...(rollbackTo ? { rollbackTo: rollbackTo.revision } : {}),
     };
   }
 

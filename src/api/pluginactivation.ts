@@ -74,6 +74,11 @@ export const PluginActivationStatus = z.object({
   reason: z.string().optional(),
   message: z.string().max(32768).optional(),
   revision: z.string().optional().describe('The revision this status reports on.'),
+  dryRun: z.boolean().optional().describe('Whether the attempt this status reports on was a dry run.'),
+  rollbackTo: z
+    .string()
+    .optional()
+    .describe('The kept snapshot the attempt this status reports on restored (RollbackFleet).'),
   activeRevision: z.string().optional().describe('The revision `current` points at on the node.'),
   previousRevision: z.string().optional(),
   handshake: HandshakeResult.optional(),

@@ -161,8 +161,15 @@ export function plan(input: PlanInput): Plan {
     ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
   });
 
+  const outdated = nodes.filter((n) => n.kind === 'outdated');
+  if (spec.dryRun) {
+    // Probing is non-disruptive: every node tries at once, and the verdict waits for all of them.
+    for (const n of outdated) start(n);
+    if (outdated.length > 0 || inFlight > 0) return result({ kind: 'progressing' });
+    return result({ kind: failed.length > 0 ? 'halted' : 'complete' });
+  }
   if (failed.length > 0) {
-    if (spec.rollout.failurePolicy === 'RollbackFleet' && !spec.dryRun) {
+    if (spec.rollout.failurePolicy === 'RollbackFleet') {
       // Send nodes that already run the new revision back to the one they ran before.
       let left = budget;
       for (const n of nodes) {
@@ -184,12 +191,6 @@ export function plan(input: PlanInput): Plan {
   }
   if (nodes.every((n) => n.kind === 'done')) return result({ kind: 'complete' });
 
-  const outdated = nodes.filter((n) => n.kind === 'outdated');
-  if (spec.dryRun) {
-    // Probing is non-disruptive: every node tries at once.
-    for (const n of outdated) start(n);
-    return result({ kind: 'progressing' });
-  }
   const canaries = new Set(targets.slice(0, Math.min(spec.rollout.canary.nodes, targets.length)));
   const canaryPending = nodes.filter((n) => canaries.has(n.node) && n.kind !== 'done');
   if (canaryPending.length > 0) {

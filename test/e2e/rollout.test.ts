@@ -1,185 +1,161 @@
-// End to end: the controller and real agents roll releases of the example plugin out over a cluster.
-// Runs on the dev cluster; with E2E_REAL_CLUSTER=1 and KUBECONFIG set, the same scenarios run against
-// that cluster (in a namespace of their own, with local agents serving its Nodes).
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
-import pino from 'pino';
+// End to end: the controller and real agents roll releases of the example plugin out over five nodes.
+// Runs on the dev cluster; with E2E_REAL_CLUSTER=1 and KUBECONFIG set, against that cluster.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Annotations, PluginReleaseSpec, revisionOf } from '../../src/api/index.ts';
 import {
-  Annotations,
-  API_VERSION,
-  type PluginRelease,
-  type PluginReleaseSpecInput,
-} from '../../src/api/index.ts';
-import { stageEcho, writeEchoConfig } from '../../src/cli/demo/echo.ts';
-import { type LocalFleet, startLocalFleet } from '../../src/cli/demo/fleet.ts';
-import { servingVersion } from '../../src/cli/demo/traffic.ts';
+  activationsOf,
+  aPlugin,
+  apply,
+  aWorld,
+  condition,
+  HAS_KUBECTL,
+  maxInFlight,
+  phasesOf,
+  recordActivations,
+  serving,
+  until,
+  type World,
+} from './support.ts';
 
-const REAL = process.env.E2E_REAL_CLUSTER === '1' && Boolean(process.env.KUBECONFIG);
-const KUBECTL = '/usr/bin/kubectl';
-const run = promisify(execFile);
-
-let fleet: LocalFleet;
-const core = () => fleet.clients.kubeConfig.makeApiClient(CoreV1Api);
-let namespace = 'default';
+let world: World;
+const NODES = 5;
+const everyNode = (value: string) => Array.from({ length: world.fleet.agents.length }, () => value);
 
 beforeAll(async () => {
-  fleet = await startLocalFleet({
-    logger: pino({ level: 'silent' }),
-    nodes: 2,
-    ...(REAL ? { kubeconfig: process.env.KUBECONFIG } : {}),
-  });
-  namespace = `plr-e2e-${Date.now().toString(36)}`;
-  await core().createNamespace({ body: { metadata: { name: namespace } } });
+  world = await aWorld(NODES);
 }, 60_000);
 
 afterAll(async () => {
-  await core()
-    .deleteNamespace({ name: namespace })
-    .catch(() => {});
-  await fleet?.stop();
+  await world?.close();
 }, 60_000);
 
-interface Plugin {
-  name: string;
-  spec(version: string, extra?: Partial<PluginReleaseSpecInput>): Promise<PluginReleaseSpecInput>;
-}
-
-/** A plugin name of its own per test, so fronts and conflicts never cross tests. */
-function aPlugin(name: string): Plugin {
-  return {
-    name,
-    async spec(version, extra = {}) {
-      const artifact = await stageEcho(join(fleet.stagingRoot, name, version), version);
-      const broken = version.endsWith('-broken');
-      const config = await writeEchoConfig(join(fleet.stagingRoot, name, `${version}.json`), {
-        ...(broken ? { requires: '/nonexistent/flag' } : {}),
-      });
-      return {
-        plugin: name,
-        version,
-        artifact: { path: artifact.path, digest: artifact.digest, entrypoint: 'plugin' },
-        config,
-        health: { probes: [{ grpc: {}, periodSeconds: 1, failureThreshold: 2 }] },
-        activation: { drainSeconds: 1, verifySeconds: 1 },
-        rollout: { maxUnavailable: '100%' },
-        ...extra,
-      };
-    },
-  };
-}
-
-async function apply(name: string, spec: PluginReleaseSpecInput, annotations?: Record<string, string>) {
-  const ref = { namespace, name };
-  const existing = await fleet.clients.releases.get(ref).catch(() => undefined);
-  if (!existing) {
-    return fleet.clients.releases.create({
-      apiVersion: API_VERSION,
-      kind: 'PluginRelease',
-      metadata: { name, namespace, ...(annotations ? { annotations } : {}) },
-      spec,
-    } as PluginRelease);
-  }
-  return fleet.clients.releases.replace({
-    ...existing,
-    metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...annotations } },
-    spec: spec as PluginRelease['spec'],
-  });
-}
-
-async function until(name: string, check: (r: PluginRelease) => boolean, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await fleet.clients.releases.get({ namespace, name });
-    if (r.status?.observedGeneration === r.metadata.generation && check(r)) return r;
-    if (Date.now() > deadline)
-      throw new Error(`release ${name} never converged: ${JSON.stringify(r.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-const condition = (r: PluginRelease, type: string) => r.status?.conditions?.find((c) => c.type === type);
-const serving = (plugin: string) =>
-  Promise.all(fleet.agents.map((a) => servingVersion(fleet.frontSocket(a.node, plugin))));
-
-describe('a rollout', () => {
-  it('activates the release on every node and reports Ready', async () => {
-    const plugin = aPlugin('alpha');
-    await apply('alpha', await plugin.spec('1.0.0'));
-    const r = await until('alpha', (x) => x.status?.phase === 'Ready');
-    expect(r.status?.ready).toBe(`${fleet.agents.length}/${fleet.agents.length}`);
+describe('a rollout', { timeout: 120_000 }, () => {
+  it('takes every node through Staged, Probing and Active, and kubectl sees READY 5/5', async () => {
+    const plugin = aPlugin(world, 'alpha');
+    const recorder = recordActivations(world, 'alpha');
+    await recorder.synced();
+    const spec = await plugin.spec('1.0.0');
+    await apply(world, 'alpha', spec);
+    const r = await until(world, 'alpha', (x) => x.status?.phase === 'Ready');
+    await recorder.stop();
     expect(condition(r, 'Ready')).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
     expect(condition(r, 'Reconciling')).toBeUndefined();
-    expect(await serving('alpha')).toEqual(fleet.agents.map(() => '1.0.0'));
+    const revision = revisionOf(PluginReleaseSpec.parse(spec));
+    for (const { node } of world.fleet.agents) {
+      expect(phasesOf(recorder.seen, node, revision)).toEqual(['Staged', 'Probing', 'Active']);
+    }
+    expect(await serving(world, 'alpha')).toEqual(everyNode('1.0.0'));
+    if (HAS_KUBECTL) {
+      expect(await world.kubectl('wait', '--for=condition=Ready', 'plr/alpha', '--timeout=30s')).toMatch(
+        /pluginrelease.pluginrelease.io\/alpha condition met/,
+      );
+      expect(await world.kubectl('get', 'plr', 'alpha')).toMatch(/alpha\s+alpha\s+1\.0\.0\s+5\/5\s+Ready/);
+    }
   });
 
-  it.skipIf(!existsSync(KUBECTL))('satisfies kubectl wait --for=condition=Ready', async () => {
-    const plugin = aPlugin('bravo');
-    await apply('bravo', await plugin.spec('1.0.0'));
-    const { stdout } = await run(
-      KUBECTL,
-      [
-        '--kubeconfig',
-        fleet.kubeconfigPath,
-        '-n',
-        namespace,
-        'wait',
-        '--for=condition=Ready',
-        'plr/bravo',
-        '--timeout=30s',
-      ],
-      { timeout: 40_000 },
-    );
-    expect(stdout).toMatch(/pluginrelease.pluginrelease.io\/bravo condition met/);
+  it('never has more than maxUnavailable activations in flight', async () => {
+    const plugin = aPlugin(world, 'bravo');
+    await apply(world, 'bravo', await plugin.spec('1.0.0'));
+    await until(world, 'bravo', (x) => x.status?.phase === 'Ready');
+    const recorder = recordActivations(world, 'bravo');
+    await recorder.synced();
+    const v2 = await plugin.spec('2.0.0', { rollout: { maxUnavailable: 2 } });
+    await apply(world, 'bravo', v2);
+    await until(world, 'bravo', (x) => x.status?.phase === 'Ready');
+    await recorder.stop();
+    expect(maxInFlight(recorder.seen, revisionOf(PluginReleaseSpec.parse(v2)))).toBe(2);
   });
 
-  it('keeps the previous version serving when the canary rejects a broken release', async () => {
-    const plugin = aPlugin('charlie');
-    await apply('charlie', await plugin.spec('1.0.0'));
-    await until('charlie', (x) => x.status?.phase === 'Ready');
-    await apply('charlie', await plugin.spec('2.0.0-broken', { rollout: { canary: { nodes: 1 } } }));
-    const r = await until('charlie', (x) => x.status?.phase === 'Stalled');
+  it('keeps the previous version serving when the canary rejects a broken release, touching no other node', async () => {
+    const plugin = aPlugin(world, 'charlie');
+    const v1 = await plugin.spec('1.0.0');
+    await apply(world, 'charlie', v1);
+    await until(world, 'charlie', (x) => x.status?.phase === 'Ready');
+    await apply(world, 'charlie', await plugin.spec('2.0.0-broken', { rollout: { canary: { nodes: 1 } } }));
+    const r = await until(world, 'charlie', (x) => x.status?.phase === 'Stalled');
+    const canary = world.fleet.agents[0]?.node;
+    expect(condition(r, 'Ready')?.status).toBe('False');
     expect(condition(r, 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutHalted' });
+    expect(condition(r, 'Stalled')?.message).toMatch(new RegExp(`${canary} \\(ProbeFailed: .*grpc`));
     expect(condition(r, 'RolledBack')).toMatchObject({ status: 'True', reason: 'NodeRolledBack' });
     expect(r.status?.failedNodes).toEqual([
-      expect.objectContaining({ node: fleet.agents[0]?.node, phase: 'RolledBack', reason: 'ProbeFailed' }),
+      expect.objectContaining({ node: canary, phase: 'RolledBack', reason: 'ProbeFailed' }),
     ]);
     expect(r.status?.history?.map((h) => [h.version, h.outcome])).toEqual([
       ['2.0.0-broken', 'Halted'],
       ['1.0.0', 'Complete'],
     ]);
-    expect(await serving('charlie')).toEqual(fleet.agents.map(() => '1.0.0'));
+    const untouched = (await activationsOf(world, 'charlie')).slice(1);
+    expect(untouched.map((a) => a.spec.revision)).toEqual(
+      untouched.map(() => revisionOf(PluginReleaseSpec.parse(v1))),
+    );
+    expect(await serving(world, 'charlie')).toEqual(everyNode('1.0.0'));
+  });
+
+  it('returns already-activated nodes to the previous revision when a later wave fails (RollbackFleet)', async () => {
+    const plugin = aPlugin(world, 'delta');
+    const v1 = await plugin.spec('1.0.0');
+    await apply(world, 'delta', v1);
+    await until(world, 'delta', (x) => x.status?.phase === 'Ready');
+    const [first, second, third] = world.fleet.agents.map((a) => a.node);
+    // 2.0.0 is healthy on the first two nodes only: the third wave fails.
+    const v2 = await plugin.spec(
+      '2.0.0',
+      { rollout: { maxUnavailable: 1, failurePolicy: 'RollbackFleet' } },
+      [first ?? '', second ?? ''],
+    );
+    await apply(world, 'delta', v2);
+    const r = await until(
+      world,
+      'delta',
+      (x) => x.status?.phase === 'Stalled' && x.status?.nodes?.rolledBack === 3,
+    );
+    expect(condition(r, 'Stalled')).toMatchObject({ status: 'True', reason: 'FleetRolledBack' });
+    expect(r.status?.failedNodes?.map((f) => f.node)).toEqual([third]);
+    const activations = await activationsOf(world, 'delta');
+    const v1Revision = revisionOf(PluginReleaseSpec.parse(v1));
+    for (const a of activations.slice(0, 2)) {
+      expect(a.status).toMatchObject({ reason: 'RolledBackToSnapshot', activeRevision: v1Revision });
+    }
+    expect(await serving(world, 'delta')).toEqual(everyNode('1.0.0'));
   });
 
   it('retries a failed revision when the retry-at annotation changes', async () => {
-    const plugin = aPlugin('delta');
-    await apply('delta', await plugin.spec('1.0.0-broken'));
-    const everyNode = fleet.agents.length;
-    const failed = await until('delta', (x) => x.status?.failedNodes?.length === everyNode);
+    const plugin = aPlugin(world, 'echo');
+    await apply(world, 'echo', await plugin.spec('1.0.0-broken'));
+    const n = world.fleet.agents.length;
+    const failed = await until(world, 'echo', (x) => x.status?.failedNodes?.length === n);
     expect(failed.status?.retryAt).toBeUndefined();
-    await apply('delta', await plugin.spec('1.0.0-broken'), { [Annotations.retryAt]: '1' });
+    await apply(world, 'echo', await plugin.spec('1.0.0-broken'), { [Annotations.retryAt]: '1' });
     const retried = await until(
-      'delta',
-      (x) => x.status?.retryAt === '1' && x.status?.failedNodes?.length === everyNode,
+      world,
+      'echo',
+      (x) => x.status?.retryAt === '1' && x.status?.failedNodes?.length === n,
     );
-    const activations = await fleet.clients.activations.list(namespace, {
-      labelSelector: 'pluginrelease.io/release=delta',
-    });
-    expect(activations.items.map((a) => a.status?.retryAt)).toEqual(fleet.agents.map(() => '1'));
+    expect((await activationsOf(world, 'echo')).map((a) => a.status?.retryAt)).toEqual(everyNode('1'));
     expect(condition(retried, 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutHalted' });
   });
 
-  it('probes every node in a dry run and swaps nothing', async () => {
-    const plugin = aPlugin('echo-dry');
-    await apply('echo-dry', await plugin.spec('1.0.0'));
-    await until('echo-dry', (x) => x.status?.phase === 'Ready');
-    await apply('echo-dry', await plugin.spec('2.0.0', { dryRun: true }));
-    const r = await until('echo-dry', (x) => x.status?.phase === 'Probed');
-    expect(condition(r, 'Probed')).toMatchObject({ status: 'True', reason: 'DryRunPassed' });
-    expect(r.status?.nodes?.probed).toBe(fleet.agents.length);
-    expect(await serving('echo-dry')).toEqual(fleet.agents.map(() => '1.0.0'));
+  it('probes every node in a dry run and changes no active revision', async () => {
+    const plugin = aPlugin(world, 'foxtrot');
+    await apply(world, 'foxtrot', await plugin.spec('1.0.0'));
+    await until(world, 'foxtrot', (x) => x.status?.phase === 'Ready');
+    const before = (await activationsOf(world, 'foxtrot')).map((a) => a.status?.activeRevision);
+    await apply(world, 'foxtrot', await plugin.spec('2.0.0', { dryRun: true }));
+    const passed = await until(world, 'foxtrot', (x) => x.status?.phase === 'Probed');
+    expect(condition(passed, 'Probed')).toMatchObject({ status: 'True', reason: 'DryRunPassed' });
+    expect(passed.status?.nodes?.probed).toBe(world.fleet.agents.length);
+    expect((await activationsOf(world, 'foxtrot')).map((a) => a.status?.activeRevision)).toEqual(before);
+    expect(await serving(world, 'foxtrot')).toEqual(everyNode('1.0.0'));
+
+    await apply(world, 'foxtrot', await plugin.spec('3.0.0-broken', { dryRun: true }));
+    const n = world.fleet.agents.length;
+    const failed = await until(
+      world,
+      'foxtrot',
+      (x) => condition(x, 'Probed')?.status === 'False' && x.status?.failedNodes?.length === n,
+    );
+    expect(condition(failed, 'Probed')?.reason).toBe('DryRunFailed');
+    expect((await activationsOf(world, 'foxtrot')).map((a) => a.status?.activeRevision)).toEqual(before);
   });
 });

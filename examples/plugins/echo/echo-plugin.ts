@@ -7,6 +7,7 @@
 //   PLUGIN_PROTOCOL_VERSIONS  comma-separated app protocol versions the host accepts
 //   PLUGIN_UNIX_SOCKET_DIR    where to create our socket (a temp dir otherwise)
 //   PLUGIN_CONFIG             optional JSON config: { "greeting": string, "requires": string }
+//   PLUGIN_RELEASE_NODE       the node's name (expanded in "requires")
 // The version is read from the VERSION file beside this program.
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttp1 } from 'node:http';
@@ -38,8 +39,12 @@ const config: { greeting?: string; requires?: string } = process.env.PLUGIN_CONF
   ? JSON.parse(readFileSync(process.env.PLUGIN_CONFIG, 'utf8'))
   : {};
 
-/** Healthy while what the config says we require exists (a broken config makes us unhealthy). */
-const healthy = () => config.requires === undefined || existsSync(config.requires);
+/**
+ * Healthy while what the config says we require exists (a broken config makes us unhealthy).
+ * `${PLUGIN_RELEASE_NODE}` in the path stands for the node's name, so one config can differ per node.
+ */
+const required = config.requires?.replaceAll('${PLUGIN_RELEASE_NODE}', process.env.PLUGIN_RELEASE_NODE ?? '');
+const healthy = () => required === undefined || existsSync(required);
 
 // gRPC over HTTP/2 by hand: a unary call is one length-prefixed protobuf message each way.
 function grpcHealth(stream: ServerHttp2Stream) {

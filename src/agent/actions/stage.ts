@@ -266,7 +266,11 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
       artifactDigest: spec.artifact.digest,
       entrypoint: join(final, relative(tmp, entrypoint)),
       args: spec.artifact.args,
-      env: Object.fromEntries(spec.process.env.map((e) => [e.name, e.value])),
+      // The node's name, so a plugin can tell which node it serves (spec.process.env may override it).
+      env: {
+        PLUGIN_RELEASE_NODE: spec.nodeName,
+        ...Object.fromEntries(spec.process.env.map((e) => [e.name, e.value])),
+      },
       ...(configPath ? { configPath: join(final, 'config') } : {}),
       handshake: spec.handshake,
       ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),

@@ -31,7 +31,10 @@ export interface LocalFleet {
   kubeconfigPath: string;
   cluster: DevCluster | undefined;
   clients: KubeClients;
-  controller: RunningController;
+  /** The running controller (replaced by restartController). */
+  readonly controller: RunningController;
+  /** Stops the controller and starts a fresh one, as a controller restart mid-rollout would. */
+  restartController(): Promise<void>;
   agents: NodeAgent[];
   /**
    * One staging directory shared by every simulated node, as if the same files were staged on each
@@ -73,16 +76,24 @@ export async function startLocalFleet(options: FleetOptions): Promise<LocalFleet
       return { node, root, agent };
     }),
   );
-  const controller = await startController({
-    kubeConfig: loadKubeConfig(kubeconfigPath),
-    logger: options.logger.child({ component: 'controller' }),
-  });
+  const newController = () =>
+    startController({
+      kubeConfig: loadKubeConfig(kubeconfigPath),
+      logger: options.logger.child({ component: 'controller' }),
+    });
+  let controller = await newController();
   return {
     dir,
     kubeconfigPath,
     cluster,
     clients,
-    controller,
+    get controller() {
+      return controller;
+    },
+    async restartController() {
+      await controller.stop();
+      controller = await newController();
+    },
     agents,
     stagingRoot,
     frontSocket: (node, plugin) =>

@@ -9,7 +9,7 @@ import type { PluginActivationSpec } from '../../../src/api/index.ts';
 import { aCandidate, anAgent } from '../../support/agent-fixtures.ts';
 
 const HARNESS = join(import.meta.dirname, '../../support/agent-harness.ts');
-const RANDOM_TRIALS = Number(process.env.CRASH_RANDOM_TRIALS ?? 10);
+const RANDOM_TRIALS = Number(process.env.CRASH_RANDOM_TRIALS ?? 50);
 const PARALLEL = 3;
 
 interface Report {

@@ -263,6 +263,26 @@ const cases: Case[] = [
     want: { verdict: 'progressing', create: ['node-1', 'node-2', 'node-3', 'node-4'] },
   },
   {
+    name: 'a dry run keeps probing the other nodes after one fails',
+    release: dryRun,
+    nodes: fleet(3),
+    activations: [
+      ['node-1', { phase: 'RolledBack', reason: 'ProbeFailed' }],
+      ['node-2', { phase: 'Probing' }],
+    ],
+    want: { verdict: 'progressing', create: ['node-3'], failed: ['node-1'] },
+  },
+  {
+    name: 'a dry run fails once every node has a verdict and one failed',
+    release: dryRun,
+    nodes: fleet(2),
+    activations: [
+      ['node-1', { phase: 'RolledBack', reason: 'ProbeFailed' }],
+      ['node-2', { phase: 'Probed' }],
+    ],
+    want: { verdict: 'halted', failed: ['node-1'] },
+  },
+  {
     name: 'a dry run completes when every node probed',
     release: dryRun,
     nodes: fleet(2),
