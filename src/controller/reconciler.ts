@@ -12,10 +12,14 @@ import {
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { forEachLimited } from '../runtime/concurrency.ts';
 import { markStalled, setCondition } from '../runtime/conditions.ts';
 import { done, type ReconcileResult, requeueAfter } from '../runtime/reconcile.ts';
 import { type NodeInfo, plan } from './planner.ts';
 import { type PlannedEvent, releaseStatus } from './status.ts';
+
+/** API writes one reconcile keeps in flight at once. */
+const WRITE_CONCURRENCY = 16;
 
 /** Read access to the informer caches. */
 export interface ControllerCaches {
@@ -108,9 +112,10 @@ export class ReleaseReconciler {
       now,
     });
     this.#o.onPlanned?.(release, p.verdict.kind);
-    for (const a of p.delete) await writer.deleteActivation(a);
-    for (const a of p.create) await writer.createActivation(a);
-    for (const a of p.update) await writer.replaceActivation(a);
+    // Independent objects: write them in parallel, boundedly, so a wave of thousands is not serial.
+    await forEachLimited(p.delete, WRITE_CONCURRENCY, (a) => writer.deleteActivation(a));
+    await forEachLimited(p.create, WRITE_CONCURRENCY, (a) => writer.createActivation(a));
+    await forEachLimited(p.update, WRITE_CONCURRENCY, (a) => writer.replaceActivation(a));
     if (p.create.length + p.update.length + p.delete.length > 0) {
       logger.info(
         {

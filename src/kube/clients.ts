@@ -2,6 +2,7 @@
 // informers, the Lease lock and the event recorder, all from one KubeConfig.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, Kinds, type PluginActivation, type PluginRelease, VERSION } from '../api/index.ts';
+import { shareConnections } from './config.ts';
 import { type EventRecorderOptions, KubeEventRecorder } from './events.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 import { KubeLeaseLock } from './lease.ts';
@@ -61,6 +62,7 @@ export interface KubeClients {
  * writes in managedFields; `retry` tunes (or, with false, disables) the per-call Transient retries.
  */
 export function createKubeClients(kubeConfig: KubeConfig, options: ResourceClientOptions = {}): KubeClients {
+  shareConnections(kubeConfig);
   const resource = <T extends PluginRelease | PluginActivation | KubeNode>(d: ResourceDescriptor) =>
     new KubeResource<T>(
       kubeConfig,

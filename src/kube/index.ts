@@ -20,7 +20,14 @@ export {
   RELEASES,
   type ReleaseStore,
 } from './clients.ts';
-export { currentNamespace, KubeConfig, KubeConfigError, loadKubeConfig, serverUrl } from './config.ts';
+export {
+  currentNamespace,
+  KubeConfig,
+  KubeConfigError,
+  loadKubeConfig,
+  serverUrl,
+  shareConnections,
+} from './config.ts';
 export {
   classify,
   classifyStatus,

@@ -8,6 +8,7 @@
 //   runs onStartedLeading's work; a graceful stop releases the lease for a fast takeover.
 // - Clock/Timers/sleep: injected time, so tests run on fake timers.
 export { type Clock, sleep, systemClock, systemTimers, type TimerHandle, type Timers } from './clock.ts';
+export { forEachLimited } from './concurrency.ts';
 export * from './conditions.ts';
 export { PluginReleaseError, TerminalError } from './errors.ts';
 export {
