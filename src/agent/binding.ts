@@ -101,9 +101,8 @@ export class ActivationBinding {
       signal,
       onStatus: (s) => reporter.offer({ ...s, ...this.#finished(generation, activation) }),
     });
-    await reporter.flush();
     const result: PluginActivationStatus = { ...final, ...this.#finished(generation, activation) };
-    await this.#write(activation, result);
+    await reporter.finish(result);
     this.#written.set(key, { generation, status: result });
     this.#o.onFinished?.(activation, result, performance.now() - started);
     logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
@@ -146,14 +145,16 @@ export class ActivationBinding {
 }
 
 /**
- * Coalesces progress statuses: one write in flight at a time, and only the newest waiting status is
- * written after it. Fast phases collapse, which keeps API writes per activation low.
+ * Coalesces progress statuses: one write in flight at a time, only the newest waiting status is
+ * written after it, and a status that says what the last write said is not written again. Fast
+ * phases collapse, which keeps an activation at about three status writes.
  */
 class StatusReporter {
   readonly #write: (s: PluginActivationStatus) => Promise<void>;
   readonly #logger: Logger;
   #pending: PluginActivationStatus | undefined;
   #inFlight: Promise<void> | undefined;
+  #lastWritten: string | undefined;
 
   constructor(write: (s: PluginActivationStatus) => Promise<void>, logger: Logger) {
     this.#write = write;
@@ -165,17 +166,21 @@ class StatusReporter {
     if (!this.#inFlight) this.#inFlight = this.#drain();
   }
 
-  async flush(): Promise<void> {
+  /** Writes the final status (errors propagate: the reconcile retries) unless the last write said it. */
+  async finish(status: PluginActivationStatus): Promise<void> {
     this.#pending = undefined;
     await this.#inFlight;
+    if (this.#lastWritten !== gist(status)) await this.#write(status);
   }
 
   async #drain(): Promise<void> {
     while (this.#pending) {
       const next = this.#pending;
       this.#pending = undefined;
+      if (this.#lastWritten === gist(next)) continue;
       try {
         await this.#write(next);
+        this.#lastWritten = gist(next);
       } catch (err) {
         // Progress is advisory; the final status is written (and retried) by the reconcile itself.
         this.#logger.warn({ err }, 'could not report progress');
@@ -183,4 +188,10 @@ class StatusReporter {
     }
     this.#inFlight = undefined;
   }
+}
+
+/** What a status says, without the timestamps that change on every report. */
+function gist(status: PluginActivationStatus): string {
+  const { lastTransitionTime: _, conditions: __, ...rest } = status;
+  return canonicalJson(rest);
 }
