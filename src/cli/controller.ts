@@ -17,6 +17,9 @@ Flags:
   --all-namespaces           watch every namespace (the default)
   --leader-elect             campaign for the Lease "plugin-release-controller" in $POD_NAMESPACE
                              (or --lease-namespace) and reconcile only while leading
+  --leader-elect-lease-duration <seconds>
+                             how long a lease outlives a leader that stopped renewing it: the time a
+                             standby waits to take over after the leader dies (default 15)
   --lease-namespace <ns>     where the leader-election Lease lives (default: $POD_NAMESPACE, else the
                              kubeconfig context's namespace)
   --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8080)
@@ -33,6 +36,7 @@ const Flags = z
     'all-namespaces': z.boolean().default(false),
     'leader-elect': z.boolean().default(false),
     'lease-namespace': z.string().min(1).optional(),
+    'leader-elect-lease-duration': z.coerce.number().int().min(2).max(3600).default(15),
     'metrics-addr': hostPort().optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
@@ -52,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
         'all-namespaces': { type: 'boolean' },
         'leader-elect': { type: 'boolean' },
         'lease-namespace': { type: 'string' },
+        'leader-elect-lease-duration': { type: 'string' },
         'metrics-addr': { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -74,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
           leaderElection: {
             namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
             name: 'plugin-release-controller',
+            leaseDurationSeconds: flags['leader-elect-lease-duration'],
           },
         }
       : {}),

@@ -182,7 +182,14 @@ export async function startController(options: ControllerOptions): Promise<Runni
     elector = new LeaderElector({
       lock: clients.leaseLock(le.namespace, le.name),
       identity: le.identity ?? `${hostname()}_${randomUUID()}`,
-      ...(le.leaseDurationSeconds ? { leaseDurationSeconds: le.leaseDurationSeconds } : {}),
+      // client-go's proportions (15 s lease, 10 s renew deadline, 2 s retry) for any lease duration.
+      ...(le.leaseDurationSeconds
+        ? {
+            leaseDurationSeconds: le.leaseDurationSeconds,
+            renewDeadlineMs: (le.leaseDurationSeconds * 1000 * 2) / 3,
+            retryPeriodMs: (le.leaseDurationSeconds * 1000 * 2) / 15,
+          }
+        : {}),
       onStartedLeading: runWorkers,
       logger,
     });

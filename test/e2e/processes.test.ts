@@ -167,4 +167,70 @@ describe('plugin-release as processes', () => {
     }
     expect(controller.exitCode).toBe(0);
   }, 90_000);
+
+  it('lets only the leader of two controllers act, and the standby finish the rollout when the leader dies', async () => {
+    // The first test stopped every process; this one brings its own.
+    agent('node-1');
+    agent('node-2');
+    const ports = [await freePort(), await freePort()];
+    const controllers = ports.map((port) =>
+      start([
+        'controller',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--leader-elect',
+        '--leader-elect-lease-duration',
+        '4',
+        '--lease-namespace',
+        'kube-system',
+        '--metrics-addr',
+        `127.0.0.1:${port}`,
+        '--log-level',
+        'warn',
+      ]),
+    );
+    const reconciles = async (port: number | undefined) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return [...text.matchAll(/pluginrelease_reconcile_duration_seconds_count\{[^}]*\} (\d+)/g)].reduce(
+        (sum, m) => sum + Number(m[1]),
+        0,
+      );
+    };
+    for (const port of ports) {
+      await until('both controllers to be ready', async () =>
+        (await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined,
+      );
+    }
+    const v2 = await stageEcho(join(cluster.dir, 'staging', 'echo', '2.0.0'), '2.0.0');
+    const current = await clients.releases.get({ namespace: 'default', name: 'echo' });
+    await clients.releases.replace({
+      ...current,
+      spec: {
+        ...current.spec,
+        version: '2.0.0',
+        artifact: { ...current.spec.artifact, path: v2.path, digest: v2.digest },
+        activation: { ...current.spec.activation, verifySeconds: 2 },
+        rollout: { ...current.spec.rollout, maxUnavailable: 1 },
+      },
+    });
+    await until('the first node to activate 2.0.0', async () => {
+      const r = await clients.releases.get({ namespace: 'default', name: 'echo' });
+      const moved = r.status?.observedGeneration === r.metadata.generation;
+      return moved && (r.status?.nodes?.active ?? 0) >= 1 ? true : undefined;
+    });
+    const counts = await Promise.all(ports.map(reconciles));
+    const leader = counts.findIndex((c) => c > 0);
+    expect(counts.filter((c) => c > 0)).toHaveLength(1);
+    controllers[leader]?.kill('SIGKILL');
+    const ready = await until(
+      'the standby to finish the rollout',
+      async () => {
+        const r = await clients.releases.get({ namespace: 'default', name: 'echo' });
+        return r.status?.phase === 'Ready' && r.status.history?.[0]?.version === '2.0.0' ? r : undefined;
+      },
+      60_000,
+    );
+    expect(ready.status?.ready).toBe('2/2');
+    expect(await reconciles(ports[1 - leader])).toBeGreaterThan(0);
+  }, 90_000);
 });
