@@ -51,6 +51,7 @@ export function renderLogLogSvg(title: string, xLabel: string, yLabel: string, s
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${title}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2 - 40}" y="18" text-anchor="middle" font-size="14">${title}</text>`,
     ...grid,

@@ -100,6 +100,7 @@ export function aPlugin(world: World, name: string): Plugin {
         // The plugin expands ${PLUGIN_RELEASE_NODE}: a flag file per healthy node.
         const flags = join(staging, `${version}-flags`);
         for (const node of healthyOn) await writeEchoConfig(join(flags, node), {});
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the placeholder the plugin expands.
         requires = join(flags, '${PLUGIN_RELEASE_NODE}');
       }
       const config = await writeEchoConfig(join(staging, `${version}.json`), requires ? { requires } : {});

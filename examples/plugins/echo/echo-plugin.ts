@@ -43,6 +43,7 @@ const config: { greeting?: string; requires?: string } = process.env.PLUGIN_CONF
  * Healthy while what the config says we require exists (a broken config makes us unhealthy).
  * `${PLUGIN_RELEASE_NODE}` in the path stands for the node's name, so one config can differ per node.
  */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the literal placeholder a config writes.
 const required = config.requires?.replaceAll('${PLUGIN_RELEASE_NODE}', process.env.PLUGIN_RELEASE_NODE ?? '');
 const healthy = () => required === undefined || existsSync(required);
 

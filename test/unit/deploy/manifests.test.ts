@@ -226,14 +226,11 @@ describe('the CRDs in deploy/crds', () => {
     expect(copies).toEqual(generated);
   });
 
-  it.each(generated)(
-    '%s is a byte-for-byte copy of crds/ (`npm run gen:crds` writes both)',
-    (file) => {
-      expect(readFileSync(join(deployDir, 'crds', file), 'utf8')).toBe(
-        readFileSync(join(repo, 'crds', file), 'utf8'),
-      );
-    },
-  );
+  it.each(generated)('%s is a byte-for-byte copy of crds/ (`npm run gen:crds` writes both)', (file) => {
+    expect(readFileSync(join(deployDir, 'crds', file), 'utf8')).toBe(
+      readFileSync(join(repo, 'crds', file), 'utf8'),
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------
