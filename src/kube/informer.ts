@@ -222,7 +222,7 @@ export class Informer<T extends KubeObject> {
       ({ items, resourceVersion } = await this.#listAll(0, signal));
     }
     const next = new Map<string, T>();
-    for (const item of items) next.set(objectKey(item), item);
+    for (const item of items) next.set(objectKey(item), withoutManagedFields(item));
     const previous = new Map(this.#cache);
     this.#cache.clear();
     for (const [key, obj] of next) this.#cache.set(key, obj);
@@ -322,7 +322,8 @@ export class Informer<T extends KubeObject> {
     });
   }
 
-  #apply(type: WatchEventType, obj: T): void {
+  #apply(type: WatchEventType, received: T): void {
+    const obj = withoutManagedFields(received);
     const rv = obj.metadata?.resourceVersion;
     if (type === 'BOOKMARK') {
       if (rv) this.#resourceVersion = rv;
@@ -363,4 +364,14 @@ function watchEventError(source: WatchSource<KubeObject>, status: KubeStatus): E
     withError.watchError?.(status) ??
     Object.assign(new Error(status.message ?? `watch error ${status.code}`), { statusCode: status.code })
   );
+}
+
+/**
+ * The object without `metadata.managedFields`: server-side apply bookkeeping that no reconcile reads and
+ * that doubles an object's size in memory (controller-runtime's TransformStripManagedFields).
+ */
+function withoutManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata && 'managedFields' in obj.metadata)
+    delete (obj.metadata as { managedFields?: unknown }).managedFields;
+  return obj;
 }
