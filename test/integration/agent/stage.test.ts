@@ -1,5 +1,6 @@
 // Stage against hostile and broken inputs on a real filesystem: each ends in its named reason, with
 // no `.complete` written and the active release untouched.
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,7 @@ async function specFor(w: World, overrides: Partial<PluginActivationSpecInput> =
   });
 }
 
+const STAGE_PROCESS = join(import.meta.dirname, '../../support/stage-process.ts');
 const WRONG_DIGEST = `sha256:${'0'.repeat(64)}`;
 
 const cases: {
@@ -149,6 +151,39 @@ describe('stage rejects', () => {
     expect((error as ActivationError).reason).toBe(reason);
     expect((error as ActivationError).message.length).toBeGreaterThan(20);
     expect(await isComplete(w.root, 'echo', spec.rollbackTo?.revision ?? spec.revision)).toBe(false);
+  });
+});
+
+describe('stage as an unprivileged agent', () => {
+  // Root reads any file, so the unreadable case runs stage() in a child process as nobody (65534).
+  const asRoot = process.getuid?.() === 0;
+
+  it('rejects an artifact file it cannot read with ArtifactUnreadable', async () => {
+    const w = await aWorld();
+    await writeFile(join(w.artifact, 'secret.bin'), 'x');
+    const spec = await specFor(w);
+    await chmod(join(w.artifact, 'secret.bin'), 0o000);
+    let outcome: { staged: boolean; reason?: string; message?: string };
+    if (asRoot) {
+      await chmod(w.base, 0o755);
+      await mkdir(w.root, { recursive: true, mode: 0o777 });
+      await chmod(w.root, 0o777);
+      const run = spawnSync(process.execPath, [STAGE_PROCESS, w.root, w.staging, JSON.stringify(spec)], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      outcome = JSON.parse(run.stdout || `{"staged":false,"message":${JSON.stringify(run.stderr)}}`);
+    } else {
+      outcome = await stage({ root: w.root, stagingRoot: w.staging, spec, now: new Date() }).then(
+        () => ({ staged: true }),
+        (e: ActivationError) => ({ staged: false, reason: e.reason, message: e.message }),
+      );
+    }
+    expect(outcome).toMatchObject({ staged: false, reason: 'ArtifactUnreadable' });
+    expect(outcome.message).toMatch(/secret\.bin is not readable by the agent/);
+    expect(await isComplete(w.root, 'echo', spec.revision)).toBe(false);
   });
 });
 
