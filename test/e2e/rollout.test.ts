@@ -1,5 +1,6 @@
 // End to end: the controller and real agents roll releases of the example plugin out over five nodes.
 // Runs on the dev cluster; with E2E_REAL_CLUSTER=1 and KUBECONFIG set, against that cluster.
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations, PluginReleaseSpec, revisionOf } from '../../src/api/index.ts';
 import {
@@ -90,6 +91,19 @@ describe('a rollout', { timeout: 120_000 }, () => {
       untouched.map(() => revisionOf(PluginReleaseSpec.parse(v1))),
     );
     expect(await serving(world, 'charlie')).toEqual(everyNode('1.0.0'));
+    // Events are recorded in the background: wait for the last one.
+    const core = world.fleet.clients.kubeConfig.makeApiClient(CoreV1Api);
+    const want = ['NodeActivated', 'NodeRolledBack', 'RolloutComplete', 'RolloutHalted', 'RolloutStarted'];
+    let reasons: string[] = [];
+    for (let i = 0; i < 50 && reasons.join() !== want.join(); i++) {
+      const events = await core.listNamespacedEvent({
+        namespace: world.namespace,
+        fieldSelector: 'involvedObject.name=charlie',
+      });
+      reasons = [...new Set(events.items.map((e) => e.reason ?? ''))].sort();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(reasons).toEqual(want);
   });
 
   it('returns already-activated nodes to the previous revision when a later wave fails (RollbackFleet)', async () => {
