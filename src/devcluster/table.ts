@@ -1,5 +1,6 @@
 // meta.k8s.io/v1 Table rendering (what `kubectl get` asks for) and the column helpers resource types use.
-import { evaluateJsonPath, humanDuration } from './jsonpath.ts';
+import { humanDuration } from '../runtime/duration.ts';
+import { evaluateJsonPath } from './jsonpath.ts';
 import type { KubeObject, ResourceType, TableColumn } from './resources.ts';
 
 const NAME_DESCRIPTION =

@@ -1,44 +1,12 @@
 // What `kubectl pluginrelease status` and `history` print: pure renderers of a release and its
 // activations into kubectl-style text (aligned columns, human ages), with `now` passed in.
 import type { Condition, PluginActivation, PluginRelease } from '../../api/index.ts';
+import { humanDuration } from '../../runtime/duration.ts';
 
 /** Longest MESSAGE cell in a table; the full text stays on the object (`kubectl get -o yaml`). */
 export const MESSAGE_WIDTH = 60;
 
 const NONE = '<none>';
-
-/**
- * kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): 2 significant units at most,
- * coarser as durations grow, so that AGE columns read alike in kubectl and here.
- */
-export function humanDuration(ms: number): string {
-  const seconds = Math.trunc(ms / 1000); // Go int() truncates toward zero: -1.5 s is "0s"
-  if (seconds < -1) return '<invalid>';
-  if (seconds < 0) return '0s';
-  if (seconds < 60 * 2) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 10) {
-    const s = seconds % 60;
-    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
-  }
-  if (minutes < 60 * 3) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 8) {
-    const m = minutes % 60;
-    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
-  }
-  if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) {
-    const h = hours % 24;
-    return h === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${h}h`;
-  }
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
-  if (hours < 24 * 365 * 8) {
-    const days = Math.floor(hours / 24) % 365;
-    return days === 0 ? `${Math.floor(hours / 24 / 365)}y` : `${Math.floor(hours / 24 / 365)}y${days}d`;
-  }
-  return `${Math.floor(hours / 24 / 365)}y`;
-}
 
 /** The age of an RFC 3339 timestamp at `now`; "<unknown>" when absent or unparsable, as kubectl. */
 export function age(timestamp: string | undefined, now: number): string {

@@ -2,7 +2,7 @@
 // durations, Status rendering, the store's history, and the serving certificate.
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { evaluateJsonPath, humanDuration } from '../../../src/devcluster/jsonpath.ts';
+import { evaluateJsonPath } from '../../../src/devcluster/jsonpath.ts';
 import {
   applyManagedFields,
   managerFromUserAgent,
@@ -328,22 +328,6 @@ describe('JSONPath for printer columns', () => {
     ['{.status.missing}', []],
   ])('evaluates %s', (path, expected) => {
     expect(evaluateJsonPath(path, object)).toEqual(expected);
-  });
-
-  it.each([
-    [0, '0s'],
-    [119_000, '119s'],
-    [120_000, '2m'],
-    [185_000, '3m5s'],
-    [3 * 3600_000, '3h'],
-    [3 * 3600_000 + 60_000 * 7, '3h7m'],
-    [30 * 3600_000, '30h'],
-    [50 * 3600_000, '2d2h'],
-    [400 * 86400_000, '400d'],
-    [3 * 365 * 86400_000 + 86400_000 * 10, '3y10d'],
-    [-5000, '<invalid>'],
-  ])('renders %d ms as %s', (ms, text) => {
-    expect(humanDuration(ms)).toBe(text);
   });
 });
 
