@@ -2,16 +2,7 @@
 // state for that node); the node's agent writes the status. Each writer owns its own object.
 import { z } from 'zod';
 import { API_VERSION, Kinds } from './group.ts';
-import {
-  Activation,
-  Artifact,
-  Config,
-  Handshake,
-  Health,
-  ProcessOptions,
-  Retention,
-  Serve,
-} from './pluginrelease.ts';
+import { NodeRunFields, Retention } from './pluginrelease.ts';
 import { conditionList, dnsLabel, ObjectMeta } from './primitives.ts';
 
 export const ActivationPhase = z.enum([
@@ -31,13 +22,7 @@ export const PluginActivationSpec = z.object({
   plugin: dnsLabel(),
   version: z.string().min(1).max(128),
   revision: z.string().min(1).max(63).describe('The revision this node must run (or probe, in a dry run).'),
-  artifact: Artifact,
-  config: Config.optional(),
-  handshake: Handshake.prefault({}),
-  health: Health.prefault({}),
-  serve: Serve.prefault({}),
-  process: ProcessOptions.prefault({}),
-  activation: Activation.prefault({}),
+  ...NodeRunFields,
   retention: Retention.prefault({}),
   dryRun: z.boolean().prefault(false),
   rollbackTo: z

@@ -196,9 +196,8 @@ export const Retention = z.object({
     .describe('Old releases kept on disk besides current and previous.'),
 });
 
-export const PluginReleaseSpec = z.object({
-  plugin: dnsLabel().describe('Plugin name; one release per plugin per node.'),
-  version: z.string().min(1).max(128).describe('The version being rolled out, as the plugin reports it.'),
+/** What a node needs to stage, start, judge and switch to a revision: shared by both kinds' specs. */
+export const NodeRunFields = {
   artifact: Artifact,
   config: Config.optional(),
   handshake: Handshake.prefault({}),
@@ -206,6 +205,12 @@ export const PluginReleaseSpec = z.object({
   serve: Serve.prefault({}),
   process: ProcessOptions.prefault({}),
   activation: Activation.prefault({}),
+};
+
+export const PluginReleaseSpec = z.object({
+  plugin: dnsLabel().describe('Plugin name; one release per plugin per node.'),
+  version: z.string().min(1).max(128).describe('The version being rolled out, as the plugin reports it.'),
+  ...NodeRunFields,
   rollout: Rollout.prefault({}),
   dryRun: z.boolean().prefault(false).describe('Stage and probe on every node, never swap.'),
   retention: Retention.prefault({}),
