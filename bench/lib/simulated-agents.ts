@@ -14,7 +14,6 @@ import {
 } from '../../src/api/index.ts';
 import { createKubeClients, type KubeConfig } from '../../src/kube/index.ts';
 import { replaceStatusPatch } from '../../src/kube/status-patch.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
 import { setCondition } from '../../src/runtime/conditions.ts';
 import { WorkQueue } from '../../src/runtime/queue.ts';
 import { done } from '../../src/runtime/reconcile.ts';
@@ -157,25 +156,6 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
 
   let statusWrites = 0;
   let errors = 0;
-  // Read-your-writes: the object each key's last status patch returned, until the informer catches up.
-  // The binding reads only its cache; when a key is processed again (its own progress write woke it)
-  // before the watch has delivered its final write, it sees the progress status and runs the finished
-  // activation again. With an instant engine that happens every time and never ends, so the simulator
-  // reads through this view. resourceVersions are compared as numbers, which holds for the dev cluster.
-  const written = new Map<string, PluginActivation>();
-  const current = (k: string): PluginActivation | undefined => {
-    const cached = activations.get(k);
-    const mine = written.get(k);
-    if (!mine) return cached;
-    if (
-      cached &&
-      cached.metadata.uid === mine.metadata.uid &&
-      Number(mine.metadata.resourceVersion) > Number(cached.metadata.resourceVersion)
-    )
-      return mine;
-    written.delete(k);
-    return cached;
-  };
   const engines = new Map<string, InstantEngine>();
   const bindings = new Map<string, ActivationBinding>();
   const bindingOf = (nodeName: string): ActivationBinding => {
@@ -186,18 +166,16 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
       binding = new ActivationBinding({
         nodeName,
         engine: engine as unknown as NodeEngine,
-        clock: systemClock,
-        caches: { activation: current },
+        caches: { activation: (k) => activations.get(k) },
         writer: {
           // The same write as src/agent/daemon.ts: one merge patch of the status subresource.
           writeStatus: async (a, status) => {
             statusWrites++;
-            const updated = await patcher.patchStatus(
+            await patcher.patchStatus(
               a.metadata.namespace ?? '',
               a.metadata.name ?? '',
               replaceStatusPatch(a.status, status),
             );
-            written.set(key(updated), updated);
           },
         },
       });
@@ -211,7 +189,7 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
   const running = queue.run(
     workers,
     async (k, signal) => {
-      const activation = current(k);
+      const activation = activations.get(k);
       if (!activation) return done;
       return bindingOf(activation.spec.nodeName).reconcile(k, logger, signal);
     },

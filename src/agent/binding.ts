@@ -9,7 +9,6 @@ import {
   type PluginActivationStatus,
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
-import type { Clock } from '../runtime/clock.ts';
 import { done, type ReconcileResult } from '../runtime/reconcile.ts';
 import type { NodeEngine } from './node-engine.ts';
 
@@ -27,7 +26,6 @@ export interface BindingOptions {
   engine: NodeEngine;
   caches: AgentCaches;
   writer: AgentWriter;
-  clock: Clock;
   /** What the engine's start-up recovery did, by plugin (NodeEngine.recover()); reported once each. */
   recovered?: Record<string, string[]>;
   /** Observes each finished activation (metrics). */

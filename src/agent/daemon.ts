@@ -66,7 +66,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     nodeName,
     engine,
     recovered,
-    clock,
     caches: { activation: (k) => activations.get(k) },
     writer: {
       writeStatus: async (a, status) => {

@@ -45,8 +45,6 @@ export interface ReconcilerOptions {
   writer: ControllerWriter;
   clock: Clock;
   logger: Logger;
-  /** Observes each reconcile's plan verdict (metrics). */
-  onPlanned?: (release: PluginRelease, verdict: string) => void;
 }
 
 /** Status this controller last wrote per key: the cache may not have caught up with it yet. */
@@ -111,7 +109,6 @@ export class ReleaseReconciler {
         .map(withDefaults),
       now,
     });
-    this.#o.onPlanned?.(release, p.verdict.kind);
     // Independent objects: write them in parallel, boundedly, so a wave of thousands is not serial.
     await forEachLimited(p.delete, WRITE_CONCURRENCY, (a) => writer.deleteActivation(a));
     await forEachLimited(p.create, WRITE_CONCURRENCY, (a) => writer.createActivation(a));
