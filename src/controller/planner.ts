@@ -208,13 +208,13 @@ export function plan(input: PlanInput): Plan {
 }
 
 /** `maxUnavailable` as a node count: a percentage of `total` rounds up, and at least one node moves. */
-export function maxInFlight(maxUnavailable: number | string, total: number): number {
+function maxInFlight(maxUnavailable: number | string, total: number): number {
   if (typeof maxUnavailable === 'number') return Math.max(1, maxUnavailable);
   return Math.max(1, Math.ceil((Number.parseInt(maxUnavailable, 10) * total) / 100));
 }
 
 /** A node matches when it carries every label of the selector (an empty selector matches all). */
-export function matches(
+function matches(
   labels: Readonly<Record<string, string>>,
   selector: Readonly<Record<string, string>>,
 ): boolean {
@@ -225,7 +225,7 @@ export function matches(
  * The activation's name: `<release>-<node>`, or a hashed form when that would not be a valid
  * object name, so that one (release, node) pair always maps to one name.
  */
-export function activationName(release: string, node: string): string {
+function activationName(release: string, node: string): string {
   const plain = `${release}-${node}`;
   if (plain.length <= 253) return plain;
   const hash = createHash('sha256').update(plain).digest('hex').slice(0, 10);
