@@ -12,8 +12,7 @@ import {
   type PluginActivationSpec,
   type PluginActivationStatus,
 } from '../../src/api/index.ts';
-import { createKubeClients, type KubeConfig } from '../../src/kube/index.ts';
-import { replaceStatusPatch } from '../../src/kube/status-patch.ts';
+import { createKubeClients, type KubeConfig, replaceStatusPatch } from '../../src/kube/index.ts';
 import { setCondition } from '../../src/runtime/conditions.ts';
 import { WorkQueue } from '../../src/runtime/queue.ts';
 import { done } from '../../src/runtime/reconcile.ts';

@@ -2,8 +2,7 @@
 // them through the binding, with metrics and health endpoints.
 import type { Logger } from 'pino';
 import { Labels, type PluginActivation } from '../api/index.ts';
-import { createKubeClients, type KubeConfig } from '../kube/index.ts';
-import { replaceStatusPatch } from '../kube/status-patch.ts';
+import { createKubeClients, type KubeConfig, replaceStatusPatch } from '../kube/index.ts';
 import {
   createMetrics,
   type HealthServer,

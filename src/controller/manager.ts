@@ -5,8 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Labels, type PluginActivation } from '../api/index.ts';
-import { createKubeClients, type KubeConfig, type KubeNode, objectKey } from '../kube/index.ts';
-import { replaceStatusPatch } from '../kube/status-patch.ts';
+import {
+  createKubeClients,
+  type KubeConfig,
+  type KubeNode,
+  objectKey,
+  replaceStatusPatch,
+} from '../kube/index.ts';
 import {
   createMetrics,
   type HealthServer,

@@ -9,6 +9,7 @@
 //   backoff after any error or stream end; relists on 410 Gone. Start workers after waitForSync.
 // - KubeLeaseLock: the runtime LeaderElector's LeaseLock over coordination.k8s.io/v1.
 // - KubeEventRecorder: core/v1 Events, identical repeats aggregated into a count; never throws.
+// - replaceStatusPatch(previous, next): a merge patch that replaces a whole status.
 // - addFinalizer/removeFinalizer: JSON patch guarded by `test` ops; a lost race rejects as Conflict.
 export {
   ACTIVATIONS,
@@ -73,6 +74,7 @@ export {
   type WatchSource,
 } from './resource.ts';
 export { type RetryOptions, withRetry } from './retry.ts';
+export { replaceStatusPatch } from './status-patch.ts';
 export {
   formatRef,
   type JsonPatchOp,
