@@ -1,11 +1,23 @@
-// Plugin processes: spawn detached, read the handshake, adopt after a restart, stop by process group.
+// Plugin processes: spawn detached and contained, read the handshake, adopt after a restart, stop the tree.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
+import { access, mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { type HandshakeResult, NodeReason } from '../../api/index.ts';
+import { crashPoint } from '../actions/crash-point.ts';
 import { ActivationError } from '../errors.ts';
+import {
+  type Containment,
+  type ContainmentRecord,
+  createContainment,
+  GATE_SCRIPT,
+  GATE_SHELL,
+  INSTANCE_ENV,
+  joinCgroup,
+  killContainment,
+} from './containment.ts';
 import {
   formatProtocolVersions,
   type HandshakeLine,
@@ -13,12 +25,15 @@ import {
   MAX_HANDSHAKE_LINE,
   parseHandshakeLine,
 } from './handshake.ts';
+import { type LogLimits, tailLog, watchLogs } from './logs.ts';
 import type { LaunchOptions, PluginProcess, PluginProcessRecord, ProcessExit } from './types.ts';
 
 export const STDOUT_LOG = 'stdout.log';
 export const STDERR_LOG = 'stderr.log';
 export const PROCESS_RECORD = 'process.json';
 export const PROCESS_IDENTITY = 'pid.json';
+/** Written before the spawn: the containment (marker, cgroup) every process of this run dir is in. */
+export const CONTAINMENT_RECORD = 'containment.json';
 
 const DEFAULT_STOP_GRACE_MS = 2000;
 const DEFAULT_MAX_HANDSHAKE_BYTES = 64 * 1024;
@@ -30,22 +45,32 @@ const NOISE_LINES_LOGGED = 10;
 /**
  * Starts the plugin and returns once it printed a valid handshake line.
  * Preconditions: `entrypoint` is executable; `runDir` may not exist yet (it is created).
- * Effects: a detached process group led by the plugin; `runDir/{stdout,stderr}.log` and, on success,
- * `runDir/process.json`. On any failure the process group is gone before the promise rejects.
+ * Effects: `runDir/containment.json` (before the spawn, so recovery finds the process whatever the
+ * moment of a crash), a detached process group led by the plugin inside its containment (a cgroup v2
+ * leaf, or the PLUGIN_RELEASE_INSTANCE marker; docs/containment.md), `runDir/{stdout,stderr}.log` (O_APPEND,
+ * capped and rotated while this agent runs) and, on success, `runDir/process.json`. On any failure the
+ * whole containment is gone before the promise rejects.
  * Throws ActivationError SpawnFailed | HandshakeTimeout | HandshakeInvalid | ProtocolVersionMismatch |
  * PluginExited (each is the candidate's fault: do not retry the same revision), or `signal.reason`.
  */
 export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> {
   opts.signal?.throwIfAborted();
+  crashPoint('launch:start');
   const { logger } = opts;
   const stdoutPath = join(opts.runDir, STDOUT_LOG);
   const stderrPath = join(opts.runDir, STDERR_LOG);
   let out: number;
   let err: number;
+  let containment: Containment;
   try {
     await mkdir(opts.runDir, { recursive: true });
-    out = openSync(stdoutPath, 'w');
-    err = openSync(stderrPath, 'w');
+    containment = await createContainment(basename(opts.runDir), opts.containment);
+    // Before the spawn: whatever instant a SIGKILL hits the agent, recovery knows what to look for.
+    await writeFile(join(opts.runDir, CONTAINMENT_RECORD), `${JSON.stringify(containment.record)}\n`);
+    // O_APPEND: after a copytruncate rotation the plugin's writes continue at the new end of the file.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
+    out = openSync(stdoutPath, flags, 0o644);
+    err = openSync(stderrPath, flags, 0o644);
   } catch (cause) {
     throw new ActivationError(
       NodeReason.SpawnFailed,
@@ -53,17 +78,41 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
       { cause },
     );
   }
+  const record = containment.record;
+  if (containment.noCgroupReason) {
+    logger.warn(
+      { reason: containment.noCgroupReason },
+      'no cgroup for the plugin: contained by its environment marker only (descendants that exec with a ' +
+        'cleared environment escape; resource limits cannot be applied)',
+    );
+  }
+  // Through the gate, the process is in its cgroup before it runs a single instruction of the plugin.
+  const gated = record.cgroup !== undefined && canRun(GATE_SHELL);
   let child: ChildProcess;
   try {
-    child = spawn(opts.entrypoint, opts.args, {
-      cwd: opts.cwd,
-      env: pluginEnvironment(opts),
-      stdio: ['ignore', out, err],
-      detached: true,
+    if (gated && opts.entrypoint.includes('/')) await access(opts.entrypoint, constants.X_OK);
+    const env = pluginEnvironment(opts, record.instance);
+    const ids = {
       ...(opts.runAsUser !== undefined ? { uid: opts.runAsUser } : {}),
       ...(opts.runAsGroup !== undefined ? { gid: opts.runAsGroup } : {}),
-    });
+    };
+    child = gated
+      ? spawn(GATE_SHELL, ['-c', GATE_SCRIPT, 'plugin-release-gate', opts.entrypoint, ...opts.args], {
+          cwd: opts.cwd,
+          env,
+          stdio: ['ignore', out, err, 'pipe'],
+          detached: true,
+          ...ids,
+        })
+      : spawn(opts.entrypoint, opts.args, {
+          cwd: opts.cwd,
+          env,
+          stdio: ['ignore', out, err],
+          detached: true,
+          ...ids,
+        });
   } catch (cause) {
+    await killContainment(record);
     throw new ActivationError(NodeReason.SpawnFailed, `The plugin could not be started: ${String(cause)}.`, {
       cause,
     });
@@ -76,6 +125,7 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
     child.once('error', (e) => resolve(e));
   });
   if (spawned || child.pid === undefined) {
+    await killContainment(record);
     throw new ActivationError(
       NodeReason.SpawnFailed,
       `The plugin ${opts.entrypoint} could not be started: ${spawned?.message ?? 'no pid'}.`,
@@ -84,6 +134,25 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   }
   child.unref();
   const pid = child.pid;
+  if (record.cgroup !== undefined) {
+    try {
+      joinCgroup(record, pid);
+    } catch (error) {
+      logger.warn(
+        { cgroup: record.cgroup, error: (error as Error).message },
+        'the plugin could not join its cgroup: contained by its environment marker only',
+      );
+      await rmdir(record.cgroup).catch(() => {});
+      delete record.cgroup;
+    }
+  }
+  if (gated) {
+    const gate = child.stdio[3] as Writable;
+    gate.on('error', () => {}); // the gate exited (its command could not run): the exit reports it
+    gate.end('go\n');
+  }
+  crashPoint('launch:spawned');
+  const stopLogs = [watchLogs([stderrPath], opts.logs)];
   const exited = new Promise<ProcessExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -94,7 +163,10 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
     `${JSON.stringify({ pid, startTime })}\n`,
   );
   const log = logger.child({ pid });
-  log.info({ entrypoint: opts.entrypoint, args: opts.args }, 'plugin process started');
+  log.info(
+    { entrypoint: opts.entrypoint, args: opts.args, cgroup: record.cgroup, instance: record.instance },
+    'plugin process started',
+  );
 
   const fail = async (reason: NodeReason, detail: string): Promise<never> => {
     await handle.stop(opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
@@ -103,7 +175,15 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   const pending: { handshake: HandshakeResult } = {
     handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
   };
-  const handle = new ProcessHandle(pid, startTime, opts.runDir, exited, true, () => pending.handshake);
+  const handle = new ProcessHandle(
+    { pid, startTime, runDir: opts.runDir, containment: record },
+    exited,
+    true,
+    () => pending.handshake,
+    () => {
+      for (const stop of stopLogs) stop();
+    },
+  );
 
   let line: HandshakeLine;
   try {
@@ -121,6 +201,8 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
     await handle.stop(opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     throw error;
   }
+  // stdout is rotated only now: the handshake reader read it from offset 0 up to here.
+  stopLogs.push(watchLogs([stdoutPath], opts.logs));
   pending.handshake = {
     coreProtocol: line.coreProtocol,
     appProtocol: line.appProtocol,
@@ -147,9 +229,14 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
 
 /**
  * A handle on the process a record names, if that very process still runs (pid and start time match,
- * and it is not a zombie); undefined when it is gone or the pid was reused. Never signals anything.
+ * and it is not a zombie); undefined when it is gone or the pid was reused. Signals nothing while the
+ * process runs; once it is gone, the rest of its containment is killed (descendants die with the plugin).
+ * While the handle lives it caps and rotates the run dir's logs (`logs`, defaults otherwise).
  */
-export function adoptPlugin(record: PluginProcessRecord): PluginProcess | undefined {
+export function adoptPlugin(
+  record: PluginProcessRecord,
+  opts: { logs?: LogLimits } = {},
+): PluginProcess | undefined {
   if (!isSameProcess(record.pid, record.startTime)) return undefined;
   const exited = new Promise<ProcessExit>((resolve) => {
     const timer = setInterval(() => {
@@ -159,13 +246,17 @@ export function adoptPlugin(record: PluginProcessRecord): PluginProcess | undefi
     }, ADOPTED_POLL_MS);
     timer.unref();
   });
+  const containment = record.containment ?? readContainmentRecord(record.runDir);
+  const stopLogs = watchLogs(
+    [join(record.runDir, STDOUT_LOG), join(record.runDir, STDERR_LOG)],
+    opts.logs,
+  );
   return new ProcessHandle(
-    record.pid,
-    record.startTime,
-    record.runDir,
+    { ...record, ...(containment ? { containment } : {}) },
     exited,
     false,
     () => record.handshake,
+    stopLogs,
   );
 }
 
@@ -186,24 +277,54 @@ export function readProcessIdentity(runDir: string): { pid: number; startTime: s
 }
 
 /**
- * Recovery after a crash mid-launch: stops the process `runDir/pid.json` names if that very process still
- * runs (SIGTERM, SIGKILL after graceMs, whole group). Resolves true when it stopped one, false when none ran.
+ * The containment a launch in `runDir` used (`runDir/containment.json`, written before the spawn), or
+ * undefined when no launch got that far (then no process of this run dir ever ran).
  */
-export async function stopOrphan(runDir: string, graceMs: number): Promise<boolean> {
-  const identity = readProcessIdentity(runDir);
-  if (!identity) return false;
-  const handle = adoptPlugin({
-    ...identity,
-    runDir,
-    handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
-  });
-  if (!handle) return false;
-  await handle.stop(graceMs);
-  return true;
+export function readContainmentRecord(runDir: string): ContainmentRecord | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(join(runDir, CONTAINMENT_RECORD), 'utf8')) as unknown;
+    const { instance, cgroup } = parsed as { instance?: unknown; cgroup?: unknown };
+    if (typeof instance === 'string' && instance !== '') {
+      return { instance, ...(typeof cgroup === 'string' ? { cgroup } : {}) };
+    }
+  } catch {
+    // no launch got as far as the spawn here
+  }
+  return undefined;
 }
 
-/** The environment a plugin starts with; the protocol variables are set last so the spec cannot clobber them. */
-export function pluginEnvironment(opts: LaunchOptions): Record<string, string> {
+/**
+ * Recovery after a crash: stops every process a launch in `runDir` started. The process `pid.json` names,
+ * if that very process still runs, gets SIGTERM (whole group) and SIGKILL after graceMs; then everything
+ * left in the run dir's containment (cgroup members, processes carrying its marker) is SIGKILLed and the
+ * cgroup removed. This covers a crash at any instant of a launch, including between the spawn and
+ * pid.json. Resolves true when it stopped at least one process, false when none ran. Never throws.
+ */
+export async function stopOrphan(runDir: string, graceMs: number): Promise<boolean> {
+  const containment = readContainmentRecord(runDir);
+  const identity = readProcessIdentity(runDir);
+  let stopped = false;
+  if (identity) {
+    const handle = adoptPlugin({
+      ...identity,
+      runDir,
+      handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
+      ...(containment ? { containment } : {}),
+    });
+    if (handle) {
+      await handle.stop(graceMs);
+      stopped = true;
+    }
+  }
+  if (containment && (await killContainment(containment)) > 0) stopped = true;
+  return stopped;
+}
+
+/**
+ * The environment a plugin starts with; the protocol variables are set last so the spec cannot clobber
+ * them, and the containment marker (when given) last of all.
+ */
+export function pluginEnvironment(opts: LaunchOptions, instance?: string): Record<string, string> {
   const socketDir = opts.runDir.length + 24 <= 107 ? opts.runDir : tmpdir();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -215,6 +336,7 @@ export function pluginEnvironment(opts: LaunchOptions): Record<string, string> {
     PLUGIN_PROTOCOL_VERSIONS: formatProtocolVersions(opts.handshake.protocolVersions),
   };
   if (opts.configPath) env.PLUGIN_CONFIG = opts.configPath;
+  if (instance !== undefined) env[INSTANCE_ENV] = instance;
   return env;
 }
 
@@ -307,25 +429,30 @@ class ProcessHandle implements PluginProcess {
   readonly startTime: string;
   readonly runDir: string;
   readonly exited: Promise<ProcessExit>;
+  readonly containment: ContainmentRecord | undefined;
   readonly #ours: boolean;
   readonly #handshake: () => HandshakeResult;
   #gone = false;
 
   constructor(
-    pid: number,
-    startTime: string,
-    runDir: string,
+    identity: Pick<PluginProcessRecord, 'pid' | 'startTime' | 'runDir' | 'containment'>,
     exited: Promise<ProcessExit>,
     ours: boolean,
     handshake: () => HandshakeResult,
+    stopLogs: () => void,
   ) {
-    this.pid = pid;
-    this.startTime = startTime;
-    this.runDir = runDir;
+    this.pid = identity.pid;
+    this.startTime = identity.startTime;
+    this.runDir = identity.runDir;
+    this.containment = identity.containment;
     this.#ours = ours;
     this.#handshake = handshake;
-    this.exited = exited.then((e) => {
+    this.exited = exited.then(async (e) => {
       this.#gone = true;
+      stopLogs();
+      // Descendants do not outlive the plugin: what it left running would serve an old revision.
+      killGroup(this.pid, 'SIGKILL');
+      if (this.containment) await killContainment(this.containment);
       return e;
     });
   }
@@ -335,11 +462,17 @@ class ProcessHandle implements PluginProcess {
   }
 
   record(): PluginProcessRecord {
-    return { pid: this.pid, startTime: this.startTime, handshake: this.handshake, runDir: this.runDir };
+    return {
+      pid: this.pid,
+      startTime: this.startTime,
+      handshake: this.handshake,
+      runDir: this.runDir,
+      ...(this.containment ? { containment: { ...this.containment } } : {}),
+    };
   }
 
   stderrTail(lines = 20): string[] {
-    return tailLines(join(this.runDir, STDERR_LOG), lines);
+    return tailLog(join(this.runDir, STDERR_LOG), lines);
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -355,15 +488,16 @@ class ProcessHandle implements PluginProcess {
         });
         if ((await Promise.race([this.exited, timer])) === 'timeout') {
           this.#signal('SIGKILL');
-          await this.exited;
         }
       }
+      await this.exited;
+      // Children the plugin left in its group, and those that left the group (setsid), die with it.
+      killGroup(this.pid, 'SIGKILL');
+      if (this.containment) await killContainment(this.containment);
     } finally {
       clearTimeout(grace);
       clearInterval(keepAlive);
     }
-    // Children the plugin left in its group die with it: no orphan keeps serving an old revision.
-    killGroup(this.pid, 'SIGKILL');
   }
 
   #signal(signal: NodeJS.Signals): void {
@@ -408,23 +542,12 @@ export function isSameProcess(pid: number, startTime: string): boolean {
   return stat !== undefined && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-function tailLines(path: string, lines: number): string[] {
-  let fd: number;
+/** Whether `path` exists and this process may execute it. */
+function canRun(path: string): boolean {
   try {
-    fd = openSync(path, 'r');
+    accessSync(path, constants.X_OK);
+    return true;
   } catch {
-    return [];
-  }
-  try {
-    const size = statSync(path).size;
-    const length = Math.min(size, 64 * 1024);
-    const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    const all = buffer.toString('utf8').split('\n');
-    if (all.at(-1) === '') all.pop();
-    if (length < size) all.shift();
-    return all.slice(-lines).map((l) => (l.length > 1024 ? `${l.slice(0, 1024)}…` : l));
-  } finally {
-    closeSync(fd);
+    return false;
   }
 }

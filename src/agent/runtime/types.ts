@@ -1,6 +1,8 @@
 // The process runtime's public types: how the engine launches, adopts, checks and probes a plugin process.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { ContainmentOptions, ContainmentRecord } from './containment.ts';
+import type { LogLimits } from './logs.ts';
 import type {
   HandshakeResult,
   Handshake as HandshakeSchema,
@@ -40,6 +42,10 @@ export interface LaunchOptions {
   stopGraceMs?: number;
   /** Upper bound on the stdout bytes read while looking for the handshake line. Default 64 KiB. */
   maxHandshakeBytes?: number;
+  /** Cgroup or marker (default: a cgroup where the agent can make one; env PLUGIN_RELEASE_CONTAINMENT). */
+  containment?: ContainmentOptions;
+  /** Cap and rotation of stdout.log/stderr.log (default 10 MiB per stream, one rotated copy, 250 ms checks). */
+  logs?: LogLimits;
 }
 
 /** How a process ended: the exit code, or the signal that killed it (both null when unknown, e.g. adopted). */
@@ -60,7 +66,8 @@ export interface PluginProcess {
   /** The last `lines` lines (default 20) of the process's stderr log. */
   stderrTail(lines?: number): string[];
   /**
-   * SIGTERM to the process group, SIGKILL after `graceMs`; resolves when the process is gone.
+   * SIGTERM to the process group, SIGKILL after `graceMs`; then SIGKILL to everything left in its
+   * containment (descendants that left the group with setsid too); resolves when all of it is gone.
    * Never signals a pid whose start time no longer matches (a reused pid is somebody else's process).
    */
   stop(graceMs: number): Promise<void>;
@@ -68,13 +75,18 @@ export interface PluginProcess {
   record(): PluginProcessRecord;
 }
 
-/** The persisted identity of a plugin process, as `adoptPlugin` takes it. */
-export interface PluginProcessRecord {
+/**
+ * The persisted identity of a plugin process, as `adoptPlugin` takes it. A type, not an interface, so it
+ * is assignable to the journal's loose (index-signature) schema type.
+ */
+export type PluginProcessRecord = {
   pid: number;
   startTime: string;
   handshake: HandshakeResult;
   runDir: string;
-}
+  /** The cgroup and marker holding the process and its descendants (absent in records of older agents). */
+  containment?: ContainmentRecord;
+};
 
 /** What `checkContract` compares the plugin's report with. */
 export interface ContractExpectation {
@@ -106,4 +118,6 @@ export interface ProbeOptions {
    * specific than a failing probe), and ProbeFailed messages carry its last stderr lines.
    */
   process?: Pick<PluginProcess, 'exited' | 'stderrTail' | 'pid'>;
+  /** How exec probes are contained (each attempt gets its own cgroup or marker, killed when it ends). */
+  containment?: ContainmentOptions;
 }
