@@ -25,6 +25,7 @@ export const ProcessRecord = z.object({
   startTime: z.string(),
   handshake: HandshakeResult,
   runDir: z.string(),
+  containment: z.object({ instance: z.string(), cgroup: z.string().optional() }).optional(),
 });
 
 export const Intent = z.object({
