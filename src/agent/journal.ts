@@ -14,59 +14,162 @@
 // `intent` is set before the active version is touched (before a Recreate stops it, before a swap flips
 // `current`) and cleared only once the new state is settled. Recovery treats any intent it finds as
 // unfinished and restores `from`: the node ends on the old version or the new one, never half.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+//
+// Fields this agent does not know (written by a newer one) are kept: every object is parsed loose, and
+// writers spread the journal they read. A journal that is not JSON or fails the schema is never
+// rewritten in place: recovery copies it aside (`journal.json.corrupt-<time>`, see quarantineJournal)
+// and rebuilds it from the links and records on disk (recovery.ts, docs/recovery.md).
+import { randomBytes } from 'node:crypto';
+import { copyFile, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { HandshakeResult } from '../api/index.ts';
-import { pluginDir, writeFileAtomic } from './store.ts';
+import { HandshakeResult, NodeReason } from '../api/index.ts';
+import { ActivationError } from './errors.ts';
+import { fsyncDir, pluginDir } from './store.ts';
 
-export const ProcessRecord = z.object({
-  pid: z.int(),
-  startTime: z.string(),
-  handshake: HandshakeResult,
-  runDir: z.string(),
-  containment: z.object({ instance: z.string(), cgroup: z.string().optional() }).optional(),
-});
-
-export const Intent = z.object({
+const processFields = { pid: z.int(), startTime: z.string(), handshake: HandshakeResult, runDir: z.string() };
+const intentFields = {
   op: z.enum(['swap', 'recreate']),
   from: z.string().nullable(),
   fromPrevious: z.string().nullable(),
   to: z.string(),
   at: z.string(),
-});
-export type Intent = z.infer<typeof Intent>;
+};
+const journalFields = { plugin: z.string(), front: z.string(), updatedAt: z.string() };
 
-export const Journal = z.object({
-  plugin: z.string(),
-  front: z.string(),
-  active: z.object({ revision: z.string(), process: ProcessRecord }).nullable(),
+// Parsing is loose (unknown fields are kept on the parsed value, so spreading writers keep them); the
+// types are those of the known fields, so a PluginProcessRecord is assignable without an index signature.
+export const ProcessRecord = z.looseObject(processFields);
+export const Intent = z.looseObject(intentFields);
+export const Journal = z.looseObject({
+  ...journalFields,
+  active: z.looseObject({ revision: z.string(), process: ProcessRecord }).nullable(),
   intent: Intent.nullable(),
-  updatedAt: z.string(),
 });
-export type Journal = z.infer<typeof Journal>;
+const KnownIntent = z.object(intentFields);
+const KnownJournal = z.object({
+  ...journalFields,
+  active: z.object({ revision: z.string(), process: z.object(processFields) }).nullable(),
+  intent: KnownIntent.nullable(),
+});
+export type Intent = z.infer<typeof KnownIntent>;
+export type Journal = z.infer<typeof KnownJournal>;
+/** A journal to write: writeJournal stamps `updatedAt`. */
+export type JournalBody = Omit<Journal, 'updatedAt'>;
 
 export const journalPath = (root: string, plugin: string) => join(pluginDir(root, plugin), 'journal.json');
 
-/** The plugin's journal, or undefined when none was ever written. Rejects on a corrupt journal. */
-export async function readJournal(root: string, plugin: string): Promise<Journal | undefined> {
-  let raw: string;
+/** What is on disk at journal.json: nothing, a valid journal, or something recovery must quarantine. */
+export type JournalFile =
+  | { state: 'missing' }
+  | { state: 'valid'; journal: Journal }
+  | { state: 'corrupt'; problem: string; raw: unknown };
+
+/**
+ * Reads and checks the plugin's journal without throwing for its content: `corrupt` says why it cannot
+ * be used (not JSON, or which field fails the schema) and carries the parsed value when it was JSON.
+ * Rejects only when the file exists but cannot be read (EACCES, EIO).
+ */
+export async function inspectJournal(root: string, plugin: string): Promise<JournalFile> {
+  let text: string;
   try {
-    raw = await readFile(journalPath(root, plugin), 'utf8');
+    text = await readFile(journalPath(root, plugin), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
     throw error;
   }
-  return Journal.parse(JSON.parse(raw));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    const detail = text.trim() === '' ? 'it is empty' : `it is not JSON (${(error as Error).message})`;
+    return { state: 'corrupt', problem: detail, raw: undefined };
+  }
+  const parsed = Journal.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const at = issue?.path.length ? issue.path.join('.') : 'the journal';
+    return { state: 'corrupt', problem: `${at}: ${issue?.message ?? 'invalid'}`, raw };
+  }
+  if (parsed.data.plugin !== plugin) {
+    return { state: 'corrupt', problem: `it names plugin "${parsed.data.plugin}", not "${plugin}"`, raw };
+  }
+  return { state: 'valid', journal: parsed.data };
 }
 
-/** Durably replaces the journal. Resolves only once the new content is on disk. */
+/** The plugin's journal, or undefined when none was ever written. Rejects on a corrupt journal. */
+export async function readJournal(root: string, plugin: string): Promise<Journal | undefined> {
+  const file = await inspectJournal(root, plugin);
+  if (file.state === 'corrupt') throw new Error(`${journalPath(root, plugin)} is corrupt: ${file.problem}`);
+  return file.state === 'valid' ? file.journal : undefined;
+}
+
+/**
+ * Keeps a copy of an unusable journal for the operator, as `journal.json.corrupt-<time>` beside it, and
+ * returns that path. A copy, not a rename, so journal.json is never missing (a crash right after this
+ * must not look like a plugin that was never activated); the caller then overwrites journal.json with
+ * a rebuilt journal. Throws ActivationError JournalWriteFailed when the copy fails (a full disk),
+ * leaving no partial copy behind.
+ */
+export async function quarantineJournal(root: string, plugin: string, now: Date): Promise<string> {
+  const path = journalPath(root, plugin);
+  const aside = `${path}.corrupt-${now.toISOString().replaceAll(':', '')}`;
+  try {
+    await copyFile(path, aside);
+    await fsyncDir(dirname(path));
+  } catch (cause) {
+    await rm(aside, { force: true }).catch(() => {});
+    throw new ActivationError(
+      NodeReason.JournalWriteFailed,
+      `The unreadable journal ${path} could not be copied aside to ${basename(aside)} ` +
+        `(${(cause as Error).message}), so it was left as it is. Free space on the agent root's file ` +
+        'system, then retry.',
+      { cause },
+    );
+  }
+  return aside;
+}
+
+/**
+ * Durably replaces the journal (temp file, fsync, rename over, fsync the directory) and resolves only
+ * once the new content is on disk. On failure (ENOSPC, EROFS, EIO) the old journal is untouched, the
+ * temp file is removed, and it throws ActivationError JournalWriteFailed.
+ */
 export async function writeJournal(
   root: string,
-  journal: Omit<Journal, 'updatedAt'>,
+  journal: JournalBody,
   now: Date,
 ): Promise<Journal> {
   const next: Journal = { ...journal, updatedAt: now.toISOString() };
-  await writeFileAtomic(journalPath(root, journal.plugin), `${JSON.stringify(next, null, 2)}\n`);
+  const path = journalPath(root, journal.plugin);
+  try {
+    await writeDurably(path, `${JSON.stringify(next, null, 2)}\n`);
+  } catch (cause) {
+    throw new ActivationError(
+      NodeReason.JournalWriteFailed,
+      `The journal ${path} could not be written (${(cause as Error).message}); it still holds its ` +
+        'previous content. Free space on (or remount read-write) the agent root\'s file system, then retry.',
+      { cause },
+    );
+  }
   return next;
+}
+
+/** writeFileAtomic for the journal, removing its temp file whenever it fails. */
+async function writeDurably(path: string, data: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const handle = await open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw error;
+  }
+  await fsyncDir(dirname(path));
 }

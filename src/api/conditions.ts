@@ -71,6 +71,13 @@ export const NodeReason = {
   VerifyFailed: 'VerifyFailed',
   SwapFailed: 'SwapFailed',
   RollbackFailed: 'RollbackFailed',
+  // a damaged agent root, found by recovery (docs/recovery.md)
+  JournalQuarantined: 'JournalQuarantined',
+  RestoreTargetMissing: 'RestoreTargetMissing',
+  JournalWriteFailed: 'JournalWriteFailed',
+  FrontUnavailable: 'FrontUnavailable',
+  RecoveryFailed: 'RecoveryFailed',
+  InternalError: 'InternalError',
 } as const;
 export type NodeReason = (typeof NodeReason)[keyof typeof NodeReason];
 
