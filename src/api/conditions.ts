@@ -58,6 +58,12 @@ export const NodeReason = {
   ManifestInvalid: 'ManifestInvalid',
   StageFailed: 'StageFailed',
   SnapshotMissing: 'SnapshotMissing',
+  // refused as hostile or damaged input (docs/security.md): nothing was touched
+  InvalidRevision: 'InvalidRevision',
+  PathOutsideRoot: 'PathOutsideRoot',
+  SnapshotCorrupt: 'SnapshotCorrupt',
+  HardLinkRefused: 'HardLinkRefused',
+  UnsupportedFileType: 'UnsupportedFileType',
   // rejected while probing: the candidate was killed, the active version kept serving
   SpawnFailed: 'SpawnFailed',
   HandshakeTimeout: 'HandshakeTimeout',

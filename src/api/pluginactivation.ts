@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { API_VERSION, Kinds } from './group.ts';
 import { NodeRunFields, Retention } from './pluginrelease.ts';
-import { conditionList, dnsLabel, ObjectMeta } from './primitives.ts';
+import { conditionList, dnsLabel, dnsSubdomain, ObjectMeta, revisionName } from './primitives.ts';
 
 export const ActivationPhase = z.enum([
   'Pending',
@@ -17,16 +17,17 @@ export const ActivationPhase = z.enum([
 export type ActivationPhase = z.infer<typeof ActivationPhase>;
 
 export const PluginActivationSpec = z.object({
-  release: z.object({ name: z.string().min(1), uid: z.string().optional() }),
-  nodeName: z.string().min(1).max(253),
+  release: z.object({ name: dnsSubdomain(), uid: z.string().max(128).optional() }),
+  nodeName: dnsSubdomain(),
   plugin: dnsLabel(),
   version: z.string().min(1).max(128),
-  revision: z.string().min(1).max(63).describe('The revision this node must run (or probe, in a dry run).'),
+  // The agent names directories after revisions, so they are validated here and confined there too.
+  revision: revisionName().describe('The revision this node must run (or probe, in a dry run).'),
   ...NodeRunFields,
   retention: Retention.prefault({}),
   dryRun: z.boolean().prefault(false),
   rollbackTo: z
-    .object({ revision: z.string().min(1).max(63) })
+    .object({ revision: revisionName() })
     .optional()
     .describe('Set by RollbackFleet: restore this kept snapshot instead of activating `revision`.'),
   retryAt: z.string().optional().describe('Copied from the release annotation: a new value retries.'),

@@ -10,6 +10,13 @@ export const ABSOLUTE_PATH_PATTERN = new RegExp(`^(/${SEGMENT})+$`);
 export const RELATIVE_PATH_PATTERN = new RegExp(`^${SEGMENT}(/${SEGMENT})*$`);
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS_SUBDOMAIN_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/**
+ * A revision names a directory on every node (`releases/<revision>`), so it must be one safe path
+ * component. The controller's revisions are 12 lowercase hex digits (revisionOf); the API accepts any
+ * RFC 1123 label (lowercase letters, digits, inner "-"), which can never be ".", ".." or hold a "/".
+ */
+export const REVISION_PATTERN = DNS_LABEL_PATTERN;
 export const REASON_PATTERN = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 export const PERCENT_PATTERN = /^(100|[1-9]?[0-9])%$/;
 export const SERVE_ADDRESS_PATTERN = /^(unix:\/\/\/[^\s]+|tcp:\/\/[^/\s]+:[0-9]{1,5})$/;
@@ -34,6 +41,20 @@ export const digest = () =>
 
 export const dnsLabel = () =>
   z.string().min(1).max(63).regex(DNS_LABEL_PATTERN, 'must be a lowercase RFC 1123 label (a-z, 0-9, "-")');
+
+export const dnsSubdomain = () =>
+  z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(DNS_SUBDOMAIN_PATTERN, 'must be a lowercase RFC 1123 subdomain (a-z, 0-9, "-", ".")');
+
+export const revisionName = () =>
+  z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(REVISION_PATTERN, 'must be a lowercase RFC 1123 label (a-z, 0-9, "-"), such as 3f2a9c0d1e4b');
 
 export const seconds = (min: number, max: number) => z.int().min(min).max(max);
 

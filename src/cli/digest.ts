@@ -1,10 +1,13 @@
 // `plugin-release digest <path>`: the digest the agent verifies, for writing into spec.artifact.digest.
+import { realpath } from 'node:fs/promises';
 import { digestPath } from '../agent/digest.ts';
 
 export const help = `Usage: plugin-release digest <path>
 
-Prints sha256:<hex> of a file (its bytes, as sha256sum) or of a directory (a manifest of its entries:
-see docs/agent.md). Put the result in spec.artifact.digest or spec.config.digest.
+Prints sha256:<hex> of a file (its bytes, as sha256sum) or of a directory (format v2, a manifest of its
+entries: see docs/security.md). Put the result in spec.artifact.digest or spec.config.digest. A symlink
+given as <path> is followed, as the agent follows spec.artifact.path; links inside a directory are not.
+Devices, FIFOs and sockets have no digest and are refused.
 
 Example:
   plugin-release digest /var/lib/plugin-release/staging/echo/2.0.0`;
@@ -17,7 +20,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    console.log(await digestPath(path));
+    // The agent resolves spec.artifact.path before it copies and hashes, so resolve it here too.
+    console.log(await digestPath(await realpath(path)));
     return 0;
   } catch (error) {
     console.error(`plugin-release digest: ${(error as Error).message}`);

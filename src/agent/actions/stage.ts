@@ -1,30 +1,64 @@
 // Stage: copy the candidate's artifact and config beside the active version and verify them.
 // Success: the release directory holds artifact/, config and `.complete` (written last); the agent
 // reports phase Staged. Failure (ActivationError, nothing active touched; a partial copy has no
-// `.complete` and is swept): ArtifactOutsideStagingRoot, ArtifactNotFound, ArtifactUnreadable,
-// UnsafeSymlink, EntrypointNotFound, DigestMismatch, ConfigNotFound, ConfigDigestMismatch,
-// ManifestInvalid, SnapshotMissing, StageFailed.
+// `.complete` and is swept): InvalidRevision, PathOutsideRoot, ArtifactOutsideStagingRoot,
+// ArtifactNotFound, ArtifactUnreadable, UnsafeSymlink, HardLinkRefused, UnsupportedFileType,
+// EntrypointNotFound, DigestMismatch, ConfigNotFound, ConfigDigestMismatch, ManifestInvalid,
+// SnapshotMissing, SnapshotCorrupt, StageFailed.
+//
+// The staging tree belongs to whoever ships artifacts, not to the agent, so the copy trusts nothing
+// in it (docs/security.md): it walks names as raw bytes, opens every file with O_NOFOLLOW and checks
+// the descriptor it reads (a regular file with one link), refuses devices, FIFOs and sockets, keeps
+// only relative symlinks that stay inside the artifact (absolute ones are refused, never rewritten,
+// so `plugin-release digest` of the staged tree is the digest of the copy), drops setuid, setgid and
+// sticky bits, and checks after the copy that every link in it resolves inside the copy.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import {
+  chmod,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  symlink,
+  utimes,
+} from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { z } from 'zod';
 import {
+  DNS_LABEL_PATTERN,
   formatIssues,
   NodeReason,
   type PluginActivationSpec,
   RELATIVE_PATH_PATTERN,
+  REVISION_PATTERN,
 } from '../../api/index.ts';
-import { digestPath } from '../digest.ts';
+import {
+  DIGEST_FORMAT,
+  digestPath,
+  digestPathV1,
+  displayPath,
+  fileTypeName,
+  UnhashableFileError,
+} from '../digest.ts';
 import { ActivationError } from '../errors.ts';
 import {
   COMPLETE_MARKER,
   fsyncDir,
   isComplete,
+  isInside,
+  loadReleaseRecord,
   type ReleaseRecord,
-  readReleaseRecord,
   releaseDir,
   releasesDir,
+  verifyRelease,
   writeFileAtomic,
 } from '../store.ts';
 
@@ -36,12 +70,8 @@ export const PluginManifest = z.object({
 });
 export const MANIFEST_FILE = 'plugin.json';
 
-const inside = (parent: string, child: string) => {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-};
-
 function ioError(error: unknown, what: string, path: string): ActivationError {
+  if (error instanceof ActivationError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT')
     return new ActivationError(
@@ -60,59 +90,163 @@ function ioError(error: unknown, what: string, path: string): ActivationError {
   );
 }
 
-/** Rejects symlinks inside a directory artifact that resolve outside it. */
-async function checkSymlinks(root: string, dir: string): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const path = join(dir, name);
-    const st = await lstat(path);
-    if (st.isSymbolicLink()) {
-      let target: string;
-      try {
-        target = await realpath(path);
-      } catch {
-        throw new ActivationError(
-          NodeReason.UnsafeSymlink,
-          `The artifact's symlink ${relative(root, path)} is dangling; artifacts may only link inside themselves.`,
-        );
-      }
-      if (!inside(root, target)) {
-        throw new ActivationError(
-          NodeReason.UnsafeSymlink,
-          `The artifact's symlink ${relative(root, path)} points outside the artifact (to ${target}); artifacts may only link inside themselves.`,
-        );
-      }
-    } else if (st.isDirectory()) {
-      await checkSymlinks(root, path);
-    }
+const SLASH = 0x2f;
+const joinBytes = (dir: Buffer, name: Buffer) => Buffer.concat([dir, Buffer.from('/'), name]);
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+
+/** Whether a relative link at depth `depth` below the artifact root climbs above the root lexically. */
+function climbsOut(target: Buffer, depth: number): boolean {
+  let level = depth;
+  let start = 0;
+  for (let i = 0; i <= target.length; i++) {
+    if (i < target.length && target[i] !== SLASH) continue;
+    const part = target.subarray(start, i);
+    start = i + 1;
+    if (part.length === 0 || part.equals(DOT)) continue;
+    level += part.equals(DOTDOT) ? -1 : 1;
+    if (level < 0) return true;
   }
+  return false;
 }
 
-/** Reads every file once, so an unreadable one fails here with a clear reason, not mid-copy. */
-async function checkReadable(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) {
-    const path = join(dir, name);
-    const st = await lstat(path);
-    if (st.isDirectory()) await checkReadable(path);
-    else if (st.isFile()) {
-      try {
-        await access(path, constants.R_OK);
-      } catch (error) {
-        throw ioError(error, 'artifact file', path);
-      }
-    }
-  }
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** Mode bits a copy keeps: permissions only. A root-owned setuid copy of a user's file is a root shell. */
+const MODE_BITS = 0o777;
+
+function unsupported(what: string, path: string, type: string): ActivationError {
+  return new ActivationError(
+    NodeReason.UnsupportedFileType,
+    `The ${what} ${path} is ${type}; artifacts may hold only regular files, directories and symlinks.`,
+  );
 }
 
-async function fsyncTree(path: string): Promise<void> {
-  const st = await lstat(path);
-  if (st.isSymbolicLink()) return;
-  if (st.isDirectory()) for (const name of await readdir(path)) await fsyncTree(join(path, name));
-  const { open } = await import('node:fs/promises');
-  const handle = await open(path, 'r');
+/**
+ * Copies one regular file through a descriptor opened without following links, after checking that
+ * descriptor: a regular file (UnsupportedFileType otherwise) with exactly one link (HardLinkRefused
+ * otherwise: a second name can be anywhere on the filesystem, outside the staging root).
+ */
+async function copyRegularFile(src: Buffer, dst: Buffer, what: string, shown: string): Promise<void> {
+  let input: FileHandle;
   try {
-    await handle.sync();
+    input = await open(src, READ_FLAGS);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new ActivationError(
+        NodeReason.UnsafeSymlink,
+        `The ${what} ${shown} became a symlink while it was staged; stage artifacts that nobody is changing.`,
+      );
+    }
+    throw ioError(error, what, shown);
+  }
+  try {
+    const st = await input.stat();
+    if (!st.isFile()) throw unsupported(what, shown, fileTypeName(st));
+    if (st.nlink > 1) {
+      throw new ActivationError(
+        NodeReason.HardLinkRefused,
+        `The ${what} ${shown} is a hard link (${st.nlink} names for one file); its other names may be outside the staging root, so stage a copy instead.`,
+      );
+    }
+    const output = await open(dst, WRITE_FLAGS, 0o600);
+    try {
+      const buffer = Buffer.allocUnsafe(1 << 20);
+      for (let position = 0; ; ) {
+        const { bytesRead } = await input.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) break;
+        await output.write(buffer, 0, bytesRead);
+        position += bytesRead;
+      }
+      await output.chmod(st.mode & MODE_BITS);
+      await output.utimes(st.atime, st.mtime);
+      await output.sync();
+    } finally {
+      await output.close();
+    }
+  } catch (error) {
+    throw ioError(error, what, shown);
+  } finally {
+    await input.close();
+  }
+}
+
+/** Copies directory `src` (at `depth` below the artifact root) to `dst`, refusing what it must. */
+async function copyDirectory(src: Buffer, dst: Buffer, depth: number, mode: number): Promise<void> {
+  await mkdir(dst, { mode: 0o700 });
+  let names: Buffer[];
+  try {
+    names = await readdir(src, { encoding: 'buffer' });
+  } catch (error) {
+    throw ioError(error, 'artifact directory', displayPath(src));
+  }
+  for (const name of names) {
+    const from = joinBytes(src, name);
+    const to = joinBytes(dst, name);
+    const shown = displayPath(from);
+    const st = await lstat(from).catch((error) => {
+      throw ioError(error, 'artifact file', shown);
+    });
+    if (st.isSymbolicLink()) {
+      const target = await readlink(from, { encoding: 'buffer' });
+      if (target[0] === SLASH) {
+        throw new ActivationError(
+          NodeReason.UnsafeSymlink,
+          `The artifact's symlink ${shown} is absolute (to ${displayPath(target)}); in the staged copy it would lead back to the staging tree or elsewhere. Use a relative link that stays inside the artifact.`,
+        );
+      }
+      if (climbsOut(target, depth)) {
+        throw new ActivationError(
+          NodeReason.UnsafeSymlink,
+          `The artifact's symlink ${shown} points outside the artifact (to ${displayPath(target)}); artifacts may only link inside themselves.`,
+        );
+      }
+      await symlink(target, to);
+    } else if (st.isDirectory()) {
+      await copyDirectory(from, to, depth + 1, st.mode);
+    } else if (st.isFile()) {
+      await copyRegularFile(from, to, 'artifact file', shown);
+    } else {
+      throw unsupported('artifact file', shown, fileTypeName(st));
+    }
+  }
+  await chmod(dst, mode & MODE_BITS);
+  const st = await stat(src);
+  await utimes(dst, st.atime, st.mtime);
+  const handle = await open(dst, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync(); // the names in it survive a power loss
   } finally {
     await handle.close();
+  }
+}
+
+/** After the copy: every symlink in it resolves (it is not dangling) to somewhere inside it. */
+async function checkCopiedSymlinks(copyRoot: Buffer, dir: Buffer, sourceRoot: Buffer): Promise<void> {
+  for (const name of await readdir(dir, { encoding: 'buffer' })) {
+    const path = joinBytes(dir, name);
+    const st = await lstat(path);
+    if (st.isDirectory()) await checkCopiedSymlinks(copyRoot, path, sourceRoot);
+    if (!st.isSymbolicLink()) continue;
+    const shown = displayPath(Buffer.concat([sourceRoot, path.subarray(copyRoot.length)]));
+    const real = await realpath(path, { encoding: 'buffer' }).catch(() => undefined);
+    if (!real) {
+      throw new ActivationError(
+        NodeReason.UnsafeSymlink,
+        `The artifact's symlink ${shown} is dangling; artifacts may only link inside themselves.`,
+      );
+    }
+    const insideCopy =
+      real.equals(copyRoot) ||
+      (real.length > copyRoot.length &&
+        real[copyRoot.length] === SLASH &&
+        real.subarray(0, copyRoot.length).equals(copyRoot));
+    if (!insideCopy) {
+      throw new ActivationError(
+        NodeReason.UnsafeSymlink,
+        `The artifact's symlink ${shown} resolves outside the artifact; artifacts may only link inside themselves.`,
+      );
+    }
   }
 }
 
@@ -123,14 +257,37 @@ export interface StageInput {
   now: Date;
 }
 
+function checkNames(spec: PluginActivationSpec): void {
+  for (const revision of [spec.revision, spec.rollbackTo?.revision]) {
+    if (revision !== undefined && !(REVISION_PATTERN.test(revision) && revision.length <= 63)) {
+      throw new ActivationError(
+        NodeReason.InvalidRevision,
+        `The revision ${JSON.stringify(revision)} is not a lowercase RFC 1123 label, so it cannot name a release directory; the agent refuses it.`,
+      );
+    }
+  }
+  if (!(DNS_LABEL_PATTERN.test(spec.plugin) && spec.plugin.length <= 63)) {
+    throw new ActivationError(
+      NodeReason.PathOutsideRoot,
+      `The plugin name ${JSON.stringify(spec.plugin)} is not a lowercase RFC 1123 label, so it cannot name a directory under the agent root; the agent refuses it.`,
+    );
+  }
+}
+
 /**
  * Stages `spec` (or, with `spec.rollbackTo`, checks its kept snapshot) and returns the release record.
- * Idempotent: a revision already staged completely is returned as it is. Throws ActivationError.
+ * Idempotent: a revision already staged completely is returned as it is, once its copy still has the
+ * digests its record names. Throws ActivationError.
  */
 export async function stage({ root, stagingRoot, spec, now }: StageInput): Promise<ReleaseRecord> {
+  // Names first: they become paths under the root (the API checks them as well; so does the store).
+  checkNames(spec);
   const revision = spec.rollbackTo?.revision ?? spec.revision;
-  const existing = await readReleaseRecord(root, spec.plugin, revision);
-  if (existing) return existing;
+  const existing = await loadReleaseRecord(root, spec.plugin, revision);
+  if (existing) {
+    await verifyRelease(root, spec.plugin, existing);
+    return existing;
+  }
   if (spec.rollbackTo) {
     throw new ActivationError(
       NodeReason.SnapshotMissing,
@@ -151,23 +308,16 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
   } catch (error) {
     throw ioError(error, 'artifact', spec.artifact.path);
   }
-  if (!inside(stagingReal, artifactReal)) {
+  if (!isInside(stagingReal, artifactReal)) {
     throw new ActivationError(
       NodeReason.ArtifactOutsideStagingRoot,
       `The artifact ${spec.artifact.path} resolves to ${artifactReal}, outside the staging root ${stagingReal}; stage artifacts under the staging root.`,
     );
   }
-  const artifactStat = await stat(artifactReal);
+  const artifactStat = await lstat(artifactReal);
   const isDir = artifactStat.isDirectory();
-  if (isDir) {
-    await checkSymlinks(artifactReal, artifactReal);
-    await checkReadable(artifactReal);
-  } else {
-    try {
-      await access(artifactReal, constants.R_OK);
-    } catch (error) {
-      throw ioError(error, 'artifact', spec.artifact.path);
-    }
+  if (!isDir && !artifactStat.isFile()) {
+    throw unsupported('artifact', spec.artifact.path, fileTypeName(artifactStat));
   }
 
   // The entrypoint: the file itself, or a confined relative path inside the directory.
@@ -187,7 +337,6 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
   if (spec.config) {
     try {
       configReal = await realpath(spec.config.path);
-      await access(configReal, constants.R_OK);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new ActivationError(
@@ -197,7 +346,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
       }
       throw ioError(error, 'config', spec.config.path);
     }
-    if (!inside(stagingReal, configReal)) {
+    if (!isInside(stagingReal, configReal)) {
       throw new ActivationError(
         NodeReason.ArtifactOutsideStagingRoot,
         `The config ${spec.config.path} resolves outside the staging root ${stagingReal}.`,
@@ -207,30 +356,45 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
 
   // Copy into a hidden temporary directory; only a verified, complete copy gets the revision's name.
   const releases = releasesDir(root, spec.plugin);
+  const final = releaseDir(root, spec.plugin, revision);
   await mkdir(releases, { recursive: true });
   const tmp = join(releases, `.${revision}.staging-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(tmp);
     const artifactCopy = join(tmp, 'artifact');
-    try {
-      await cp(artifactReal, artifactCopy, {
-        recursive: true,
-        verbatimSymlinks: true,
-        preserveTimestamps: true,
-      });
-    } catch (error) {
-      throw ioError(error, 'artifact', spec.artifact.path);
+    if (isDir) {
+      const source = Buffer.from(artifactReal);
+      const copy = Buffer.from(artifactCopy);
+      await copyDirectory(source, copy, 0, artifactStat.mode);
+      await checkCopiedSymlinks(copy, copy, source);
+    } else {
+      await copyRegularFile(
+        Buffer.from(artifactReal),
+        Buffer.from(artifactCopy),
+        'artifact',
+        spec.artifact.path,
+      );
     }
-    const got = await digestPath(artifactCopy);
+    const got = await digestPath(artifactCopy).catch((error) => {
+      if (error instanceof UnhashableFileError) throw unsupported('artifact file', error.path, 'unhashable');
+      throw ioError(error, 'artifact', spec.artifact.path);
+    });
     if (got !== spec.artifact.digest) {
+      // Say so when the release still names a digest in the old, non-injective format (v1).
+      const legacy = await digestPathV1(artifactCopy).catch(() => undefined);
+      const hint =
+        legacy === spec.artifact.digest
+          ? ' That digest is in the retired v1 directory format; recompute it with `plugin-release digest` (docs/security.md, migration).'
+          : '';
       throw new ActivationError(
         NodeReason.DigestMismatch,
-        `The artifact ${spec.artifact.path} has digest ${got}, not the ${spec.artifact.digest} the release names; stage the right artifact or fix the digest.`,
+        `The artifact ${spec.artifact.path} has digest ${got}, not the ${spec.artifact.digest} the release names; stage the right artifact or fix the digest.${hint}`,
       );
     }
     const entrypoint = isDir ? join(artifactCopy, entrypointRel) : artifactCopy;
     const epStat = await stat(entrypoint).catch(() => undefined);
-    if (!epStat?.isFile()) {
+    const epReal = epStat ? await realpath(entrypoint).catch(() => undefined) : undefined;
+    if (!epStat?.isFile() || !epReal || !isInside(artifactCopy, epReal)) {
       throw new ActivationError(
         NodeReason.EntrypointNotFound,
         `The entrypoint ${entrypointRel || spec.artifact.path} is not a file in the artifact.`,
@@ -246,7 +410,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     let configPath: string | undefined;
     if (spec.config && configReal) {
       configPath = join(tmp, 'config');
-      await cp(configReal, configPath);
+      await copyRegularFile(Buffer.from(configReal), Buffer.from(configPath), 'config', spec.config.path);
       const configDigest = await digestPath(configPath);
       if (configDigest !== spec.config.digest) {
         throw new ActivationError(
@@ -255,8 +419,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
         );
       }
     }
-    await fsyncTree(tmp);
-    const final = releaseDir(root, spec.plugin, revision);
+    await fsyncDir(tmp);
     await rm(final, { recursive: true, force: true }); // an earlier incomplete attempt
     await rename(tmp, final);
     await fsyncDir(releases);
@@ -264,6 +427,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
       revision,
       version: spec.version,
       artifactDigest: spec.artifact.digest,
+      digestFormat: DIGEST_FORMAT,
       entrypoint: join(final, relative(tmp, entrypoint)),
       args: spec.artifact.args,
       // The node's name, so a plugin can tell which node it serves (spec.process.env may override it).
@@ -271,7 +435,9 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
         PLUGIN_RELEASE_NODE: spec.nodeName,
         ...Object.fromEntries(spec.process.env.map((e) => [e.name, e.value])),
       },
-      ...(configPath ? { configPath: join(final, 'config') } : {}),
+      ...(configPath && spec.config
+        ? { configPath: join(final, 'config'), configDigest: spec.config.digest }
+        : {}),
       handshake: spec.handshake,
       ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),
       ...(spec.process.runAsGroup !== undefined ? { runAsGroup: spec.process.runAsGroup } : {}),

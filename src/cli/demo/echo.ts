@@ -1,6 +1,6 @@
 // Stages the example echo plugin (examples/plugins/echo) as a release artifact: what the demo, the
 // end-to-end tests and the benchmarks roll out.
-import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestPath } from '../../agent/digest.ts';
 
@@ -14,7 +14,7 @@ export interface StagedFile {
 /**
  * Creates the artifact directory `dir` with the example plugin, its VERSION and a `plugin` shell
  * entrypoint that runs it on this process's Node (the system `node` may be too old to strip types).
- * `payload`, when given, is hard-linked in as `payload.bin` (staging still copies and hashes it).
+ * `payload`, when given, is copied in as `payload.bin` (not hard-linked: stage refuses hard links).
  */
 export async function stageEcho(dir: string, version: string, payload?: string): Promise<StagedFile> {
   await mkdir(dir, { recursive: true });
@@ -26,7 +26,7 @@ export async function stageEcho(dir: string, version: string, payload?: string):
     `#!/bin/sh\n# The example echo plugin, run on the Node that staged it.\nexec ${node} "$(dirname "$0")/echo-plugin.ts" "$@"\n`,
     { mode: 0o755 },
   );
-  if (payload) await link(payload, join(dir, 'payload.bin'));
+  if (payload) await copyFile(payload, join(dir, 'payload.bin'));
   return { path: dir, digest: await digestPath(dir) };
 }
 
