@@ -46,8 +46,9 @@ export interface Containment {
  * Options from the agent's environment: PLUGIN_RELEASE_CONTAINMENT=auto|cgroup|marker and
  * PLUGIN_RELEASE_CGROUP_PARENT=/sys/fs/cgroup/..., overridden field by field by `opts`.
  */
-export function containmentDefaults(opts: ContainmentOptions = {}): Required<Pick<ContainmentOptions, 'mode'>> &
-  ContainmentOptions {
+export function containmentDefaults(
+  opts: ContainmentOptions = {},
+): Required<Pick<ContainmentOptions, 'mode'>> & ContainmentOptions {
   const env = process.env.PLUGIN_RELEASE_CONTAINMENT;
   const mode = opts.mode ?? (env === 'marker' || env === 'cgroup' || env === 'auto' ? env : 'auto');
   const cgroupParent = opts.cgroupParent ?? process.env.PLUGIN_RELEASE_CGROUP_PARENT;

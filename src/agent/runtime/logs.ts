@@ -6,7 +6,16 @@
 // (which would leave a sparse file as big as before). Rotation: copy the last `maxBytes` to `<log>.1`
 // (shifting `.1` → `.2` … up to `files`), then truncate the live file. Lines written between the copy and
 // the truncate are lost; that is copytruncate's known trade-off, and the price of not piping.
-import { closeSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 
 /** Default cap of one live log file (stdout.log, stderr.log): 10 MiB. */
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;

@@ -5,12 +5,23 @@
 // run resolves once every probe passed and soakSeconds more went by without a probe reaching its failure
 // threshold; in 'window' mode (post-swap verification) it resolves after windowMs without that.
 // Every wait goes through the injected `delay`, so tests can drive time.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HandshakeResult, NodeReason, type Probe } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
+import {
+  type ContainmentOptions,
+  createContainment,
+  GATE_SCRIPT,
+  GATE_SHELL,
+  INSTANCE_ENV,
+  joinCgroup,
+  killContainment,
+} from './containment.ts';
 import { decodeFields, stringField, unaryCall } from './grpc.ts';
 import type { Health, ProbeOptions } from './types.ts';
 
@@ -71,7 +82,7 @@ export async function runProbes(target: HandshakeResult, health: Health, opts: P
     let successes = 0;
     let failures = 0;
     for (;;) {
-      const outcome = await attempt(probe, target, opts.env, delay, stop.signal);
+      const outcome = await attempt(probe, target, opts.env, delay, stop.signal, opts.containment);
       stop.signal.throwIfAborted();
       opts.onResult?.({
         time: now().toISOString(),
@@ -157,6 +168,7 @@ async function attempt(
   env: Record<string, string> | undefined,
   delay: Delay,
   signal: AbortSignal,
+  containment: ContainmentOptions | undefined,
 ): Promise<Outcome> {
   const timeoutMs = probe.timeoutSeconds * 1000;
   const own = new AbortController();
@@ -171,7 +183,7 @@ async function attempt(
         if (probe.grpc) return await grpcCheck(target, probe.grpc.service, timeoutMs, own.signal);
         if (probe.httpGet) return await httpCheck(target, probe.httpGet.path, timeoutMs, own.signal);
         if (probe.tcpSocket) return await tcpCheck(target, own.signal);
-        return await execCheck(probe.exec?.command ?? [], target, env, own.signal);
+        return await execCheck(probe.exec?.command ?? [], target, env, own.signal, containment);
       } catch (error) {
         return { ok: false, message: (error as Error).message };
       }
@@ -238,40 +250,100 @@ function tcpCheck(target: HandshakeResult, signal: AbortSignal): Promise<Outcome
   });
 }
 
-function execCheck(
+/**
+ * Runs an exec probe contained like a plugin (its own cgroup or marker), so that whatever it started in
+ * the background dies with it: on its exit (resolving on `exit`, not on `close`, which waits for every
+ * holder of the stderr pipe), at the timeout and on abort, the whole containment is killed.
+ */
+async function execCheck(
   command: string[],
   target: HandshakeResult,
   env: Record<string, string> | undefined,
   signal: AbortSignal,
+  containmentOptions: ContainmentOptions | undefined,
 ): Promise<Outcome> {
-  return new Promise<Outcome>((resolve, reject) => {
-    const [file, ...args] = command;
-    if (!file) return reject(new Error('exec probe has no command'));
-    const child = spawn(file, args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-        ...env,
-        PLUGIN_ADDRESS: target.address,
-        PLUGIN_NETWORK: target.network,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      signal,
-      killSignal: 'SIGKILL',
-    });
-    let stderr = '';
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr = (stderr + c.toString()).slice(-1024);
-    });
-    child.once('error', (e) => reject(new Error(`${file}: ${e.message}`)));
-    child.once('close', (code, sig) => {
-      if (code === 0) return resolve({ ok: true, message: '' });
-      const last = stderr.trim().split('\n').at(-1);
-      resolve({
-        ok: false,
-        message: `${file} ${sig ? `was killed by ${sig}` : `exited with code ${code}`}${last ? `: ${last}` : ''}`,
+  const [file, ...args] = command;
+  if (!file) throw new Error('exec probe has no command');
+  const { record } = await createContainment('probe', containmentOptions);
+  const gated = record.cgroup !== undefined && canRun(GATE_SHELL);
+  let child: ChildProcess | undefined;
+  try {
+    return await new Promise<Outcome>((resolve, reject) => {
+      signal.throwIfAborted();
+      const options = {
+        env: {
+          PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+          ...env,
+          PLUGIN_ADDRESS: target.address,
+          PLUGIN_NETWORK: target.network,
+          [INSTANCE_ENV]: record.instance,
+        },
+        stdio: ['ignore', 'ignore', 'pipe', ...(gated ? ['pipe' as const] : [])] as StdioOptions,
+      };
+      const proc = gated
+        ? spawn(GATE_SHELL, ['-c', GATE_SCRIPT, 'plugin-release-gate', file, ...args], options)
+        : spawn(file, args, options);
+      child = proc;
+      const onAbort = () => {
+        proc.kill('SIGKILL');
+        void killContainment(record);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      let stderr = '';
+      proc.stderr?.on('data', (c: Buffer) => {
+        stderr = (stderr + c.toString()).slice(-1024);
+      });
+      proc.once('error', (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(new Error(`${file}: ${e.message}`));
+      });
+      proc.once('spawn', () => {
+        if (!gated || proc.pid === undefined) return;
+        try {
+          joinCgroup(record, proc.pid);
+        } catch {
+          // cannot join: the marker still names the probe's processes
+        }
+        const gate = proc.stdio[3] as Writable;
+        gate.on('error', () => {});
+        gate.end('go\n');
+      });
+      proc.once('exit', (code, sig) => {
+        signal.removeEventListener('abort', onAbort);
+        // Background children die now; they held the stderr pipe open, so give its last bytes a moment.
+        const settled = killContainment(record).then(() => undefined);
+        const drained = new Promise<void>((done) => {
+          if (!proc.stderr || proc.stderr.closed) return done();
+          proc.stderr.once('close', () => done());
+          setTimeout(done, 200).unref();
+        });
+        void Promise.all([settled, drained]).then(() => {
+          proc.stderr?.destroy();
+          if (code === 0) return resolve({ ok: true, message: '' });
+          const last = stderr.trim().split('\n').at(-1);
+          const how = sig
+            ? `was killed by ${sig}`
+            : code === 125 && gated
+              ? 'could not be run'
+              : `exited with code ${code}`;
+          resolve({ ok: false, message: `${file} ${how}${last ? `: ${last}` : ''}` });
+        });
       });
     });
-  });
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child?.stderr?.destroy();
+    await killContainment(record);
+  }
+}
+
+function canRun(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function hostPort(address: string): { host: string; port: number } {

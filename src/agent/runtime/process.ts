@@ -247,10 +247,7 @@ export function adoptPlugin(
     timer.unref();
   });
   const containment = record.containment ?? readContainmentRecord(record.runDir);
-  const stopLogs = watchLogs(
-    [join(record.runDir, STDOUT_LOG), join(record.runDir, STDERR_LOG)],
-    opts.logs,
-  );
+  const stopLogs = watchLogs([join(record.runDir, STDOUT_LOG), join(record.runDir, STDERR_LOG)], opts.logs);
   return new ProcessHandle(
     { ...record, ...(containment ? { containment } : {}) },
     exited,

@@ -1,14 +1,14 @@
 // The process runtime's public types: how the engine launches, adopts, checks and probes a plugin process.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { ContainmentOptions, ContainmentRecord } from './containment.ts';
-import type { LogLimits } from './logs.ts';
 import type {
   HandshakeResult,
   Handshake as HandshakeSchema,
   Health as HealthSchema,
   ProbeResult,
 } from '../../api/index.ts';
+import type { ContainmentOptions, ContainmentRecord } from './containment.ts';
+import type { LogLimits } from './logs.ts';
 
 /** The release's handshake settings, defaults applied (src/api exports only the schema). */
 export type Handshake = z.infer<typeof HandshakeSchema>;

@@ -1,0 +1,172 @@
+// Containment: a plugin, an adopted plugin, an orphan and an exec probe are stopped with every descendant,
+// in a cgroup v2 leaf (where this machine allows one) and with the environment-marker fallback.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ActivationError } from '../../../../src/agent/errors.ts';
+import type { ContainmentMode } from '../../../../src/agent/runtime/containment.ts';
+import {
+  adoptPlugin,
+  type LaunchOptions,
+  launchPlugin,
+  type PluginProcessRecord,
+  readProcessIdentity,
+  runProbes,
+  stopOrphan,
+} from '../../../../src/agent/runtime/index.ts';
+import { Handshake, Health } from '../../../../src/api/index.ts';
+import {
+  aShellPlugin,
+  cgroupUnavailable,
+  killMarked,
+  leftAfter,
+  processesMarked,
+  SETSID_CHILD,
+} from '../../../support/contained-plugins.ts';
+
+const AGENT = fileURLToPath(new URL('./agent-child.ts', import.meta.url));
+const logger = pino({ level: 'silent' });
+const noCgroup = cgroupUnavailable();
+let root: string;
+let runs = 0;
+const marks: string[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'pr-contain-'));
+  if (noCgroup) console.warn(`cgroup containment tests skipped: ${noCgroup}`);
+});
+afterEach(() => {
+  for (const mark of marks.splice(0)) killMarked(mark);
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function plugin(name: string, body: string) {
+  const p = await aShellPlugin(join(root, 'plugins'), `${name}-${++runs}`, body);
+  marks.push(p.mark);
+  return p;
+}
+
+function options(
+  p: { entrypoint: string; dir: string },
+  mode: ContainmentMode,
+  more: Partial<LaunchOptions> = {},
+): LaunchOptions {
+  return {
+    runDir: join(root, 'run', String(++runs)),
+    entrypoint: p.entrypoint,
+    args: [],
+    cwd: p.dir,
+    env: {},
+    handshake: Handshake.parse({ timeoutSeconds: 5 }),
+    logger,
+    stopGraceMs: 300,
+    containment: { mode },
+    ...more,
+  };
+}
+
+const modes: { mode: ContainmentMode; label: string; skip: boolean }[] = [
+  { mode: 'cgroup', label: 'in a cgroup', skip: noCgroup !== undefined },
+  { mode: 'marker', label: 'by its environment marker (no cgroup)', skip: false },
+];
+
+for (const { mode, label, skip } of modes) {
+  describe.skipIf(skip)(`containment ${label}`, () => {
+    it('stops a plugin together with a child that left its process group with setsid', async () => {
+      const p = await plugin('setsid', SETSID_CHILD);
+      const handle = await launchPlugin(options(p, mode));
+      await expect.poll(() => processesMarked(p.mark).length).toBe(2);
+      const { containment } = handle.record();
+      expect(containment?.instance).toMatch(/.+-[0-9a-f]{12}$/);
+      if (mode === 'cgroup') expect(existsSync(containment!.cgroup!)).toBe(true);
+      else expect(containment?.cgroup).toBeUndefined();
+      await handle.stop(300);
+      expect(await leftAfter(p.mark)).toEqual([]);
+      if (mode === 'cgroup') expect(existsSync(containment!.cgroup!)).toBe(false);
+    });
+
+    it('stops an adopted plugin (after an agent restart) with its escaped descendants', async () => {
+      const p = await plugin('adopted', SETSID_CHILD);
+      const first = await launchPlugin(options(p, mode));
+      await expect.poll(() => processesMarked(p.mark).length).toBe(2);
+      const record = JSON.parse(JSON.stringify(first.record())) as PluginProcessRecord;
+      const adopted = adoptPlugin(record);
+      expect(adopted).toBeDefined();
+      await adopted!.stop(300);
+      expect(await leftAfter(p.mark)).toEqual([]);
+    });
+
+    it('kills what a plugin left running when the plugin itself exits', async () => {
+      const p = await plugin('exits', `setsid sleep 1000 &\necho "$HANDSHAKE"\nsleep 0.3\nexit 3`);
+      const handle = await launchPlugin(options(p, mode));
+      expect(await handle.exited).toEqual({ code: 3, signal: null });
+      expect(await leftAfter(p.mark)).toEqual([]);
+    });
+
+    it('kills the escaped children of a candidate that fails its handshake', async () => {
+      const p = await plugin('bad', 'setsid sleep 1000 &\necho "1|1|carrier-pigeon|x|grpc"\nexec sleep 1000');
+      const error = await launchPlugin(options(p, mode)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ActivationError);
+      expect((error as ActivationError).reason).toBe('HandshakeInvalid');
+      expect(await leftAfter(p.mark)).toEqual([]);
+    });
+
+    it('finds and stops a candidate an agent SIGKILLed right after the spawn, before pid.json', async () => {
+      const p = await plugin('window', SETSID_CHILD);
+      const runDir = join(root, 'run', `window-${++runs}`);
+      const agent = spawn(process.execPath, [AGENT, runDir, p.entrypoint, p.dir], {
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          PLUGIN_RELEASE_CRASH_AT: 'launch:spawned',
+          PLUGIN_RELEASE_CONTAINMENT: mode,
+        },
+      });
+      const exit = await new Promise<string | null>((resolve) => agent.once('exit', (_c, s) => resolve(s)));
+      expect(exit).toBe('SIGKILL');
+      expect(readProcessIdentity(runDir)).toBeUndefined();
+      await expect.poll(() => processesMarked(p.mark).length).toBe(2);
+      expect(await stopOrphan(runDir, 300)).toBe(true);
+      expect(await leftAfter(p.mark)).toEqual([]);
+      expect(await stopOrphan(runDir, 300)).toBe(false);
+    });
+
+    it('ends an exec probe whose background child holds stderr as soon as the probe exits', async () => {
+      // The probe: background children inherit its stderr pipe and outlive its main process.
+      const probe = await plugin('probe-bg', 'setsid sleep 1000 &\nsleep 1000 &\nexit 0');
+      const health = Health.parse({
+        probes: [{ exec: { command: [probe.entrypoint] }, timeoutSeconds: 5 }],
+      });
+      const started = Date.now();
+      await runProbes({ coreProtocol: 1, appProtocol: 1, network: 'tcp', address: '127.0.0.1:1' }, health, {
+        containment: { mode },
+      });
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(await leftAfter(probe.mark)).toEqual([]);
+    });
+
+    it('fails an exec probe that hangs with an escaped child within its timeout, leaving nothing', async () => {
+      const probe = await plugin('probe-hang', 'setsid sleep 1000 &\necho waiting >&2\nexec sleep 1000');
+      const health = Health.parse({
+        probes: [{ exec: { command: [probe.entrypoint] }, timeoutSeconds: 1, failureThreshold: 1 }],
+      });
+      const started = Date.now();
+      const error = await runProbes(
+        { coreProtocol: 1, appProtocol: 1, network: 'tcp', address: '127.0.0.1:1' },
+        health,
+        { containment: { mode } },
+      ).catch((e: unknown) => e);
+      expect((error as ActivationError).reason).toBe('ProbeFailed');
+      expect((error as Error).message).toMatch(/timed out after 1s/);
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(await leftAfter(probe.mark)).toEqual([]);
+    });
+  });
+}
