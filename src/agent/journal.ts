@@ -27,7 +27,13 @@ import { HandshakeResult, NodeReason } from '../api/index.ts';
 import { ActivationError } from './errors.ts';
 import { fsyncDir, pluginDir } from './store.ts';
 
-const processFields = { pid: z.int(), startTime: z.string(), handshake: HandshakeResult, runDir: z.string() };
+const processFields = {
+  pid: z.int(),
+  startTime: z.string(),
+  handshake: HandshakeResult,
+  runDir: z.string(),
+  containment: z.object({ instance: z.string(), cgroup: z.string().optional() }).optional(),
+};
 const intentFields = {
   op: z.enum(['swap', 'recreate']),
   from: z.string().nullable(),
@@ -135,11 +141,7 @@ export async function quarantineJournal(root: string, plugin: string, now: Date)
  * once the new content is on disk. On failure (ENOSPC, EROFS, EIO) the old journal is untouched, the
  * temp file is removed, and it throws ActivationError JournalWriteFailed.
  */
-export async function writeJournal(
-  root: string,
-  journal: JournalBody,
-  now: Date,
-): Promise<Journal> {
+export async function writeJournal(root: string, journal: JournalBody, now: Date): Promise<Journal> {
   const next: Journal = { ...journal, updatedAt: now.toISOString() };
   const path = journalPath(root, journal.plugin);
   try {
@@ -148,7 +150,7 @@ export async function writeJournal(
     throw new ActivationError(
       NodeReason.JournalWriteFailed,
       `The journal ${path} could not be written (${(cause as Error).message}); it still holds its ` +
-        'previous content. Free space on (or remount read-write) the agent root\'s file system, then retry.',
+        "previous content. Free space on (or remount read-write) the agent root's file system, then retry.",
       { cause },
     );
   }

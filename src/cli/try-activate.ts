@@ -1,19 +1,27 @@
 // `plugin-release try-activate`: stage and probe a release's candidate on this machine, never swap.
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { ActivationError } from '../agent/errors.ts';
 import { NodeEngine } from '../agent/node-engine.ts';
-import { formatIssues, PluginActivationSpec, PluginRelease, revisionOf } from '../api/index.ts';
+import { isSameProcess, readProcessIdentity } from '../agent/runtime/index.ts';
+import { pluginDir, readLinkRevision, releaseDir, runRoot } from '../agent/store.ts';
+import { formatIssues, NodeReason, PluginActivationSpec, PluginRelease, revisionOf } from '../api/index.ts';
 
 export const help = `Usage: plugin-release try-activate --release <file.yaml> --staging-root <dir> --root <dir>
 
 Stages the release's artifact and config under --root, starts the candidate, checks its handshake and
 contract, runs its probes, then stops it. Nothing is swapped: whatever is active keeps serving.
-Prints one JSON object: {"status":"probe_ok"|"probe_failed","revision","handshake","capabilities","reason","message"}.
+Prints one JSON object: {"status":"probe_ok"|"probe_failed","revision","handshake","capabilities","reason",
+"message","recovery"} (recovery: what repairing --root took, by plugin), or {"status":"error","reason","message"}
+when --root could not be recovered or the run failed outright (docs/recovery.md). The candidate's release and
+run directories are removed afterwards, unless --root already held them.
 
-Exit codes: 0 probe_ok, 2 probe_failed, 1 invalid input.
+Exit codes: 0 probe_ok, 2 probe_failed, 1 error or invalid input.
 
 Example:
   plugin-release try-activate --release examples/minimal.yaml \\
@@ -50,20 +58,28 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const revision = revisionOf(release.spec);
-  const spec = PluginActivationSpec.parse({
+  const parsedSpec = PluginActivationSpec.safeParse({
     ...release.spec,
     release: { name: release.metadata.name ?? 'try-activate' },
     nodeName: 'localhost',
     revision,
     dryRun: true,
   });
-  const engine = new NodeEngine({
-    root: flags.root,
-    stagingRoot: flags['staging-root'],
-    logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
-  });
+  if (!parsedSpec.success) {
+    console.error(`plugin-release try-activate: ${flags.release}: ${formatIssues(parsedSpec.error)}`);
+    return 1;
+  }
+  const spec = parsedSpec.data;
+  let leftovers: { remove(): Promise<void> } | undefined;
+  let engine: NodeEngine | undefined;
   try {
-    await engine.recover();
+    leftovers = await leftoversOf(flags.root, spec.plugin, revision);
+    engine = new NodeEngine({
+      root: flags.root,
+      stagingRoot: flags['staging-root'],
+      logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
+    });
+    const recovery = await engine.recover();
     const status = await engine.activate(spec);
     const ok = status.phase === 'Probed';
     console.log(
@@ -74,10 +90,56 @@ export async function main(argv: string[]): Promise<number> {
         capabilities: status.handshake?.capabilities ?? [],
         reason: status.reason,
         message: status.message,
+        recovery,
       }),
     );
     return ok ? 0 : 2;
+  } catch (error) {
+    // Recovery and the engine name what they know (ActivationError); anything else is still one JSON line.
+    const named = error instanceof ActivationError;
+    console.log(
+      JSON.stringify({
+        status: 'error',
+        revision,
+        reason: named ? error.reason : NodeReason.InternalError,
+        message: named
+          ? error.message
+          : `try-activate failed unexpectedly: ${(error as Error)?.message ?? String(error)}.`,
+      }),
+    );
+    return 1;
   } finally {
-    await engine.close();
+    await engine?.close().catch(() => {});
+    await leftovers?.remove().catch(() => {});
   }
+}
+
+/**
+ * What a dry run must not leave in --root, noted before it starts: afterwards `remove` deletes the
+ * candidate's release directory, unless it was there before or a link names it, and the run directories
+ * it created for the candidate's processes that no longer run.
+ */
+async function leftoversOf(
+  root: string,
+  plugin: string,
+  revision: string,
+): Promise<{ remove(): Promise<void> }> {
+  const releaseExisted = existsSync(releaseDir(root, plugin, revision));
+  const runDirsBefore = new Set(await readdir(runRoot(root, plugin)).catch(() => []));
+  return {
+    async remove() {
+      for (const name of await readdir(runRoot(root, plugin)).catch(() => [])) {
+        if (runDirsBefore.has(name) || !name.startsWith(`${revision}-`)) continue;
+        const runDir = join(runRoot(root, plugin), name);
+        const identity = readProcessIdentity(runDir);
+        if (identity && isSameProcess(identity.pid, identity.startTime)) continue; // it serves: keep it
+        await rm(runDir, { recursive: true, force: true });
+      }
+      if (releaseExisted) return;
+      const dir = pluginDir(root, plugin);
+      const linked = [await readLinkRevision(dir, 'current'), await readLinkRevision(dir, 'previous')];
+      if (!linked.includes(revision))
+        await rm(releaseDir(root, plugin, revision), { recursive: true, force: true });
+    },
+  };
 }
