@@ -50,7 +50,13 @@ export function rotateLog(path: string, maxBytes: number, files: number): boolea
           // no such copy yet
         }
       }
-      writeFileSync(`${path}.1`, readTail(path, maxBytes));
+      // The copy starts at a line boundary: a cut first line would be quoted as if it were whole.
+      const tail = readTail(path, maxBytes);
+      const newline = tail.indexOf(10);
+      writeFileSync(
+        `${path}.1`,
+        newline >= 0 && newline < tail.length - 1 ? tail.subarray(newline + 1) : tail,
+      );
     } else {
       rmSync(`${path}.1`, { force: true });
     }
