@@ -4,8 +4,11 @@
 //
 // launchPlugin(opts) → PluginProcess
 //   Spawns `entrypoint` without a shell, detached into its own process group (so the plugin outlives a
-//   SIGKILLed agent), stdout/stderr to `runDir/stdout.log` and `runDir/stderr.log` (files, not pipes: a
-//   pipe breaks when the agent dies). Reads the go-plugin handshake line
+//   SIGKILLed agent) and contained with all its descendants (a cgroup v2 leaf entered through a /bin/sh
+//   gate before the plugin runs, or the PLUGIN_RELEASE_INSTANCE environment marker; recorded in
+//   `runDir/containment.json` before the spawn; docs/containment.md), stdout/stderr to `runDir/stdout.log`
+//   and `runDir/stderr.log` (files, not pipes: a pipe breaks when the agent dies; O_APPEND, capped and
+//   rotated by copytruncate while the agent runs). Reads the go-plugin handshake line
 //   `CORE|APP|NETWORK|ADDR|PROTOCOL[|SERVERCERT[|MUX]]` from stdout within handshake.timeoutSeconds,
 //   tolerating (and logging) noise lines before it, reading at most maxHandshakeBytes, and checks the app
 //   protocol against handshake.protocolVersions. Writes `runDir/process.json` (the PluginProcessRecord).
@@ -18,7 +21,7 @@
 //   or undefined when it is gone or the pid now belongs to another process.
 //   readProcessIdentity(runDir) + isSameProcess(pid, startTime) find a candidate that a crash left behind
 //   before its handshake (launchPlugin writes `runDir/pid.json` right after spawn); stopOrphan(runDir,
-//   graceMs) stops such a process.
+//   graceMs) stops such a process and everything in its containment, even one killed before pid.json.
 //
 // checkContract(handshake, expect, timeoutMs, signal?) → ContractReport
 //   Calls the unary gRPC method `pluginrelease.contract.v1.Contract/Describe` (docs/plugin-contract.md) on
@@ -37,7 +40,18 @@
 // - PluginProcess.runDir and record() (what to persist for adoptPlugin);
 // - ProbeOptions.process: pass the PluginProcess so its exit during probing reports PluginExited and
 //   ProbeFailed messages quote its stderr; in 'window' mode with no probes it still watches the exit;
-// - isSameProcess, readProcessIdentity, stopOrphan for recovery; the handshake helpers for tests.
+// - isSameProcess, readProcessIdentity, stopOrphan for recovery; the handshake helpers for tests;
+// - LaunchOptions.containment / ProbeOptions.containment (cgroup or marker), LaunchOptions.logs (caps),
+//   PluginProcessRecord.containment; exec probes are contained and killed as a tree at exit or timeout.
+
+export {
+  type ContainmentMode,
+  type ContainmentOptions,
+  type ContainmentRecord,
+  INSTANCE_ENV,
+  killContainment,
+  markedProcesses,
+} from './containment.ts';
 export { CONTRACT_METHOD, checkContract } from './contract.ts';
 export {
   CORE_PROTOCOL_VERSION,
@@ -48,14 +62,24 @@ export {
   parseHandshakeLine,
   parseProtocolVersions,
 } from './handshake.ts';
+export {
+  DEFAULT_LOG_FILES,
+  DEFAULT_LOG_MAX_BYTES,
+  type LogLimits,
+  rotateLog,
+  tailLog,
+  watchLogs,
+} from './logs.ts';
 export { HEALTH_METHOD, probeName, runProbes } from './probes.ts';
 export {
   adoptPlugin,
+  CONTAINMENT_RECORD,
   isSameProcess,
   launchPlugin,
   PROCESS_IDENTITY,
   PROCESS_RECORD,
   pluginEnvironment,
+  readContainmentRecord,
   readProcessIdentity,
   STDERR_LOG,
   STDOUT_LOG,
