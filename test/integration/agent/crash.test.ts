@@ -1,15 +1,20 @@
-// Crash safety: SIGKILL the agent at every step of an activation and at random moments, restart it on
-// the same root, and check that it converged: old or new active, never half of each.
+// Crash safety: SIGKILL the agent at every step of an activation and at random moments (half of them in
+// the milliseconds around the candidate's spawn), restart it on the same root, and check that it
+// converged: old or new active, never half of each, and no plugin process left behind.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import type { PluginActivationSpec } from '../../../src/api/index.ts';
 import { aCandidate, anAgent } from '../../support/agent-fixtures.ts';
+import { killMarked, leftAfter, TEST_MARK } from '../../support/contained-plugins.ts';
 
 const HARNESS = join(import.meta.dirname, '../../support/agent-harness.ts');
 const RANDOM_TRIALS = Number(process.env.CRASH_RANDOM_TRIALS ?? 50);
+/** A kill lands this many ms (at most) after the candidate's launch starts: the spawn window. */
+const SPAWN_WINDOW_MS = 8;
 const PARALLEL = 3;
 
 interface Report {
@@ -20,16 +25,22 @@ interface Report {
   intent: unknown;
   liveProcesses: number;
   served?: { ok: boolean; version?: string; error?: string };
+  /** Added by crashAndRecover: plugin processes (found by the world's environment marker) still alive
+   * after the recovering agent stopped what it serves. */
+  leaked?: number;
 }
 
 async function aWorld(strategy: 'TryActivate' | 'Recreate') {
   const world = await anAgent();
   await world.engine.close();
   const fast = { health: { probes: [] }, activation: { drainSeconds: 0, verifySeconds: 0 } };
-  const v1 = await aCandidate(world, { version: '1.0.0', network: 'unix' }, fast);
+  // Every plugin process of this world, and every descendant, carries the mark.
+  const mark = randomBytes(6).toString('hex');
+  const env = { [TEST_MARK]: mark };
+  const v1 = await aCandidate(world, { version: '1.0.0', network: 'unix', env }, fast);
   const v2 = await aCandidate(
     world,
-    { version: '2.0.0', network: 'unix' },
+    { version: '2.0.0', network: 'unix', env },
     {
       health: { probes: [{ grpc: {}, periodSeconds: 1 }] },
       activation: { strategy, drainSeconds: 1, verifySeconds: 1 },
@@ -40,7 +51,7 @@ async function aWorld(strategy: 'TryActivate' | 'Recreate') {
     writeFileSync(path, JSON.stringify(spec));
     return path;
   };
-  return { world, v1: v1.spec, v2: v2.spec, files: [file('v1', v1.spec), file('v2', v2.spec)] };
+  return { world, mark, v1: v1.spec, v2: v2.spec, files: [file('v1', v1.spec), file('v2', v2.spec)] };
 }
 
 function run(args: string[], env: Record<string, string>, killAfterMs?: { afterLine: string; ms: number }) {
@@ -64,13 +75,16 @@ async function crashAndRecover(
   strategy: 'TryActivate' | 'Recreate',
   crash: { at?: string; randomMs?: number },
 ) {
-  const { world, v1, v2, files } = await aWorld(strategy);
+  const { world, mark, v1, v2, files } = await aWorld(strategy);
   const args = ['activate', world.root, world.staging, ...files];
   const first = crash.at
     ? await run(args, { PR_TEST_CRASH_AT: crash.at })
     : await run(args, {}, { afterLine: 'V1_ACTIVE', ms: crash.randomMs! });
+  // The recovering agent stops what it serves before it exits (engine.close(true)): nothing may remain.
   const second = await run(['recover', world.root, world.staging], {});
   const report = JSON.parse(second.lines.at(-1)!) as Report;
+  report.leaked = (await leftAfter(mark, 2000)).length;
+  killMarked(mark);
   return { first, report, v1: v1.revision, v2: v2.revision };
 }
 
@@ -81,6 +95,7 @@ function expectConverged(r: Awaited<ReturnType<typeof crashAndRecover>>) {
   expect(report.currentComplete).toBe(true);
   expect(report.activeRevision).toBe(report.current);
   expect(report.liveProcesses).toBe(1);
+  expect(report.leaked).toBe(0);
   expect(report.served).toMatchObject({ ok: true, version: report.current === v1 ? '1.0.0' : '2.0.0' });
 }
 
@@ -90,6 +105,7 @@ const crashPoints: {
   wantActive: 'v1' | 'v2' | 'either';
 }[] = [
   { at: 'stage:complete', strategy: 'TryActivate', wantActive: 'v1' },
+  { at: 'launch:spawned', strategy: 'TryActivate', wantActive: 'v1' },
   { at: 'launch:done', strategy: 'TryActivate', wantActive: 'v1' },
   { at: 'probe:done', strategy: 'TryActivate', wantActive: 'v1' },
   { at: 'swap:intent', strategy: 'TryActivate', wantActive: 'v1' },
@@ -123,20 +139,27 @@ describe('crash safety', () => {
     },
   );
 
-  it(`converges after SIGKILLs at ${RANDOM_TRIALS} random moments of an activation`, async () => {
-    const delays = Array.from({ length: RANDOM_TRIALS }, (_, i) =>
-      Math.round(((i + Math.random()) / RANDOM_TRIALS) * 2500),
-    );
+  it(`converges and leaks no process after SIGKILLs at ${RANDOM_TRIALS} random moments, half around the spawn`, async () => {
+    // Even trials: anywhere in the 2.5 s of v2's activation. Odd trials: within SPAWN_WINDOW_MS after v2's
+    // launch starts (run dir, containment record, spawn, pid.json), where a kill once lost the candidate.
+    const trials = Array.from({ length: RANDOM_TRIALS }, (_, i) => {
+      const half = Math.ceil(RANDOM_TRIALS / 2);
+      const k = Math.floor(i / 2);
+      return i % 2 === 0
+        ? { randomMs: Math.round(((k + Math.random()) / half) * 2500) }
+        : { at: `launch:start+${Math.floor(((k + Math.random()) / half) * SPAWN_WINDOW_MS)}` };
+    });
     const failures: string[] = [];
     const outcomes = { v1: 0, v2: 0 };
-    await pool(delays, PARALLEL, async (ms) => {
-      const result = await crashAndRecover('TryActivate', { randomMs: ms });
+    await pool(trials, PARALLEL, async (crash) => {
+      const result = await crashAndRecover('TryActivate', crash);
       try {
         expectConverged(result);
         outcomes[result.report.current === result.v1 ? 'v1' : 'v2']++;
       } catch (error) {
+        const when = crash.at ? `at ${crash.at}` : `after ${crash.randomMs} ms`;
         failures.push(
-          `kill after ${ms} ms: ${(error as Error).message.split('\n')[0]} ${JSON.stringify(result.report)}`,
+          `kill ${when}: ${(error as Error).message.split('\n')[0]} ${JSON.stringify(result.report)}`,
         );
       }
     });
