@@ -16,11 +16,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { NodeReason } from '../api/index.ts';
-import { launch, STOP_GRACE_MS } from './actions/probe.ts';
-import { restore } from './actions/rollback.ts';
+import { launch, STOP_GRACE_MS } from './actions/launch.ts';
+import { restore } from './actions/restore.ts';
 import { backendOf, type Serving } from './actions/swap.ts';
 import { ActivationError } from './errors.ts';
-import { Front, parseFrontAddress } from './front/index.ts';
+import type { FrontHandle, Fronts } from './front/fronts.ts';
+import { parseFrontAddress } from './front/index.ts';
 import {
   type Intent,
   inspectJournal,
@@ -45,7 +46,7 @@ import {
 
 export interface Recovered {
   journal: Journal;
-  front: Front;
+  front: FrontHandle;
   serving: Serving | undefined;
   /** Sentences saying what recovery did, for logs and the activation message. */
   actions: string[];
@@ -105,11 +106,7 @@ function salvagedFront(raw: unknown, root: string, plugin: string): string {
  * A journal built from what is on disk alone: no intent (links are the truth), and as active the live
  * process of `current` that a run directory's process.json names, if one still runs. Reads only.
  */
-export async function rebuildJournal(
-  root: string,
-  plugin: string,
-  front: string,
-): Promise<JournalBody> {
+export async function rebuildJournal(root: string, plugin: string, front: string): Promise<JournalBody> {
   const current = await readLinkRevision(pluginDir(root, plugin), 'current');
   const process =
     current !== undefined && (await isComplete(root, plugin, current))
@@ -179,9 +176,9 @@ export async function restoreTarget(
 }
 
 /** Opens the plugin's front; a path in the way or a live server on it is FrontUnavailable. */
-export async function openFront(address: string, logger: Logger): Promise<Front> {
+export async function openFront(fronts: Fronts, address: string): Promise<FrontHandle> {
   try {
-    return await Front.listen(address, logger);
+    return await fronts.open(address);
   } catch (cause) {
     throw new ActivationError(
       NodeReason.FrontUnavailable,
@@ -229,9 +226,10 @@ export async function recoverPlugin(
   plugin: string,
   logger: Logger,
   now: () => Date,
+  fronts: Fronts,
 ): Promise<Recovered | undefined> {
   try {
-    return await recover(root, plugin, logger, now);
+    return await recover(root, plugin, logger, now, fronts);
   } catch (error) {
     if (error instanceof ActivationError) throw error;
     throw new ActivationError(
@@ -248,6 +246,7 @@ async function recover(
   plugin: string,
   logger: Logger,
   now: () => Date,
+  fronts: Fronts,
 ): Promise<Recovered | undefined> {
   const loaded = await loadJournal(root, plugin, now);
   const { journal } = loaded;
@@ -257,8 +256,25 @@ async function recover(
   }
   const actions = [...loaded.actions];
   const reasons = [...loaded.reasons];
+  // A front that stays open when recovery fails is left to its owner (`fronts`): a keeper's front keeps
+  // serving what it served, and whoever created a LocalFronts detaches it.
+  const front = await openFront(fronts, journal.front);
+  return converge({ root, plugin, logger, now, journal, front, actions, reasons });
+}
+
+/** Steps 1–4 of recovery, once the journal is loaded and the front open. */
+async function converge(input: {
+  root: string;
+  plugin: string;
+  logger: Logger;
+  now: () => Date;
+  journal: Journal;
+  front: FrontHandle;
+  actions: string[];
+  reasons: NodeReason[];
+}): Promise<Recovered> {
+  const { root, plugin, logger, now, journal, front, actions, reasons } = input;
   const dir = pluginDir(root, plugin);
-  const front = await openFront(journal.front, logger);
 
   // The process that served before the crash, if it still runs.
   let adopted: Serving | undefined;
@@ -312,8 +328,9 @@ async function recover(
   }
   let serving = adopted?.revision === current ? adopted : undefined;
   if (adopted && !serving) await adopted.process.stop(STOP_GRACE_MS);
-  if (!serving && current !== undefined) serving = await restart(root, plugin, current, logger, actions, reasons);
-  front.switchTo(serving ? backendOf(serving.process) : undefined);
+  if (!serving && current !== undefined)
+    serving = await restart(root, plugin, current, logger, actions, reasons);
+  await front.switchTo(serving ? backendOf(serving.process) : undefined);
   const settled = await writeJournal(
     root,
     { ...journal, active: activeEntry(journal, serving), intent: null },

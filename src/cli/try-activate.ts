@@ -7,6 +7,7 @@ import pino from 'pino';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ActivationError } from '../agent/errors.ts';
+import { LocalFronts } from '../agent/front/fronts.ts';
 import { NodeEngine } from '../agent/node-engine.ts';
 import { isSameProcess, readProcessIdentity } from '../agent/runtime/index.ts';
 import { pluginDir, readLinkRevision, releaseDir, runRoot } from '../agent/store.ts';
@@ -72,13 +73,13 @@ export async function main(argv: string[]): Promise<number> {
   const spec = parsedSpec.data;
   let leftovers: { remove(): Promise<void> } | undefined;
   let engine: NodeEngine | undefined;
+  let fronts: LocalFronts | undefined;
   try {
     leftovers = await leftoversOf(flags.root, spec.plugin, revision);
-    engine = new NodeEngine({
-      root: flags.root,
-      stagingRoot: flags['staging-root'],
-      logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
-    });
+    const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    // Our own fronts, so they are let go of even when a plugin's recovery failed with its front open.
+    fronts = new LocalFronts(logger);
+    engine = new NodeEngine({ root: flags.root, stagingRoot: flags['staging-root'], logger, fronts });
     const recovery = await engine.recover();
     const status = await engine.activate(spec);
     const ok = status.phase === 'Probed';
@@ -110,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await engine?.close().catch(() => {});
+    await fronts?.detach().catch(() => {});
     await leftovers?.remove().catch(() => {});
   }
 }
