@@ -4,7 +4,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
-import { type ActivateOptions, PluginHost } from './plugin-host.ts';
+import { type Fronts, LocalFronts } from './front/fronts.ts';
+import { type ActivateOptions, PluginHost, type SupervisedHealth } from './plugin-host.ts';
 
 export interface NodeEngineOptions {
   /** The agent's own directory: plugins/<plugin>/{releases,current,previous,journal.json,run}. */
@@ -12,16 +13,23 @@ export interface NodeEngineOptions {
   /** Artifacts and configs must resolve inside this directory. */
   stagingRoot: string;
   logger: Logger;
+  /**
+   * Who holds the fronts: the root's keeper process (KeeperFronts), so they outlive this process, or
+   * by default this process itself (LocalFronts), for try-activate and tests.
+   */
+  fronts?: Fronts;
   now?: () => Date;
   delay?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Called when a plugin's supervised active process went down or came back. */
+  onHealth?: (plugin: string, health: SupervisedHealth) => void;
 }
 
 export class NodeEngine {
-  readonly #opts: NodeEngineOptions;
+  readonly #opts: NodeEngineOptions & { fronts: Fronts };
   readonly #hosts = new Map<string, Promise<PluginHost>>();
 
   constructor(opts: NodeEngineOptions) {
-    this.#opts = opts;
+    this.#opts = { ...opts, fronts: opts.fronts ?? new LocalFronts(opts.logger) };
   }
 
   /**
@@ -50,9 +58,18 @@ export class NodeEngine {
     return (await this.#host(plugin)).activeRevision;
   }
 
-  /** Closes every front; plugin processes keep running (a restarted agent adopts them). */
+  /** What supervision knows of `plugin`'s active process. */
+  async health(plugin: string): Promise<SupervisedHealth> {
+    return (await this.#host(plugin)).health;
+  }
+
+  /**
+   * Stops supervising and lets go of the fronts. Plugin processes keep running (a restarted agent adopts
+   * them), and so do the fronts when a keeper holds them; with `stopPlugins` both stop.
+   */
   async close(stopPlugins = false): Promise<void> {
     for (const host of this.#hosts.values()) await (await host).close(stopPlugins);
+    await this.#opts.fronts.detach();
   }
 
   #host(plugin: string): Promise<PluginHost> {

@@ -1,5 +1,8 @@
-// One plugin on one node: owns its stable front and its serving process, and runs one activation at a
-// time by driving the pure state machine (engine/transition.ts), performing each effect it asks for.
+// One plugin on one node: owns its stable front and its serving process. Runs one activation at a time
+// by driving the pure state machine (engine/transition.ts) — one small handler per effect, the attempt's
+// data in one Attempt value — and supervises the active process between activations: when it exits on
+// its own, the same revision is started again with exponential backoff, as the kubelet restarts a
+// container, while the front holds new connections for the new process.
 import type { Logger } from 'pino';
 import {
   type Condition,
@@ -11,17 +14,19 @@ import {
 } from '../api/index.ts';
 import { setCondition } from '../runtime/conditions.ts';
 import { crashPoint } from './actions/crash-point.ts';
-import { launch, probe, STOP_GRACE_MS, verify } from './actions/probe.ts';
-import { restore } from './actions/rollback.ts';
+import { launch, relaunch, STOP_GRACE_MS, type TakenAddress } from './actions/launch.ts';
+import { type ProbeContext, probe } from './actions/probe.ts';
+import { restore } from './actions/restore.ts';
 import { stage } from './actions/stage.ts';
-import { recordIntent, retire, type Serving, swap, unload } from './actions/swap.ts';
+import { backendOf, recordIntent, retire, type Serving, settle, swap, unload } from './actions/swap.ts';
 import { sweep } from './actions/sweep.ts';
+import { verify, verifyWindowMs } from './actions/verify.ts';
 import { type Effect, type Observation, type State, transition } from './engine/transition.ts';
 import { ActivationError } from './errors.ts';
-import { Front } from './front/index.ts';
+import type { FrontHandle, Fronts, FrontSwitch } from './front/fronts.ts';
 import { type Journal, writeJournal } from './journal.ts';
 import { recoverPlugin } from './recovery.ts';
-import type { PluginProcess } from './runtime/index.ts';
+import { isSameProcess, type PluginProcess } from './runtime/index.ts';
 import { defaultFrontAddress, newRunDir, pluginDir, type ReleaseRecord, readLinkRevision } from './store.ts';
 
 export interface HostOptions {
@@ -29,8 +34,11 @@ export interface HostOptions {
   stagingRoot: string;
   plugin: string;
   logger: Logger;
+  fronts: Fronts;
   now?: () => Date;
   delay?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Called whenever the supervised active process went down or came back (see `health`). */
+  onHealth?: (plugin: string, health: SupervisedHealth) => void;
 }
 
 export interface ActivateOptions {
@@ -49,13 +57,35 @@ export interface EffectTiming {
   observation: Observation['type'];
 }
 
-/** What one activation has learned so far, for its status. */
-interface Progress {
-  spec: PluginActivationSpec;
-  revision: string;
-  attempts: number;
+/** What supervision knows of the active process (restart counts are per revision). */
+export interface SupervisedHealth {
+  revision: string | undefined;
+  /** Times the active revision was started again after it exited on its own. */
+  restarts: number;
+  /** True from the active process's exit until a restarted one serves. */
+  down: boolean;
+  /** How it last exited, when, and its last stderr lines. */
+  lastExit?: string;
+  /** While down: the last restart error, or when the next restart is due. */
+  message?: string;
+}
+
+/** kubelet-like restart backoff: 1 s, doubling to 30 s; a process that ran a minute resets it. */
+export const RESTART_BACKOFF = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 } as const;
+
+/** One activation in progress: the state machine's state and everything the attempt has learned. */
+interface Attempt {
+  readonly spec: PluginActivationSpec;
+  readonly revision: string;
+  readonly logger: Logger;
+  readonly options: ActivateOptions;
+  readonly attempts: number;
+  state: State;
+  record?: ReleaseRecord;
+  candidate?: PluginProcess;
+  /** Set by Swap: the process that served before, and its connections' drain. */
+  retiring?: { serving: Serving | undefined; drained: FrontSwitch['drained'] };
   handshake?: HandshakeResult;
-  capabilities?: string[];
   lastProbe?: ProbeResult;
   conditions: Condition[];
 }
@@ -86,11 +116,18 @@ export class PluginHost {
   readonly plugin: string;
   readonly #opts: HostOptions;
   readonly #now: () => Date;
-  #front: Front | undefined;
+  #front: FrontHandle | undefined;
   #serving: Serving | undefined;
+  #servingSince = 0;
   #journal: Journal | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #attempts = new Map<string, number>();
+  /** The last spec activated here: supervision probes a restarted process with its health settings. */
+  #lastSpec: PluginActivationSpec | undefined;
+  #health: SupervisedHealth = { revision: undefined, restarts: 0, down: false };
+  #crashes = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #closed = false;
   /** What recovery did when this host opened, reported once on the next activation. */
   recoveryActions: string[] = [];
 
@@ -103,11 +140,11 @@ export class PluginHost {
   /** Opens the host, recovering whatever an earlier agent left on disk and running. */
   static async open(opts: HostOptions): Promise<PluginHost> {
     const host = new PluginHost(opts);
-    const recovered = await recoverPlugin(opts.root, opts.plugin, opts.logger, host.#now);
+    const recovered = await recoverPlugin(opts.root, opts.plugin, opts.logger, host.#now, opts.fronts);
     if (recovered) {
       host.#front = recovered.front;
-      host.#serving = recovered.serving;
       host.#journal = recovered.journal;
+      host.#setServing(recovered.serving);
       host.recoveryActions = recovered.actions;
       for (const a of recovered.actions) opts.logger.warn({ plugin: opts.plugin }, a);
     }
@@ -122,61 +159,54 @@ export class PluginHost {
     return this.#front?.address;
   }
 
+  /** What supervision knows of the active process now. */
+  get health(): SupervisedHealth {
+    return { ...this.#health };
+  }
+
   /**
    * Runs one activation of `spec` to a terminal phase and returns its final status. Activations of the
-   * same plugin run one after another. Never throws for plugin failures (they end in RolledBack or
-   * Failed); throws only when aborted.
+   * same plugin run one after another (and after any restart supervision queued). Never throws for
+   * plugin failures (they end in RolledBack or Failed); throws only when aborted.
    */
   activate(spec: PluginActivationSpec, options: ActivateOptions = {}): Promise<PluginActivationStatus> {
-    const run = this.#queue.then(() => this.#activate(spec, options));
+    return this.#enqueue(() => this.#activate(spec, options));
+  }
+
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(job);
     this.#queue = run.catch(() => {});
     return run;
   }
 
   async #activate(spec: PluginActivationSpec, options: ActivateOptions): Promise<PluginActivationStatus> {
     const revision = spec.rollbackTo?.revision ?? spec.revision;
-    const logger = this.#opts.logger.child({ plugin: spec.plugin, revision });
     const attempts = (this.#attempts.get(revision) ?? 0) + 1;
     this.#attempts.set(revision, attempts);
-    const progress: Progress = { spec, revision, attempts, conditions: [] };
     await this.#ensureFront(spec);
-
-    let state: State = { phase: 'Pending', revision };
+    const attempt: Attempt = {
+      spec,
+      revision,
+      logger: this.#opts.logger.child({ plugin: spec.plugin, revision }),
+      options,
+      attempts,
+      state: { phase: 'Pending', revision },
+      conditions: [],
+    };
     let observation: Observation = { type: 'Start' };
-    let candidate: { record?: ReleaseRecord; process?: PluginProcess } = {};
-    let drain: ((timeoutMs: number) => Promise<void>) | undefined;
-    let retiring: Serving | undefined;
-    const report = async () => options.onStatus?.(await this.#status(state, progress));
-
     for (;;) {
-      const policy = {
+      const step = transition(attempt.state, observation, {
         strategy: spec.activation.strategy,
         dryRun: spec.dryRun,
         verifySeconds: spec.activation.verifySeconds,
         hasActive: this.#serving !== undefined,
-      };
-      const step = transition(state, observation, policy);
-      const changed = step.next.phase !== state.phase;
-      state = step.next;
-      if (changed) await report();
+      });
+      const changed = step.next.phase !== attempt.state.phase;
+      attempt.state = step.next;
+      if (changed) options.onStatus?.(await this.#status(attempt));
       if (!step.effect) break;
       const startedAt = performance.now();
-      observation = await this.#perform(step.effect, {
-        spec,
-        revision,
-        logger,
-        progress,
-        candidate,
-        options,
-        setCandidate: (c) => {
-          candidate = c;
-        },
-        setDrain: (d, old) => {
-          drain = d;
-          retiring = old;
-        },
-        drain: () => ({ drain, retiring }),
-      });
+      observation = await this.#perform(step.effect, attempt);
       options.onEffect?.({
         effect: step.effect,
         startedAt,
@@ -184,127 +214,19 @@ export class PluginHost {
         observation: observation.type,
       });
     }
-    return this.#status(state, progress);
+    if (!spec.dryRun) this.#lastSpec = spec;
+    return this.#status(attempt);
   }
 
-  async #perform(effect: Effect, ctx: EffectContext): Promise<Observation> {
-    const { spec, logger, options } = ctx;
-    const probeCtx = {
-      logger,
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(this.#opts.delay ? { delay: this.#opts.delay } : {}),
-      onProbe: (r: ProbeResult) => {
-        ctx.progress.lastProbe = r;
-      },
-    };
+  /** Performs one effect; every failure becomes a Failed observation with its reason. */
+  async #perform(effect: Effect, attempt: Attempt): Promise<Observation> {
     try {
-      switch (effect) {
-        case 'Stage': {
-          const record = await stage({
-            root: this.#opts.root,
-            stagingRoot: this.#opts.stagingRoot,
-            spec,
-            now: this.#now(),
-          });
-          crashPoint('stage:complete');
-          ctx.setCandidate({ record });
-          return { type: 'Staged' };
-        }
-        case 'StopActive': {
-          this.#journal = await recordIntent(
-            this.#opts.root,
-            this.#requireJournal(),
-            'recreate',
-            ctx.revision,
-            this.#now(),
-          );
-          await unload(this.#front!, this.#serving?.process);
-          return { type: 'ActiveStopped' };
-        }
-        case 'Launch': {
-          const record = ctx.candidate.record!;
-          const runDir = await newRunDir(this.#opts.root, spec.plugin, ctx.revision);
-          const launched = await launch(record, spec, runDir, probeCtx);
-          ctx.setCandidate({ record, process: launched.process });
-          ctx.progress.handshake = {
-            ...launched.process.handshake,
-            ...(launched.capabilities ? { capabilities: launched.capabilities } : {}),
-          };
-          crashPoint('launch:done');
-          return { type: 'Launched' };
-        }
-        case 'Probe':
-          await probe(ctx.candidate.process!, spec, probeCtx);
-          crashPoint('probe:done');
-          return { type: 'Healthy' };
-        case 'Swap': {
-          const candidate: Serving = { revision: ctx.revision, process: ctx.candidate.process! };
-          if (!this.#journal?.intent) {
-            this.#journal = await recordIntent(
-              this.#opts.root,
-              this.#requireJournal(),
-              'swap',
-              ctx.revision,
-              this.#now(),
-            );
-          }
-          crashPoint('swap:intent');
-          const old = this.#serving;
-          const switched = await swap(this.#opts.root, spec.plugin, this.#front!, candidate);
-          this.#serving = candidate;
-          ctx.setDrain(switched.drained, old);
-          return { type: 'Swapped' };
-        }
-        case 'Verify':
-          await verify(ctx.candidate.process!, spec, probeCtx);
-          crashPoint('verify:done');
-          return { type: 'Verified' };
-        case 'Retire': {
-          const { drain, retiring } = ctx.drain();
-          const drained = drain?.(spec.activation.drainSeconds * 1000);
-          this.#journal = await retire(
-            this.#opts.root,
-            this.#requireJournal(),
-            retiring?.process,
-            drained,
-            this.#serving!,
-            this.#now,
-          );
-          crashPoint('retire:settled');
-          const removed = await sweep(this.#opts.root, this.#journal, spec.retention.keepSnapshots).catch(
-            (e) => {
-              logger.warn({ err: e }, 'sweep failed');
-              return [];
-            },
-          );
-          if (removed.length) logger.info({ removed }, 'swept old releases');
-          return { type: 'Retired' };
-        }
-        case 'StopCandidate':
-          await ctx.candidate.process?.stop(STOP_GRACE_MS);
-          return { type: 'CandidateStopped' };
-        case 'Restore': {
-          const { retiring } = ctx.drain();
-          const restored = await restore({
-            root: this.#opts.root,
-            journal: this.#requireJournal(),
-            front: this.#front!,
-            candidate: ctx.candidate.process,
-            previous: retiring ?? (this.#serving?.revision !== ctx.revision ? this.#serving : undefined),
-            logger,
-            now: this.#now,
-            drainMs: spec.activation.drainSeconds * 1000,
-          });
-          this.#serving = restored.serving;
-          this.#journal = restored.journal;
-          return { type: 'Restored' };
-        }
-      }
+      return await this.#handlers[effect](attempt);
     } catch (error) {
-      if (options.signal?.aborted) throw error;
+      if (attempt.options.signal?.aborted) throw error;
       if (error instanceof ActivationError)
         return { type: 'Failed', reason: error.reason, message: error.message };
-      logger.error({ err: error }, `${effect} failed unexpectedly`);
+      attempt.logger.error({ err: error }, `${effect} failed unexpectedly`);
       return {
         type: 'Failed',
         reason: UNEXPECTED_FAILURE_REASON[effect],
@@ -313,9 +235,260 @@ export class PluginHost {
     }
   }
 
+  readonly #handlers: Record<Effect, (a: Attempt) => Promise<Observation>> = {
+    Stage: async (a) => {
+      a.record = await stage({
+        root: this.#opts.root,
+        stagingRoot: this.#opts.stagingRoot,
+        spec: a.spec,
+        now: this.#now(),
+      });
+      crashPoint('stage:complete');
+      return { type: 'Staged' };
+    },
+    StopActive: async (a) => {
+      this.#journal = await recordIntent(
+        this.#opts.root,
+        this.#requireJournal(),
+        'recreate',
+        a.revision,
+        this.#now(),
+      );
+      await unload(this.#requireFront(), this.#serving?.process);
+      return { type: 'ActiveStopped' };
+    },
+    Launch: async (a) => {
+      const runDir = await newRunDir(this.#opts.root, a.spec.plugin, a.revision);
+      const launched = await launch(a.record!, a.spec, runDir, {
+        ...this.#probeContext(a),
+        taken: await this.#takenAddresses(a.state.phase === 'Staged' && a.state.unloaded),
+      });
+      a.candidate = launched.process;
+      a.handshake = {
+        ...launched.process.handshake,
+        ...(launched.capabilities ? { capabilities: launched.capabilities } : {}),
+      };
+      crashPoint('launch:done');
+      return { type: 'Launched' };
+    },
+    Probe: async (a) => {
+      await probe(a.candidate!, a.spec, this.#probeContext(a));
+      crashPoint('probe:done');
+      return { type: 'Healthy' };
+    },
+    Swap: async (a) => {
+      const candidate: Serving = { revision: a.revision, process: a.candidate! };
+      if (!this.#journal?.intent) {
+        this.#journal = await recordIntent(
+          this.#opts.root,
+          this.#requireJournal(),
+          'swap',
+          a.revision,
+          this.#now(),
+        );
+      }
+      crashPoint('swap:intent');
+      const old = this.#serving;
+      const switched = await swap(this.#opts.root, a.spec.plugin, this.#requireFront(), candidate);
+      this.#setServing(candidate);
+      a.retiring = { serving: old, drained: switched.drained };
+      return { type: 'Swapped' };
+    },
+    Verify: async (a) => {
+      const windowMs = verifyWindowMs(a.spec);
+      if (windowMs > a.spec.activation.verifySeconds * 1000) {
+        a.logger.info(
+          { windowMs },
+          'verification window extended so that every probe can reach its failure threshold',
+        );
+      }
+      await verify(a.candidate!, this.#requireFront(), a.spec, this.#probeContext(a));
+      crashPoint('verify:done');
+      return { type: 'Verified' };
+    },
+    Retire: async (a) => {
+      const drained = a.retiring?.drained(a.spec.activation.drainSeconds * 1000);
+      this.#journal = await retire(
+        this.#opts.root,
+        this.#requireJournal(),
+        a.retiring?.serving?.process,
+        drained,
+        this.#serving!,
+        this.#now,
+      );
+      crashPoint('retire:settled');
+      this.#health = { revision: a.revision, restarts: 0, down: false };
+      this.#crashes = 0;
+      const removed = await sweep(this.#opts.root, this.#journal, a.spec.retention.keepSnapshots).catch(
+        (e) => {
+          a.logger.warn({ err: e }, 'sweep failed');
+          return [];
+        },
+      );
+      if (removed.length) a.logger.info({ removed }, 'swept old releases');
+      return { type: 'Retired' };
+    },
+    StopCandidate: async (a) => {
+      await a.candidate?.stop(STOP_GRACE_MS);
+      if (this.#serving?.process === a.candidate) this.#setServing(undefined);
+      return { type: 'CandidateStopped' };
+    },
+    Restore: async (a) => {
+      const previous =
+        a.retiring?.serving ?? (this.#serving?.revision !== a.revision ? this.#serving : undefined);
+      const restored = await restore({
+        root: this.#opts.root,
+        journal: this.#requireJournal(),
+        front: this.#requireFront(),
+        candidate: a.candidate,
+        previous,
+        logger: a.logger,
+        now: this.#now,
+        drainMs: a.spec.activation.drainSeconds * 1000,
+      });
+      this.#setServing(restored.serving);
+      this.#journal = restored.journal;
+      return { type: 'Restored' };
+    },
+  };
+
+  #probeContext(a: Attempt): ProbeContext {
+    return {
+      logger: a.logger,
+      ...(a.options.signal ? { signal: a.options.signal } : {}),
+      ...(this.#opts.delay ? { delay: this.#opts.delay } : {}),
+      onProbe: (r) => {
+        a.lastProbe = r;
+      },
+    };
+  }
+
+  /**
+   * Addresses a new process may not announce: this front, every other front on the node and its
+   * backend, and the active backend unless it is gone (Recreate unloaded it, or supervision restarts it).
+   */
+  async #takenAddresses(activeGone: boolean): Promise<TakenAddress[]> {
+    const taken: TakenAddress[] = [];
+    for (const f of await this.#opts.fronts.list()) {
+      const [network, address] = f.address.startsWith('unix://')
+        ? (['unix', f.address.slice('unix://'.length)] as const)
+        : (['tcp', f.address.slice('tcp://'.length)] as const);
+      const mine = f.address === this.#front?.address;
+      taken.push({
+        backend: { network, address },
+        owner: mine ? "this plugin's own front" : `the front ${f.address}`,
+      });
+      if (f.backend && !mine)
+        taken.push({ backend: f.backend, owner: `the backend of the front ${f.address}` });
+    }
+    if (this.#serving && !activeGone) {
+      taken.push({
+        backend: backendOf(this.#serving.process),
+        owner: `the address of the active ${this.#serving.revision} process (pid ${this.#serving.process.pid})`,
+      });
+    }
+    return taken;
+  }
+
+  /** Makes `serving` the active process and watches it: an exit nobody asked for queues supervision. */
+  #setServing(serving: Serving | undefined): void {
+    this.#serving = serving;
+    this.#servingSince = Date.now();
+    if (!serving) return;
+    void serving.process.exited.then((exit) => {
+      if (this.#closed || this.#serving !== serving) return;
+      void this.#enqueue(() => this.#onActiveExit(serving, exit));
+    });
+  }
+
+  /** The active process exited on its own: report it, and restart the same revision after the backoff. */
+  async #onActiveExit(died: Serving, exit: { code: number | null; signal: string | null }): Promise<void> {
+    if (this.#closed || this.#serving !== died || isSameProcess(died.process.pid, died.process.startTime))
+      return;
+    if (Date.now() - this.#servingSince > RESTART_BACKOFF.resetAfterMs) this.#crashes = 0;
+    const how = exit.signal
+      ? `was killed by ${exit.signal}`
+      : exit.code === null
+        ? 'exited'
+        : `exited with code ${exit.code}`;
+    const tail = died.process.stderrTail(5);
+    this.#health = {
+      revision: died.revision,
+      restarts: this.#health.revision === died.revision ? this.#health.restarts : 0,
+      down: true,
+      lastExit: `The active ${died.revision} process (pid ${died.process.pid}) ${how} at ${this.#now().toISOString()}.${tail.length ? ` Last stderr lines:\n${tail.map((l) => `  ${l}`).join('\n')}` : ''}`,
+    };
+    this.#opts.logger.warn(
+      { plugin: this.plugin, revision: died.revision, pid: died.process.pid, exit },
+      'active plugin exited; restarting it',
+    );
+    this.#scheduleRestart(died);
+  }
+
+  #scheduleRestart(died: Serving): void {
+    this.#crashes++;
+    const backoffMs = Math.min(RESTART_BACKOFF.initialMs * 2 ** (this.#crashes - 1), RESTART_BACKOFF.maxMs);
+    this.#health = {
+      ...this.#health,
+      message: `${this.#health.message ? `${this.#health.message} ` : ''}Restarting it in ${backoffMs / 1000}s.`,
+    };
+    this.#opts.onHealth?.(this.plugin, this.health);
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => void this.#enqueue(() => this.#restart(died)), backoffMs);
+    this.#restartTimer.unref();
+  }
+
+  /** A try-activate of the revision that died: launch, probe, switch the front to it, settle the journal. */
+  async #restart(died: Serving): Promise<void> {
+    if (this.#closed || this.#serving !== died) return; // an activation replaced it meanwhile
+    const logger = this.#opts.logger.child({
+      plugin: this.plugin,
+      revision: died.revision,
+      restart: this.#health.restarts + 1,
+    });
+    let process: PluginProcess | undefined;
+    try {
+      process = await relaunch(this.#opts.root, this.plugin, died.revision, {
+        logger,
+        taken: await this.#takenAddresses(true),
+      });
+      if (
+        this.#lastSpec?.revision === died.revision ||
+        this.#lastSpec?.rollbackTo?.revision === died.revision
+      ) {
+        await probe(process, this.#lastSpec, {
+          logger,
+          ...(this.#opts.delay ? { delay: this.#opts.delay } : {}),
+        });
+      }
+      const restarted: Serving = { revision: died.revision, process };
+      await this.#requireFront().switchTo(backendOf(process));
+      this.#setServing(restarted);
+      this.#journal = await settle(this.#opts.root, this.#requireJournal(), restarted, this.#now());
+      this.#health = {
+        revision: died.revision,
+        restarts: this.#health.restarts + 1,
+        down: false,
+        ...(this.#health.lastExit ? { lastExit: this.#health.lastExit } : {}),
+      };
+      logger.info({ pid: process.pid }, 'active plugin restarted');
+      this.#opts.onHealth?.(this.plugin, this.health);
+    } catch (error) {
+      await process?.stop(STOP_GRACE_MS);
+      this.#health = { ...this.#health, message: `The restart failed: ${(error as Error).message}` };
+      logger.warn({ err: error }, 'restart of the active plugin failed');
+      this.#scheduleRestart(died);
+    }
+  }
+
   #requireJournal(): Journal {
     if (!this.#journal) throw new Error('the front must be opened before the journal is used');
     return this.#journal;
+  }
+
+  #requireFront(): FrontHandle {
+    if (!this.#front) throw new Error('the front must be opened before it is switched');
+    return this.#front;
   }
 
   /** Opens the front (and the journal) for the spec's serve address on first use. */
@@ -328,17 +501,14 @@ export class PluginHost {
       return;
     const { mkdir } = await import('node:fs/promises');
     await mkdir(pluginDir(this.#opts.root, spec.plugin), { recursive: true });
-    const front = await Front.listen(address, this.#opts.logger);
-    if (this.#serving)
-      front.switchTo({
-        network: this.#serving.process.handshake.network,
-        address: this.#serving.process.handshake.address,
-      });
+    const front = await this.#opts.fronts.open(address);
+    if (this.#serving) await front.switchTo(backendOf(this.#serving.process));
     await this.#front?.close();
     this.#front = front;
     this.#journal = await writeJournal(
       this.#opts.root,
       {
+        ...(this.#journal ?? {}),
         plugin: spec.plugin,
         front: address,
         active: this.#journal?.active ?? null,
@@ -348,11 +518,12 @@ export class PluginHost {
     );
   }
 
-  async #status(state: State, progress: Progress): Promise<PluginActivationStatus> {
+  async #status(a: Attempt): Promise<PluginActivationStatus> {
+    const { state } = a;
     const phase = state.phase === 'Restoring' ? 'Probing' : state.phase;
     const failure = state.phase === 'RolledBack' || state.phase === 'Failed' ? state.failure : undefined;
     const verifying = state.phase === 'Probing' && state.step !== 'candidate';
-    const restoredSnapshot = phase === 'Active' && progress.spec.rollbackTo !== undefined;
+    const restoredSnapshot = phase === 'Active' && a.spec.rollbackTo !== undefined;
     const reason =
       failure?.reason ??
       (verifying
@@ -363,23 +534,23 @@ export class PluginHost {
     const message = failure
       ? failure.message
       : restoredSnapshot
-        ? `Rolled back to the kept snapshot of revision ${progress.revision}, which is active and serving.`
+        ? `Rolled back to the kept snapshot of revision ${a.revision}, which is active and serving.`
         : phase === 'Active'
-          ? `Revision ${progress.revision} is active and serving.`
+          ? `Revision ${a.revision} is active and serving.`
           : phase === 'Probed'
-            ? `Revision ${progress.revision} staged and probed healthy; dry run, nothing swapped.`
-            : `Revision ${progress.revision}: ${reason}.`;
+            ? `Revision ${a.revision} staged and probed healthy; dry run, nothing swapped.`
+            : `Revision ${a.revision}: ${reason}.`;
     const now = this.#now();
     const ready = phase === 'Active' || phase === 'Probed';
-    progress.conditions = setCondition(
-      progress.conditions,
+    a.conditions = setCondition(
+      a.conditions,
       { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
       0,
       now,
     );
     if (failure) {
-      progress.conditions = setCondition(
-        progress.conditions,
+      a.conditions = setCondition(
+        a.conditions,
         { type: 'RolledBack', status: 'True', reason: failure.reason, message: failure.message },
         0,
         now,
@@ -390,34 +561,29 @@ export class PluginHost {
       phase,
       reason,
       message,
-      revision: progress.spec.revision,
+      revision: a.spec.revision,
       ...(this.#serving ? { activeRevision: this.#serving.revision } : {}),
       ...(previousRevision ? { previousRevision } : {}),
-      ...(progress.handshake ? { handshake: progress.handshake } : {}),
-      ...(progress.lastProbe ? { lastProbe: progress.lastProbe } : {}),
-      attempts: progress.attempts,
-      ...(progress.spec.retryAt ? { retryAt: progress.spec.retryAt } : {}),
+      ...(a.handshake ? { handshake: a.handshake } : {}),
+      ...(a.lastProbe ? { lastProbe: a.lastProbe } : {}),
+      attempts: a.attempts,
+      ...(a.spec.retryAt ? { retryAt: a.spec.retryAt } : {}),
       lastTransitionTime: now.toISOString(),
-      conditions: progress.conditions,
+      conditions: a.conditions,
     };
   }
 
-  /** Closes the front. Plugin processes keep running unless `stopPlugins` (they outlive the agent). */
+  /**
+   * Stops supervising. With `stopPlugins` the front closes and the serving process stops; without, both
+   * keep serving (the fronts' keeper holds the listener; a restarted agent adopts the process).
+   */
   async close(stopPlugins = false): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
     await this.#queue.catch(() => {});
-    await this.#front?.close();
-    if (stopPlugins) await this.#serving?.process.stop(STOP_GRACE_MS);
+    if (stopPlugins) {
+      await this.#front?.close();
+      await this.#serving?.process.stop(STOP_GRACE_MS);
+    }
   }
-}
-
-interface EffectContext {
-  spec: PluginActivationSpec;
-  revision: string;
-  logger: Logger;
-  progress: Progress;
-  candidate: { record?: ReleaseRecord; process?: PluginProcess };
-  options: ActivateOptions;
-  setCandidate(c: { record?: ReleaseRecord; process?: PluginProcess }): void;
-  setDrain(d: ((timeoutMs: number) => Promise<void>) | undefined, old: Serving | undefined): void;
-  drain(): { drain: ((timeoutMs: number) => Promise<void>) | undefined; retiring: Serving | undefined };
 }

@@ -12,6 +12,8 @@ export const ConditionType = {
   RolledBack: 'RolledBack',
   /** Dry run: the fleet-wide try-activate result. */
   Probed: 'Probed',
+  /** The active plugin exited on its own and is being restarted (True while it crash-loops). */
+  Degraded: 'Degraded',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -73,6 +75,13 @@ export const NodeReason = {
   ContractMismatch: 'ContractMismatch',
   MissingCapability: 'MissingCapability',
   ProbeFailed: 'ProbeFailed',
+  // the candidate's announced address (it must own it before the swap)
+  AddressInUse: 'AddressInUse',
+  AddressNotServing: 'AddressNotServing',
+  // the active plugin, supervised after its activation
+  PluginDown: 'PluginDown',
+  CrashLoopBackOff: 'CrashLoopBackOff',
+  PluginRestarted: 'PluginRestarted',
   // after the swap
   VerifyFailed: 'VerifyFailed',
   SwapFailed: 'SwapFailed',
@@ -101,5 +110,8 @@ export const EventReason = {
   RolloutHalted: 'RolloutHalted',
   FleetRollbackStarted: 'FleetRollbackStarted',
   DryRunComplete: 'DryRunComplete',
+  // recorded by the agent on a PluginActivation
+  PluginCrashed: 'PluginCrashed',
+  PluginRestarted: 'PluginRestarted',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];

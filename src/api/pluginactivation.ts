@@ -70,6 +70,18 @@ export const PluginActivationStatus = z.object({
   handshake: HandshakeResult.optional(),
   lastProbe: ProbeResult.optional(),
   attempts: z.int().min(0).optional(),
+  restarts: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Times the agent restarted the active plugin after it exited on its own (restartPolicy: Always).',
+    ),
+  lastExit: z
+    .string()
+    .max(4096)
+    .optional()
+    .describe('How the active plugin last exited on its own, and when; with its last stderr lines.'),
   retryAt: z.string().optional().describe('The retry token the agent acted on.'),
   lastTransitionTime: z.iso.datetime().optional().describe('When the phase last changed.'),
   conditions: conditionList().optional(),

@@ -10,6 +10,10 @@ interface Command {
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   controller: { summary: 'Run the PluginRelease controller', load: () => import('./controller.ts') },
   agent: { summary: 'Run the node agent for one node', load: () => import('./agent.ts') },
+  keeper: {
+    summary: "Hold an agent root's fronts so they outlive the agent",
+    load: () => import('./keeper.ts'),
+  },
   devcluster: {
     summary: 'Run the in-process dev Kubernetes API server',
     load: () => import('./devcluster.ts'),

@@ -1,30 +1,30 @@
 // Restore: bring back the version that served before an unfinished swap or unload. The candidate is
 // stopped, `current`/`previous` point where the journal's intent says they pointed, the previous process
-// serves the front again (restarted from its kept release when it is gone), and the journal settles.
-// Success: phase RolledBack, the previous version active. Failure: phase Failed, reason RollbackFailed —
-// the node is left as the journal describes, and says so loudly.
+// serves the front again (started again from its kept release when it is no longer alive), and the
+// journal settles. Success: phase RolledBack, the previous version active. Failure: phase Failed, reason
+// RollbackFailed — the node is left as the journal describes, and says so loudly.
 import type { Logger } from 'pino';
-import { NodeReason } from '../../api/index.ts';
-import { ActivationError } from '../errors.ts';
-import type { Front } from '../front/index.ts';
-import { type Journal, writeJournal } from '../journal.ts';
-import type { PluginProcess } from '../runtime/index.ts';
-import { linkTarget, newRunDir, pluginDir, readReleaseRecord, setLink } from '../store.ts';
-import { launch, STOP_GRACE_MS } from './probe.ts';
-import { backendOf, type Serving } from './swap.ts';
+import type { FrontHandle } from '../front/fronts.ts';
+import type { Journal } from '../journal.ts';
+import { isSameProcess, type PluginProcess } from '../runtime/index.ts';
+import { linkTarget, pluginDir, setLink } from '../store.ts';
+import { relaunch, STOP_GRACE_MS } from './launch.ts';
+import { backendOf, type Serving, settle } from './swap.ts';
 
 export interface RestoreInput {
   root: string;
   journal: Journal;
-  front: Front;
+  front: FrontHandle;
   candidate: PluginProcess | undefined;
-  /** The process that served before, if it still runs. */
+  /** The process that served before, if the host still has it. */
   previous: Serving | undefined;
   logger: Logger;
   now: () => Date;
   /** How long the candidate's open connections may finish before it is stopped. */
   drainMs?: number;
 }
+
+const alive = (p: PluginProcess) => isSameProcess(p.pid, p.startTime);
 
 /** Restores the journal intent's `from`; returns what serves now (undefined when nothing was active). */
 export async function restore(
@@ -38,45 +38,16 @@ export async function restore(
   // the candidate before it is stopped; only then stop the candidate and put the links back.
   let serving: Serving | undefined;
   if (from !== null) {
-    if (input.previous && input.previous.revision === from) {
-      serving = input.previous;
-    } else {
-      const record = await readReleaseRecord(root, journal.plugin, from);
-      if (!record) {
-        throw new ActivationError(
-          NodeReason.RollbackFailed,
-          `The previous release ${from} is missing on disk, so nothing could be restored.`,
-        );
-      }
-      const runDir = await newRunDir(root, journal.plugin, from);
-      const { process } = await launch(
-        record,
-        {
-          plugin: journal.plugin,
-          version: record.version,
-          handshake: { ...record.handshake, requiredCapabilities: [] },
-        },
-        runDir,
-        { logger },
-      );
-      serving = { revision: from, process };
-    }
+    const kept =
+      input.previous?.revision === from && alive(input.previous.process) ? input.previous : undefined;
+    serving = kept ?? { revision: from, process: await relaunch(root, journal.plugin, from, { logger }) };
   }
-  const switched = front.switchTo(serving ? backendOf(serving.process) : undefined);
+  const switched = await front.switchTo(serving ? backendOf(serving.process) : undefined);
   await switched.drained(input.drainMs ?? 0);
   await input.candidate?.stop(STOP_GRACE_MS);
   await setLink(dir, 'current', from === null ? undefined : linkTarget(from));
   if (fromPrevious !== undefined) {
     await setLink(dir, 'previous', fromPrevious === null ? undefined : linkTarget(fromPrevious));
   }
-  const settled = await writeJournal(
-    root,
-    {
-      ...journal,
-      active: serving ? { revision: serving.revision, process: serving.process.record() } : null,
-      intent: null,
-    },
-    input.now(),
-  );
-  return { serving, journal: settled };
+  return { serving, journal: await settle(root, journal, serving, input.now()) };
 }

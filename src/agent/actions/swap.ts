@@ -3,13 +3,14 @@
 // front sends new connections to the candidate. Retire (after verification): the old process drains for
 // drainSeconds and stops, and the journal settles on the new active process — phase Active, Ready=True.
 // Unload (Recreate only): journal intent, front closed to new connections, old process stopped.
-// Failures here happen after the world changed: the host restores the previous version (rollback.ts).
-import type { Backend, Front, Switch } from '../front/index.ts';
+// Failures here happen after the world changed: the host restores the previous version (restore.ts).
+import type { FrontHandle, FrontSwitch } from '../front/fronts.ts';
+import type { Backend } from '../front/index.ts';
 import { type Journal, writeJournal } from '../journal.ts';
 import type { PluginProcess } from '../runtime/index.ts';
 import { linkTarget, pluginDir, readLinkRevision, setLink } from '../store.ts';
 import { crashPoint } from './crash-point.ts';
-import { STOP_GRACE_MS } from './probe.ts';
+import { STOP_GRACE_MS } from './launch.ts';
 
 export const backendOf = (p: PluginProcess): Backend => ({
   network: p.handshake.network,
@@ -39,18 +40,41 @@ export async function recordIntent(
   );
 }
 
+/** Settles the journal on what serves now (nothing, when undefined): no intent is left open. */
+export function settle(
+  root: string,
+  journal: Journal,
+  serving: Serving | undefined,
+  now: Date,
+): Promise<Journal> {
+  return writeJournal(
+    root,
+    {
+      ...journal,
+      active: serving ? { revision: serving.revision, process: serving.process.record() } : null,
+      intent: null,
+    },
+    now,
+  );
+}
+
 /**
  * Flips the links and the front to the candidate. The old process keeps serving its open connections;
  * the returned switch's `drained` says when they closed.
  */
-export async function swap(root: string, plugin: string, front: Front, candidate: Serving): Promise<Switch> {
+export async function swap(
+  root: string,
+  plugin: string,
+  front: FrontHandle,
+  candidate: Serving,
+): Promise<FrontSwitch> {
   const dir = pluginDir(root, plugin);
   const from = await readLinkRevision(dir, 'current');
   if (from !== undefined && from !== candidate.revision) await setLink(dir, 'previous', linkTarget(from));
   crashPoint('swap:previous');
   await setLink(dir, 'current', linkTarget(candidate.revision));
   crashPoint('swap:current');
-  const switched = front.switchTo(backendOf(candidate.process));
+  const switched = await front.switchTo(backendOf(candidate.process));
   crashPoint('swap:front');
   return switched;
 }
@@ -67,16 +91,12 @@ export async function retire(
   await drain;
   crashPoint('retire:drained');
   await old?.stop(STOP_GRACE_MS);
-  return writeJournal(
-    root,
-    { ...journal, active: { revision: active.revision, process: active.process.record() }, intent: null },
-    now(),
-  );
+  return settle(root, journal, active, now());
 }
 
 /** Recreate's unload: no new connections reach anything, and the old process stops. */
-export async function unload(front: Front, old: PluginProcess | undefined): Promise<void> {
-  front.switchTo(undefined);
+export async function unload(front: FrontHandle, old: PluginProcess | undefined): Promise<void> {
+  await front.switchTo(undefined);
   await old?.stop(STOP_GRACE_MS);
   crashPoint('recreate:stopped');
 }

@@ -7,9 +7,16 @@
 // - switchTo(backend): every connection accepted after the call goes to the new backend; connections
 //   already open to the previous backend keep flowing. `drained(timeoutMs)` resolves when those have
 //   closed, or destroys them once the timeout passed. Without a backend, new connections are closed at
-//   once (what Recreate's gap looks like to a client).
-// - A connection's backend is fixed when it is accepted, so a request never straddles two processes.
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+//   once (what Recreate's gap looks like to a client). Switching to the backend in use changes nothing.
+// - A connection's backend is fixed once its upstream connects, so a request never straddles two
+//   processes. While the backend refuses (its process died and is being restarted, or the agent is
+//   away) a new connection is held, unread, and retried against whatever backend is current, for up to
+//   `holdMs`; only then is it closed.
+// - Each backend's route counts what the front saw of real traffic (refused, reset and early-closed
+//   upstream connections), so the post-swap verification can judge the new backend passively.
+// - tcp fronts listen with SO_REUSEPORT, so a replacement keeper can bind the same port before this
+//   one lets go (see keeper.ts).
+import { existsSync, lstatSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 
@@ -40,51 +47,95 @@ export function parseFrontAddress(address: string): ListenTarget {
   return { network: 'tcp', host: match[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+/** What the front saw of one backend's real traffic since it became the backend. */
+export interface RouteStats {
+  /** Connections that reached the backend. */
+  connected: number;
+  /** Upstream connects the backend refused (counted once per attempt, held connections retry). */
+  refused: number;
+  /** Upstream connections that failed with an error (reset, broken pipe) after they connected. */
+  reset: number;
+  /** Upstream connections the backend closed before sending a byte although the client had sent some. */
+  earlyClosed: number;
+}
+
 /** One backend and the client connections it serves. */
 interface Route {
   backend: Backend;
   sockets: Set<net.Socket>;
   waiters: Set<() => void>;
+  stats: RouteStats;
 }
+
+/** How long a new connection waits for a backend that refuses before the front gives up on it. */
+export const DEFAULT_HOLD_MS = 5000;
+const RETRY_MS = 50;
+const DOWN_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE']);
 
 export class Front {
   readonly address: string;
   readonly #server: net.Server;
   readonly #logger: Logger;
   readonly #socketPath: string | undefined;
+  readonly #holdMs: number;
+  readonly #socketIno: number | undefined;
   #route: Route | undefined;
   readonly #all = new Set<net.Socket>();
 
-  private constructor(server: net.Server, address: string, socketPath: string | undefined, logger: Logger) {
+  private constructor(
+    server: net.Server,
+    address: string,
+    socketPath: string | undefined,
+    logger: Logger,
+    holdMs: number,
+  ) {
     this.#server = server;
     this.address = address;
     this.#socketPath = socketPath;
     this.#logger = logger;
+    this.#holdMs = holdMs;
+    this.#socketIno = socketPath ? statSync(socketPath).ino : undefined;
   }
 
   /**
    * Starts listening. Rejects when the address is malformed, in use by a live server, or not bindable.
+   * With `replace`, a unix front binds beside the path and renames its socket over a live one (the
+   * keeper's hand-over: clients that connect after the rename reach this front), and a tcp front shares
+   * the port with the live listener through SO_REUSEPORT.
    */
-  static async listen(address: string, logger: Logger): Promise<Front> {
+  static async listen(
+    address: string,
+    logger: Logger,
+    options: { holdMs?: number; replace?: boolean } = {},
+  ): Promise<Front> {
     const target = parseFrontAddress(address);
-    if (target.network === 'unix') await removeStaleSocket(target.path);
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    const bindPath =
+      target.network === 'unix' && options.replace ? `${target.path}.${process.pid}.new` : undefined;
+    if (target.network === 'unix') await removeStaleSocket(bindPath ?? target.path);
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       const done = () => {
         server.off('error', reject);
         resolve();
       };
-      if (target.network === 'unix') server.listen(target.path, done);
-      else server.listen(target.port, target.host, done);
+      if (target.network === 'unix') server.listen(bindPath ?? target.path, done);
+      else server.listen({ port: target.port, host: target.host, reusePort: true }, done);
     });
+    if (bindPath && target.network === 'unix') renameSync(bindPath, target.path);
     let bound = address;
     if (target.network === 'tcp') {
       const info = server.address() as net.AddressInfo;
       const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       bound = `tcp://${host}:${info.port}`;
     }
-    const front = new Front(server, bound, target.network === 'unix' ? target.path : undefined, logger);
+    const front = new Front(
+      server,
+      bound,
+      target.network === 'unix' ? target.path : undefined,
+      logger,
+      options.holdMs ?? DEFAULT_HOLD_MS,
+    );
     server.on('connection', (socket) => front.#accept(socket));
     server.on('error', (err) => logger.error({ err, front: bound }, 'front server error'));
     logger.info({ front: bound }, 'front listening');
@@ -95,10 +146,25 @@ export class Front {
     return this.#route?.backend;
   }
 
+  /** What the front saw of the current backend's traffic since it became the backend. */
+  get stats(): RouteStats | undefined {
+    return this.#route ? { ...this.#route.stats } : undefined;
+  }
+
   /** Atomically routes new connections to `backend` (or refuses them when undefined). */
   switchTo(backend: Backend | undefined): Switch {
     const old = this.#route;
-    this.#route = backend ? { backend: { ...backend }, sockets: new Set(), waiters: new Set() } : undefined;
+    if (backend && old && sameBackend(old.backend, backend)) {
+      return { previous: old.backend, drained: () => Promise.resolve() };
+    }
+    this.#route = backend
+      ? {
+          backend: { ...backend },
+          sockets: new Set(),
+          waiters: new Set(),
+          stats: { connected: 0, refused: 0, reset: 0, earlyClosed: 0 },
+        }
+      : undefined;
     this.#logger.info({ front: this.address, backend, previous: old?.backend }, 'front switched');
     return {
       previous: old?.backend,
@@ -111,12 +177,30 @@ export class Front {
     return this.#all.size;
   }
 
+  /**
+   * Stops accepting without touching open connections (a replacement front took over the address):
+   * resolves once the listener is closed. The socket file, now the replacement's, is left alone.
+   */
+  async stopAccepting(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /** Resolves once every open connection closed; destroys those left after `timeoutMs`. */
+  async drainAll(timeoutMs: number): Promise<void> {
+    if (this.#all.size === 0) return;
+    const timer = setTimeout(() => {
+      for (const socket of this.#all) socket.destroy();
+    }, timeoutMs);
+    while (this.#all.size > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    clearTimeout(timer);
+  }
+
   /** Stops listening, destroys every open connection and removes the unix socket file. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const socket of this.#all) socket.destroy();
     await closed;
-    if (this.#socketPath) {
+    if (this.#socketPath && this.#ownsSocketFile()) {
       try {
         unlinkSync(this.#socketPath);
       } catch {
@@ -125,38 +209,107 @@ export class Front {
     }
   }
 
+  /** Whether the socket file at our path is still the one this front bound (not a replacement's). */
+  #ownsSocketFile(): boolean {
+    try {
+      return statSync(this.#socketPath!).ino === this.#socketIno;
+    } catch {
+      return false;
+    }
+  }
+
   #accept(client: net.Socket): void {
-    const route = this.#route;
-    if (!route) {
+    if (!this.#route) {
       client.destroy();
       return;
     }
-    const { backend } = route;
-    const upstream =
-      backend.network === 'unix'
-        ? net.connect({ path: backend.address, allowHalfOpen: true })
-        : net.connect({ ...hostPort(backend.address), allowHalfOpen: true, noDelay: true });
     this.#all.add(client);
-    route.sockets.add(client);
-    const release = () => {
-      this.#all.delete(client);
-      route.sockets.delete(client);
-      if (route.sockets.size === 0) for (const wake of route.waiters) wake();
+    // The route a connection is on (its drain waits for it) from the moment the front picks a backend.
+    let on: Route | undefined;
+    const leave = () => {
+      if (!on) return;
+      on.sockets.delete(client);
+      if (on.sockets.size === 0) for (const wake of on.waiters) wake();
+      on = undefined;
     };
     client.once('close', () => {
-      release();
-      upstream.destroy();
+      this.#all.delete(client);
+      leave();
     });
-    upstream.once('close', () => client.destroy());
+    client.on('error', () => {});
+    const deadline = Date.now() + this.#holdMs;
+    const attempt = () => {
+      if (client.destroyed) return;
+      const route = this.#route;
+      if (!route) {
+        client.destroy();
+        return;
+      }
+      if (on !== route) {
+        leave();
+        on = route;
+        route.sockets.add(client);
+      }
+      const upstream = connectTo(route.backend);
+      const onEarlyError = (err: NodeJS.ErrnoException) => {
+        upstream.destroy();
+        const down = DOWN_CODES.has(err.code ?? '');
+        if (down) route.stats.refused++;
+        if (down && Date.now() < deadline && !client.destroyed) {
+          setTimeout(attempt, RETRY_MS);
+          return;
+        }
+        this.#logger.debug({ err, backend: route.backend }, 'front backend connection failed');
+        client.destroy();
+      };
+      upstream.once('error', onEarlyError);
+      upstream.once('connect', () => {
+        upstream.off('error', onEarlyError);
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        this.#pipe(client, upstream, route);
+      });
+    };
+    attempt();
+  }
+
+  /** Joins a client to its connected upstream. */
+  #pipe(client: net.Socket, upstream: net.Socket, route: Route): void {
+    route.stats.connected++;
+    let sent = 0;
+    let received = 0;
+    client.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => {
+      if (received === 0 && sent > 0 && !client.destroyed) route.stats.earlyClosed++;
+      client.destroy();
+    });
     client.on('error', () => upstream.destroy());
     upstream.on('error', (err) => {
-      this.#logger.debug({ err, backend }, 'front backend connection failed');
+      route.stats.reset++;
+      this.#logger.debug({ err, backend: route.backend }, 'front backend connection failed');
       client.destroy();
     });
     client.pipe(upstream);
     upstream.pipe(client);
+    client.resume();
   }
 }
+
+function connectTo(backend: Backend): net.Socket {
+  return backend.network === 'unix'
+    ? net.connect({ path: backend.address, allowHalfOpen: true })
+    : net.connect({ ...hostPort(backend.address), allowHalfOpen: true, noDelay: true });
+}
+
+export const sameBackend = (a: Backend, b: Backend) => a.network === b.network && a.address === b.address;
 
 function drain(route: Route, timeoutMs: number): Promise<void> {
   if (route.sockets.size === 0) return Promise.resolve();
@@ -174,7 +327,8 @@ function drain(route: Route, timeoutMs: number): Promise<void> {
   });
 }
 
-function hostPort(address: string): { host: string; port: number } {
+/** `host:port` (IPv6 hosts in brackets) as net.connect takes it. */
+export function hostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
