@@ -142,11 +142,11 @@ const quarantined = (w: AgentWorld) =>
 
 describe('recovery from a damaged root', () => {
   const damagedJournals: { name: string; damage: (journal: string) => string; problem: RegExp }[] = [
-    { name: 'truncated', damage: (j) => j.slice(0, 60), problem: /not JSON/ },
-    { name: 'garbage', damage: () => '\u0000\u00ff\u0013garbage{{', problem: /not JSON/ },
-    { name: 'empty', damage: () => '', problem: /empty/ },
+    { name: 'truncated journal', damage: (j) => j.slice(0, 60), problem: /not JSON/ },
+    { name: 'garbage journal', damage: () => '\u0000\u00ff\u0013garbage{{', problem: /not JSON/ },
+    { name: 'empty journal', damage: () => '', problem: /empty/ },
     {
-      name: 'an intent with an unknown op',
+      name: 'journal whose intent has an unknown op',
       damage: (j) =>
         JSON.stringify({
           ...JSON.parse(j),
@@ -155,14 +155,14 @@ describe('recovery from a damaged root', () => {
       problem: /intent\.op/,
     },
     {
-      name: 'failing its schema',
+      name: 'journal failing its schema',
       damage: (j) => JSON.stringify({ ...JSON.parse(j), active: { revision: 7 } }),
       problem: /active\.revision/,
     },
   ];
 
   it.each(damagedJournals)(
-    'quarantines a $name journal, rebuilds it from the disk and adopts the v1 process that still serves (JournalQuarantined)',
+    'quarantines the $name, rebuilds it from the disk and adopts the v1 process that still serves (JournalQuarantined)',
     async ({ damage, problem }) => {
       const { world, v1, v1Pid } = await v1Serving();
       const damaged = damage(readFileSync(journalPath(world.root, 'echo'), 'utf8'));
@@ -368,7 +368,7 @@ describe('recovery from a damaged root', () => {
       );
       chmodSync(v1.fixture.path, 0o755);
       const status = await world.engine.activate(v1.spec);
-      expect(status).toMatchObject({ phase: 'Active', reason: 'Activated' });
+      expect(status, status.message).toMatchObject({ phase: 'Active', reason: 'Activated' });
       expect(await getVersion(world.frontSocket)).toEqual({ ok: true, version: '1.0.0' });
     },
   );
