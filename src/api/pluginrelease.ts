@@ -139,6 +139,24 @@ export const ProcessOptions = z
       .describe('Extra environment for the plugin process.'),
     runAsUser: z.int().min(0).optional().describe('uid for the plugin process (the agent must be root).'),
     runAsGroup: z.int().min(0).optional().describe('gid for the plugin process.'),
+    resources: z
+      .object({
+        memoryMax: z
+          .string()
+          .regex(/^[0-9]+(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/, 'must be a memory quantity such as 256Mi')
+          .optional()
+          .describe("memory.max of the plugin's cgroup, e.g. 256Mi. Default: none."),
+        cpuMax: z
+          .string()
+          .regex(/^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$/, 'must be a CPU quantity such as 500m or 2')
+          .optional()
+          .describe("cpu.max of the plugin's cgroup as a Kubernetes CPU quantity (500m, 2). Default: none."),
+      })
+      .optional()
+      .describe(
+        'Limits of the plugin process and its descendants (cgroup v2). Default: none. Where the node cannot ' +
+          'give the plugin a cgroup with these controllers, they are not applied and the activation says so.',
+      ),
   })
   .describe('How the agent runs the plugin process.');
 

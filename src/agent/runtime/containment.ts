@@ -223,3 +223,95 @@ async function removeCgroup(cgroup: string, deadline: number): Promise<void> {
  */
 export const GATE_SCRIPT = 'IFS= read -r go <&3 || exit 125; exec 3<&-; exec "$@"';
 export const GATE_SHELL = '/bin/sh';
+
+/** Memory and CPU limits for one containment, as the spec gives them (Kubernetes quantities). */
+export interface ResourceLimits {
+  /** memory.max: bytes with an optional binary or decimal suffix, "256Mi", "1G", "1048576". */
+  memoryMax?: string;
+  /** cpu.max: Kubernetes CPU, "500m" (half a core) or "2" (two cores). */
+  cpuMax?: string;
+}
+
+const MEMORY_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+/** The period cpu.max quotas are expressed in: 100 ms, the kernel's (and the kubelet's) default. */
+export const CPU_PERIOD_US = 100_000;
+
+/** Bytes of a memory quantity ("256Mi" → 268435456), or undefined when it is not one. */
+export function parseMemoryMax(quantity: string): number | undefined {
+  const match = /^([0-9]+)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$/.exec(quantity);
+  if (!match) return undefined;
+  const bytes = Number(match[1]) * (MEMORY_UNITS[match[2] ?? ''] ?? 1);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+/** The cpu.max line of a CPU quantity ("500m" → "50000 100000"), or undefined when it is not one. */
+export function parseCpuMax(quantity: string): string | undefined {
+  const match = /^(?:([0-9]+)m|([0-9]+(?:\.[0-9]{1,3})?))$/.exec(quantity);
+  if (!match) return undefined;
+  const millicores = match[1] !== undefined ? Number(match[1]) : Math.round(Number(match[2]) * 1000);
+  if (millicores <= 0) return undefined;
+  // The kernel refuses quotas below 1 ms.
+  return `${Math.max(1000, (millicores * CPU_PERIOD_US) / 1000)} ${CPU_PERIOD_US}`;
+}
+
+/**
+ * Writes the limits into the containment's cgroup before any process joins it. Enables the controllers
+ * they need (memory, cpu) in `<parent>/cgroup.subtree_control` and `<parent>/plugin-release/...`; the
+ * parent must then have no processes of its own (cgroup v2's no-internal-processes rule), so with the
+ * default parent (the agent's own cgroup) this works only when that is the root cgroup or a delegated,
+ * process-free one (docs/containment.md). Returns undefined when every limit is in place, else a sentence
+ * saying which limit was not applied and why. Never throws.
+ */
+export function applyLimits(record: ContainmentRecord, limits: ResourceLimits): string | undefined {
+  const wanted: { controller: 'memory' | 'cpu'; file: string; value: string }[] = [];
+  const problems: string[] = [];
+  if (limits.memoryMax !== undefined) {
+    const bytes = parseMemoryMax(limits.memoryMax);
+    if (bytes === undefined) problems.push(`memoryMax ${JSON.stringify(limits.memoryMax)} is not a quantity`);
+    else wanted.push({ controller: 'memory', file: 'memory.max', value: String(bytes) });
+  }
+  if (limits.cpuMax !== undefined) {
+    const line = parseCpuMax(limits.cpuMax);
+    if (line === undefined) problems.push(`cpuMax ${JSON.stringify(limits.cpuMax)} is not a CPU quantity`);
+    else wanted.push({ controller: 'cpu', file: 'cpu.max', value: line });
+  }
+  if (wanted.length > 0 && !record.cgroup) {
+    problems.push('the plugin has no cgroup (the environment-marker fallback cannot limit anything)');
+  } else if (record.cgroup) {
+    const subtree = join(record.cgroup, '..');
+    const parent = join(subtree, '..');
+    for (const { controller, file, value } of wanted) {
+      try {
+        for (const dir of [parent, subtree]) {
+          const available = readFileSync(join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/);
+          if (!available.includes(controller)) {
+            throw new Error(`the ${controller} controller is not available in ${dir} (cgroup.controllers)`);
+          }
+          const enabled = readFileSync(join(dir, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
+          if (!enabled.includes(controller))
+            writeFileSync(join(dir, 'cgroup.subtree_control'), `+${controller}`);
+        }
+        writeFileSync(join(record.cgroup, file), value);
+      } catch (error) {
+        const why =
+          (error as NodeJS.ErrnoException).code === 'EBUSY'
+            ? `${parent} has processes of its own`
+            : (error as Error).message;
+        problems.push(`${file} could not be set: ${why}`);
+      }
+    }
+  }
+  if (problems.length === 0) return undefined;
+  return `Resource limits were not applied: ${problems.join('; ')}.`;
+}

@@ -45,12 +45,16 @@
 //   PluginProcessRecord.containment; exec probes are contained and killed as a tree at exit or timeout.
 
 export {
+  applyLimits,
   type ContainmentMode,
   type ContainmentOptions,
   type ContainmentRecord,
   INSTANCE_ENV,
   killContainment,
   markedProcesses,
+  parseCpuMax,
+  parseMemoryMax,
+  type ResourceLimits,
 } from './containment.ts';
 export { CONTRACT_METHOD, checkContract } from './contract.ts';
 export {

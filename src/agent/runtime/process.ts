@@ -9,6 +9,7 @@ import { type HandshakeResult, NodeReason } from '../../api/index.ts';
 import { crashPoint } from '../actions/crash-point.ts';
 import { ActivationError } from '../errors.ts';
 import {
+  applyLimits,
   type Containment,
   type ContainmentRecord,
   createContainment,
@@ -86,6 +87,9 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
         'cleared environment escape; resource limits cannot be applied)',
     );
   }
+  const wantsLimits = opts.resources?.memoryMax !== undefined || opts.resources?.cpuMax !== undefined;
+  const unappliedLimits = wantsLimits ? applyLimits(record, opts.resources ?? {}) : undefined;
+  if (unappliedLimits) logger.warn({ resources: opts.resources }, unappliedLimits);
   // Through the gate, the process is in its cgroup before it runs a single instruction of the plugin.
   const gated = record.cgroup !== undefined && canRun(GATE_SHELL);
   let child: ChildProcess;
@@ -183,6 +187,7 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
     () => {
       for (const stop of stopLogs) stop();
     },
+    unappliedLimits,
   );
 
   let line: HandshakeLine;
@@ -427,6 +432,7 @@ class ProcessHandle implements PluginProcess {
   readonly runDir: string;
   readonly exited: Promise<ProcessExit>;
   readonly containment: ContainmentRecord | undefined;
+  readonly unappliedLimits: string | undefined;
   readonly #ours: boolean;
   readonly #handshake: () => HandshakeResult;
   #gone = false;
@@ -437,7 +443,9 @@ class ProcessHandle implements PluginProcess {
     ours: boolean,
     handshake: () => HandshakeResult,
     stopLogs: () => void,
+    unappliedLimits?: string,
   ) {
+    this.unappliedLimits = unappliedLimits;
     this.pid = identity.pid;
     this.startTime = identity.startTime;
     this.runDir = identity.runDir;

@@ -7,7 +7,7 @@ import type {
   Health as HealthSchema,
   ProbeResult,
 } from '../../api/index.ts';
-import type { ContainmentOptions, ContainmentRecord } from './containment.ts';
+import type { ContainmentOptions, ContainmentRecord, ResourceLimits } from './containment.ts';
 import type { LogLimits } from './logs.ts';
 
 /** The release's handshake settings, defaults applied (src/api exports only the schema). */
@@ -46,6 +46,12 @@ export interface LaunchOptions {
   containment?: ContainmentOptions;
   /** Cap and rotation of stdout.log/stderr.log (default 10 MiB per stream, one rotated copy, 250 ms checks). */
   logs?: LogLimits;
+  /**
+   * memory.max / cpu.max of the plugin's cgroup (spec.process.resources; default none). Applied only in
+   * cgroup mode with the controllers available; otherwise the launch goes on and
+   * PluginProcess.unappliedLimits says why.
+   */
+  resources?: ResourceLimits;
 }
 
 /** How a process ended: the exit code, or the signal that killed it (both null when unknown, e.g. adopted). */
@@ -73,6 +79,11 @@ export interface PluginProcess {
   stop(graceMs: number): Promise<void>;
   /** What the engine persists (journal) to adopt this process after a restart. */
   record(): PluginProcessRecord;
+  /**
+   * Set when LaunchOptions.resources asked for limits that could not be applied: a sentence for the
+   * activation message ("Resource limits were not applied: ..."). Undefined when applied or none asked.
+   */
+  readonly unappliedLimits?: string;
 }
 
 /**
