@@ -1,7 +1,7 @@
 // Containment: a plugin, an adopted plugin, an orphan and an exec probe are stopped with every descendant,
 // in a cgroup v2 leaf (where this machine allows one) and with the environment-marker fallback.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActivationError } from '../../../../src/agent/errors.ts';
-import type { ContainmentMode } from '../../../../src/agent/runtime/containment.ts';
+import {
+  type ContainmentMode,
+  ownCgroup,
+  parseCpuMax,
+  parseMemoryMax,
+} from '../../../../src/agent/runtime/containment.ts';
 import {
   adoptPlugin,
   type LaunchOptions,
@@ -170,3 +175,57 @@ for (const { mode, label, skip } of modes) {
     });
   });
 }
+
+describe('resource limits', () => {
+  const parent = ownCgroup();
+  const controllers = parent ? readFileSync(join(parent, 'cgroup.controllers'), 'utf8').split(/\s+/) : [];
+  const limitable = !noCgroup && controllers.includes('memory') && controllers.includes('cpu');
+  if (!noCgroup && !limitable) {
+    console.warn(`cgroup limits cannot be applied here: ${parent} offers only "${controllers.join(' ')}"`);
+  }
+
+  it('reads memory and CPU quantities as the kernel wants them', () => {
+    expect(parseMemoryMax('256Mi')).toBe(256 * 2 ** 20);
+    expect(parseMemoryMax('1G')).toBe(1e9);
+    expect(parseMemoryMax('12.5Mi')).toBeUndefined();
+    expect(parseCpuMax('500m')).toBe('50000 100000');
+    expect(parseCpuMax('2')).toBe('200000 100000');
+    expect(parseCpuMax('1m')).toBe('1000 100000');
+    expect(parseCpuMax('-1')).toBeUndefined();
+  });
+
+  it('says that limits were not applied when the plugin has no cgroup, and runs it anyway', async () => {
+    const p = await plugin('limits-marker', SETSID_CHILD);
+    const handle = await launchPlugin(options(p, 'marker', { resources: { memoryMax: '64Mi' } }));
+    expect(handle.unappliedLimits).toMatch(/^Resource limits were not applied: .*no cgroup/);
+    await handle.stop(300);
+    expect(await leftAfter(p.mark)).toEqual([]);
+  });
+
+  it.skipIf(noCgroup !== undefined || limitable)(
+    'names the missing controller when the cgroup cannot take the limits',
+    async () => {
+      const p = await plugin('limits-missing', SETSID_CHILD);
+      const handle = await launchPlugin(
+        options(p, 'cgroup', { resources: { memoryMax: '64Mi', cpuMax: '500m' } }),
+      );
+      expect(handle.unappliedLimits).toMatch(/memory\.max could not be set: the memory controller/);
+      expect(handle.unappliedLimits).toMatch(/cpu\.max could not be set: the cpu controller/);
+      await handle.stop(300);
+      expect(await leftAfter(p.mark)).toEqual([]);
+    },
+  );
+
+  it.skipIf(!limitable)('writes memory.max and cpu.max into the plugin cgroup before it runs', async () => {
+    const p = await plugin('limits', SETSID_CHILD);
+    const handle = await launchPlugin(
+      options(p, 'cgroup', { resources: { memoryMax: '64Mi', cpuMax: '500m' } }),
+    );
+    const cgroup = handle.record().containment!.cgroup!;
+    expect(handle.unappliedLimits).toBeUndefined();
+    expect(readFileSync(join(cgroup, 'memory.max'), 'utf8').trim()).toBe(String(64 * 2 ** 20));
+    expect(readFileSync(join(cgroup, 'cpu.max'), 'utf8').trim()).toBe('50000 100000');
+    await handle.stop(300);
+    expect(await leftAfter(p.mark)).toEqual([]);
+  });
+});
