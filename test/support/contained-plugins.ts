@@ -38,8 +38,17 @@ export async function aShellPlugin(dir: string, name: string, body: string): Pro
   return { entrypoint, dir: path, mark };
 }
 
+/**
+ * Shell lines that start `sleep 1000` in a new session (escaping the process group) and wait until it is
+ * there (setsid() has run), so a test cannot pass because a group kill caught it before it escaped.
+ */
+export const ESCAPE =
+  'ready="$(dirname "$0")/escaped.$$"\n' +
+  'setsid sh -c \': > "$1"; exec sleep 1000\' sh "$ready" &\n' +
+  'while [ ! -e "$ready" ]; do sleep 0.01; done';
+
 /** A plugin that starts `sleep 1000` in a new session (escaping its process group), then handshakes. */
-export const SETSID_CHILD = 'setsid sleep 1000 &\necho "$HANDSHAKE"\nexec sleep 1000';
+export const SETSID_CHILD = `${ESCAPE}\necho "$HANDSHAKE"\nexec sleep 1000`;
 
 /** Pids of live processes whose start-time environment holds PR_TEST_MARK=<mark> (zombies have none). */
 export function processesMarked(mark: string): number[] {

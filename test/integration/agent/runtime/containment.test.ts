@@ -28,6 +28,7 @@ import { Handshake, Health } from '../../../../src/api/index.ts';
 import {
   aShellPlugin,
   cgroupUnavailable,
+  ESCAPE,
   killMarked,
   leftAfter,
   processesMarked,
@@ -109,14 +110,14 @@ for (const { mode, label, skip } of modes) {
     });
 
     it('kills what a plugin left running when the plugin itself exits', async () => {
-      const p = await plugin('exits', `setsid sleep 1000 &\necho "$HANDSHAKE"\nsleep 0.3\nexit 3`);
+      const p = await plugin('exits', `${ESCAPE}\necho "$HANDSHAKE"\nsleep 0.3\nexit 3`);
       const handle = await launchPlugin(options(p, mode));
       expect(await handle.exited).toEqual({ code: 3, signal: null });
       expect(await leftAfter(p.mark)).toEqual([]);
     });
 
     it('kills the escaped children of a candidate that fails its handshake', async () => {
-      const p = await plugin('bad', 'setsid sleep 1000 &\necho "1|1|carrier-pigeon|x|grpc"\nexec sleep 1000');
+      const p = await plugin('bad', `${ESCAPE}\necho "1|1|carrier-pigeon|x|grpc"\nexec sleep 1000`);
       const error = await launchPlugin(options(p, mode)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ActivationError);
       expect((error as ActivationError).reason).toBe('HandshakeInvalid');
@@ -145,7 +146,7 @@ for (const { mode, label, skip } of modes) {
 
     it('ends an exec probe whose background child holds stderr as soon as the probe exits', async () => {
       // The probe: background children inherit its stderr pipe and outlive its main process.
-      const probe = await plugin('probe-bg', 'setsid sleep 1000 &\nsleep 1000 &\nexit 0');
+      const probe = await plugin('probe-bg', `${ESCAPE}\nsleep 1000 &\nexit 0`);
       const health = Health.parse({
         probes: [{ exec: { command: [probe.entrypoint] }, timeoutSeconds: 5 }],
       });
@@ -158,7 +159,7 @@ for (const { mode, label, skip } of modes) {
     });
 
     it('fails an exec probe that hangs with an escaped child within its timeout, leaving nothing', async () => {
-      const probe = await plugin('probe-hang', 'setsid sleep 1000 &\necho waiting >&2\nexec sleep 1000');
+      const probe = await plugin('probe-hang', `${ESCAPE}\necho waiting >&2\nexec sleep 1000`);
       const health = Health.parse({
         probes: [{ exec: { command: [probe.entrypoint] }, timeoutSeconds: 1, failureThreshold: 1 }],
       });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { aShellPlugin, killMarked, leftAfter } from '../../../support/contained-plugins.ts';
+import { aShellPlugin, ESCAPE, killMarked, leftAfter } from '../../../support/contained-plugins.ts';
 import { stageFixture } from '../../../support/plugins.ts';
 
 const REPO = join(import.meta.dirname, '../../../..');
@@ -23,11 +23,7 @@ afterAll(async () => {
 it('exits after printing probe_ok when an exec probe left a background child, and kills that child', async () => {
   const staging = join(base, 'staging');
   const fixture = await stageFixture(staging, { network: 'unix', version: '4.0.0' });
-  const probe = await aShellPlugin(
-    join(base, 'probes'),
-    'probe',
-    'setsid sleep 1000 &\nsleep 1000 &\nexit 0',
-  );
+  const probe = await aShellPlugin(join(base, 'probes'), 'probe', `${ESCAPE}\nsleep 1000 &\nexit 0`);
   const file = join(base, 'release.yaml');
   writeFileSync(
     file,
