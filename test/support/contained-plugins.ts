@@ -81,13 +81,18 @@ export async function leftAfter(mark: string, ms = 1000): Promise<number[]> {
   }
 }
 
-/** SIGKILLs whatever still carries the mark (test cleanup, so a failing test leaks nothing). */
+/** SIGKILLs whatever still carries the mark, in rounds until none is found (test cleanup, so a failing
+ * test leaks nothing: a shell forking while it is killed shows up in the next round). */
 export function killMarked(mark: string): void {
-  for (const pid of processesMarked(mark)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
+  for (let round = 0; round < 50; round++) {
+    const pids = processesMarked(mark);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
     }
   }
 }
