@@ -109,6 +109,35 @@ for (const { mode, label, skip } of modes) {
       expect(await leftAfter(p.mark)).toEqual([]);
     });
 
+    it('stops a plugin adopted from the record a SIGKILLed agent printed, with its escaped child', async () => {
+      const p = await plugin('restart', SETSID_CHILD);
+      const agent = spawn(
+        process.execPath,
+        [AGENT, join(root, 'run', `restart-${++runs}`), p.entrypoint, p.dir],
+        {
+          stdio: ['ignore', 'pipe', 'ignore'],
+          env: { ...process.env, PLUGIN_RELEASE_CONTAINMENT: mode },
+        },
+      );
+      const line = await new Promise<string>((resolve) => {
+        let out = '';
+        agent.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+      });
+      const gone = new Promise((resolve) => agent.once('exit', resolve));
+      agent.kill('SIGKILL');
+      await gone;
+      const record = JSON.parse(line) as PluginProcessRecord;
+      expect(record.containment?.cgroup !== undefined).toBe(mode === 'cgroup');
+      expect(processesMarked(p.mark)).toHaveLength(2);
+      const adopted = adoptPlugin(record);
+      expect(adopted).toBeDefined();
+      await adopted!.stop(300);
+      expect(await leftAfter(p.mark)).toEqual([]);
+    });
+
     it('kills what a plugin left running when the plugin itself exits', async () => {
       const p = await plugin('exits', `${ESCAPE}\necho "$HANDSHAKE"\nsleep 0.3\nexit 3`);
       const handle = await launchPlugin(options(p, mode));
