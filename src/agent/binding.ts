@@ -2,6 +2,7 @@
 // reports through each activation's status. It never writes a PluginRelease.
 import type { Logger } from 'pino';
 import {
+  ConditionType,
   formatIssues,
   NodeReason,
   type PluginActivation,
@@ -9,8 +10,10 @@ import {
   type PluginActivationStatus,
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
+import { setCondition } from '../runtime/conditions.ts';
 import { done, type ReconcileResult } from '../runtime/reconcile.ts';
 import type { NodeEngine } from './node-engine.ts';
+import type { SupervisedHealth } from './plugin-host.ts';
 
 export interface AgentCaches {
   activation(key: string): PluginActivation | undefined;
@@ -85,8 +88,12 @@ export class ActivationBinding {
               message: `Recovered after an agent restart: ${repaired.join(' ')}`,
             }
           : {};
-      if (status.observedGeneration !== generation || 'reason' in recovered) {
-        const acknowledged = { ...status, ...recovered, observedGeneration: generation };
+      const supervised =
+        status.phase === 'Active'
+          ? supervisedStatus(status, await this.#o.engine.health(spec.plugin))
+          : status;
+      const acknowledged = { ...supervised, ...recovered, observedGeneration: generation };
+      if (canonicalJson(acknowledged) !== canonicalJson(status)) {
         await this.#write(activation, acknowledged);
         this.#written.set(key, { generation, status: acknowledged });
       }
@@ -186,6 +193,55 @@ class StatusReporter {
     }
     this.#inFlight = undefined;
   }
+}
+
+/**
+ * An Active status with what supervision knows of the active process: the restart count and last exit,
+ * `Degraded` (True while it is down, with CrashLoopBackOff), and `Ready` False (PluginDown) while no
+ * process serves — so the release counts the node as unavailable. A status for another revision, or
+ * from before any restart, is returned as it is.
+ */
+export function supervisedStatus(
+  status: PluginActivationStatus,
+  health: SupervisedHealth,
+): PluginActivationStatus {
+  if (health.revision === undefined || health.revision !== status.activeRevision) return status;
+  if (!health.down && health.restarts === 0) return status;
+  const now = new Date();
+  const down = health.down;
+  const detail = [health.lastExit, health.message].filter(Boolean).join(' ');
+  let conditions = setCondition(
+    status.conditions ?? [],
+    down
+      ? { type: ConditionType.Degraded, status: 'True', reason: NodeReason.CrashLoopBackOff, message: detail }
+      : {
+          type: ConditionType.Degraded,
+          status: 'False',
+          reason: NodeReason.PluginRestarted,
+          message:
+            `Restarted ${health.restarts} time(s) after it exited on its own; it serves again. ${health.lastExit ?? ''}`.trim(),
+        },
+    0,
+    now,
+  );
+  const reason = down ? NodeReason.PluginDown : NodeReason.Activated;
+  const message = down
+    ? `Revision ${health.revision} is active but its process is down; the agent restarts it (new connections wait up to the front's hold time). ${detail}`
+    : `Revision ${health.revision} is active and serving.`;
+  conditions = setCondition(
+    conditions,
+    { type: ConditionType.Ready, status: down ? 'False' : 'True', reason, message },
+    0,
+    now,
+  );
+  return {
+    ...status,
+    reason,
+    message,
+    restarts: health.restarts,
+    ...(health.lastExit ? { lastExit: health.lastExit.slice(0, 4096) } : {}),
+    conditions,
+  };
 }
 
 /** What a status says, without the timestamps that change on every report. */

@@ -1,7 +1,7 @@
 // The agent process: recovers the node engine, then watches this node's PluginActivations and runs
 // them through the binding, with metrics and health endpoints.
 import type { Logger } from 'pino';
-import { Labels, type PluginActivation } from '../api/index.ts';
+import { EventReason, Labels, type PluginActivation } from '../api/index.ts';
 import { createKubeClients, type KubeConfig, replaceStatusPatch } from '../kube/index.ts';
 import {
   createMetrics,
@@ -12,7 +12,10 @@ import {
 import { type Clock, systemClock } from '../runtime/clock.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import { ActivationBinding } from './binding.ts';
+import { type Fronts, LocalFronts } from './front/fronts.ts';
+import { KeeperFronts } from './front/keeper.ts';
 import { NodeEngine } from './node-engine.ts';
+import type { SupervisedHealth } from './plugin-host.ts';
 
 export interface AgentOptions {
   kubeConfig: KubeConfig;
@@ -25,27 +28,64 @@ export interface AgentOptions {
   /** Activations of different plugins running at once. */
   workers?: number;
   clock?: Clock;
+  /** Who this agent is, for the root's lock (its version, or a build id). */
+  version?: string;
+  /** Ask a live agent on the same root to hand over (an upgrade) instead of refusing to start. */
+  takeover?: boolean;
+  /**
+   * Where the fronts live: 'keeper' (default), a separate process that outlives this one, so clients
+   * are served while the agent is dead, restarting or replaced; 'local', inside this process.
+   */
+  fronts?: 'keeper' | 'local';
 }
 
 export interface RunningAgent {
   ready(): boolean;
   readonly engine: NodeEngine;
   readonly metricsUrl: string | undefined;
-  /** Stops watching and closes the fronts; plugin processes keep running unless `stopPlugins`. */
+  /** Stops watching; plugin processes and the keeper's fronts keep serving unless `stopPlugins`. */
   stop(stopPlugins?: boolean): Promise<void>;
+  /** Resolves when a newer agent took the root over (this one stopped working and should exit). */
+  readonly handedOver: Promise<void>;
 }
 
 /** Starts the agent; resolves once recovery has run and the cache has synced. */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { logger, nodeName } = options;
   const clock = options.clock ?? systemClock;
+  const fronts: Fronts =
+    options.fronts === 'local' ? new LocalFronts(logger) : new KeeperFronts(options.root, logger);
+  let onHealth: (plugin: string, health: SupervisedHealth) => void = () => {};
+  let setUp: () => void = () => {};
+  const isSetUp = new Promise<void>((resolve) => {
+    setUp = resolve;
+  });
+  // A hand-over asked for while this agent is still starting waits until it can stop cleanly.
+  let handOver: () => Promise<void> = async () => {
+    await isSetUp;
+    await handOver();
+  };
+  let resolveHandedOver: () => void = () => {};
+  const handedOver = new Promise<void>((resolve) => {
+    resolveHandedOver = resolve;
+  });
   const engine = new NodeEngine({
     root: options.root,
     stagingRoot: options.stagingRoot,
     logger,
+    fronts,
     now: () => clock.now(),
+    onHealth: (plugin, health) => onHealth(plugin, health),
+    lock: {
+      version: options.version ?? 'unknown',
+      ...(options.takeover ? { takeover: true } : {}),
+      onHandover: () => handOver(),
+    },
   });
   const recovered = await engine.recover();
+  if (engine.predecessor) {
+    logger.info({ predecessor: engine.predecessor }, 'took the root over from the previous agent');
+  }
   for (const [plugin, actions] of Object.entries(recovered)) {
     if (actions.length > 0) logger.info({ plugin, actions }, 'recovered');
   }
@@ -60,6 +100,30 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   metrics.trackQueue(queue);
   const key = (a: PluginActivation) => `${a.metadata.namespace}/${a.metadata.name}`;
   activations.on({ add: (a) => queue.add(key(a)), update: (_, a) => queue.add(key(a)) });
+  const events = clients.eventRecorder({ component: 'plugin-release-agent', instance: nodeName, logger });
+  // Supervision news: re-reconcile the plugin's activations (their status shows it) and record an Event.
+  onHealth = (plugin, health) => {
+    for (const k of activations.keys()) {
+      const a = activations.get(k);
+      if (a?.spec.plugin !== plugin || a.spec.nodeName !== nodeName) continue;
+      queue.add(k);
+      if (health.down && health.message?.startsWith('Restarting')) {
+        events.recordEvent(
+          a,
+          'Warning',
+          EventReason.PluginCrashed,
+          health.lastExit ?? 'The active plugin exited.',
+        );
+      } else if (!health.down) {
+        events.recordEvent(
+          a,
+          'Normal',
+          EventReason.PluginRestarted,
+          `Restarted revision ${health.revision} after it exited on its own (${health.restarts} restart(s)).`,
+        );
+      }
+    }
+  };
 
   const binding = new ActivationBinding({
     nodeName,
@@ -104,16 +168,23 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       logger,
     });
   }
-  return {
-    ready,
-    engine,
-    metricsUrl: health?.url,
-    async stop(stopPlugins = false) {
+  let stopping: Promise<void> | undefined;
+  const stop = (stopPlugins = false) => {
+    stopping ??= (async () => {
       await queue.shutdown({ drainTimeoutMs: 5_000 });
       await running;
       await activations.stop();
+      await events.flush();
       await engine.close(stopPlugins);
       await health?.close();
-    },
+    })();
+    return stopping;
   };
+  handOver = async () => {
+    logger.info('a newer agent asked for the root: handing over (plugins and fronts keep serving)');
+    await stop(false);
+    resolveHandedOver();
+  };
+  setUp();
+  return { ready, engine, metricsUrl: health?.url, stop, handedOver };
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
 import { type ActivateOptions, PluginHost, type SupervisedHealth } from './plugin-host.ts';
+import { type Holder, type LockOptions, lockRoot, type RootLock } from './root-lock.ts';
 
 export interface NodeEngineOptions {
   /** The agent's own directory: plugins/<plugin>/{releases,current,previous,journal.json,run}. */
@@ -22,21 +23,33 @@ export interface NodeEngineOptions {
   delay?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called when a plugin's supervised active process went down or came back. */
   onHealth?: (plugin: string, health: SupervisedHealth) => void;
+  /** How the engine takes the root's lock (root-lock.ts): who it is, and whether it asks to take over. */
+  lock?: LockOptions;
 }
 
 export class NodeEngine {
   readonly #opts: NodeEngineOptions & { fronts: Fronts };
   readonly #hosts = new Map<string, Promise<PluginHost>>();
+  #lock: RootLock | undefined;
 
   constructor(opts: NodeEngineOptions) {
     this.#opts = { ...opts, fronts: opts.fronts ?? new LocalFronts(opts.logger) };
   }
 
+  /** The agent that held the root before this engine took it over, if it did. */
+  get predecessor(): Holder | undefined {
+    return this.#lock?.predecessor;
+  }
+
   /**
-   * Recovers every plugin found under the root (see recovery.ts) and returns what recovery did, by
-   * plugin. Call once at start-up, before the first activate.
+   * Takes the root's lock (a live holder makes it throw ActivationError RootLocked, unless it hands
+   * over), then recovers every plugin found under the root (see recovery.ts) and returns what recovery
+   * did, by plugin. Call once at start-up, before the first activate.
    */
   async recover(): Promise<Record<string, string[]>> {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(this.#opts.root, { recursive: true });
+    this.#lock ??= await lockRoot(this.#opts.root, this.#opts.lock ?? { version: 'engine' });
     let plugins: string[] = [];
     try {
       plugins = await readdir(join(this.#opts.root, 'plugins'));
@@ -70,6 +83,8 @@ export class NodeEngine {
   async close(stopPlugins = false): Promise<void> {
     for (const host of this.#hosts.values()) await (await host).close(stopPlugins);
     await this.#opts.fronts.detach();
+    await this.#lock?.release();
+    this.#lock = undefined;
   }
 
   #host(plugin: string): Promise<PluginHost> {

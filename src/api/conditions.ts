@@ -78,6 +78,8 @@ export const NodeReason = {
   // the candidate's announced address (it must own it before the swap)
   AddressInUse: 'AddressInUse',
   AddressNotServing: 'AddressNotServing',
+  // the agent root is held by another live agent (docs/agent.md, the lock)
+  RootLocked: 'RootLocked',
   // the active plugin, supervised after its activation
   PluginDown: 'PluginDown',
   CrashLoopBackOff: 'CrashLoopBackOff',

@@ -4,9 +4,11 @@ import { startAgent } from '../agent/daemon.ts';
 import { loadKubeConfig } from '../kube/index.ts';
 import { createLogger } from '../observability/index.ts';
 import { hostPort, parseFlags, UsageError, untilSignal } from './flags.ts';
+import { agentVersion } from './version.ts';
 
 export const help = `Usage: plugin-release agent --node <name> --staging-root <dir> --root <dir>
-                            [--kubeconfig <path>] [--metrics-addr <host:port>] [--log-level <level>]
+                            [--kubeconfig <path>] [--metrics-addr <host:port>] [--takeover]
+                            [--fronts keeper|local] [--log-level <level>]
 
 Watches the PluginActivations labelled pluginrelease.io/node=<name> and runs each on this machine:
 stage, probe, swap, roll back. Writes only the activations' status. Several agents may run on one
@@ -18,9 +20,14 @@ Flags:
   --root <dir>               the agent's own state: staged releases, current/previous links, journals
   --kubeconfig <path>        kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
   --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8081)
+  --takeover                 when another agent holds --root (an upgrade), ask it to hand over instead
+                             of refusing to start; it stops, its plugins keep serving, this one adopts them
+  --fronts keeper|local      who holds the fronts' listening sockets: a keeper process that outlives the
+                             agent (default; see plugin-release keeper), or the agent itself
   --log-level <level>        trace, debug, info (default), warn, error
 
-On SIGTERM the agent stops watching; plugin processes keep serving and the next agent adopts them.
+On SIGTERM the agent stops watching; plugin processes and the fronts keep serving and the next agent
+adopts them. A second agent on the same --root refuses to start (RootLocked) unless --takeover.
 
 Example:
   plugin-release agent --node "$NODE_NAME" --staging-root /var/lib/plugin-release/staging \\
@@ -33,6 +40,8 @@ const Flags = z.object({
   root: required('--root is required'),
   kubeconfig: z.string().min(1).optional(),
   'metrics-addr': hostPort().optional(),
+  takeover: z.boolean().default(false),
+  fronts: z.enum(['keeper', 'local']).default('keeper'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -47,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
         root: { type: 'string' },
         kubeconfig: { type: 'string' },
         'metrics-addr': { type: 'string' },
+        takeover: { type: 'boolean' },
+        fronts: { type: 'string' },
         'log-level': { type: 'string' },
       },
       Flags,
@@ -65,9 +76,16 @@ export async function main(argv: string[]): Promise<number> {
     stagingRoot: flags['staging-root'],
     logger,
     ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+    version: agentVersion(),
+    takeover: flags.takeover,
+    fronts: flags.fronts,
   });
   logger.info({ metrics: agent.metricsUrl }, 'agent running');
-  const signal = await untilSignal();
+  const signal = await Promise.race([untilSignal(), agent.handedOver.then(() => 'handover' as const)]);
+  if (signal === 'handover') {
+    logger.info('handed the root over to a newer agent; exiting');
+    return 0;
+  }
   logger.info({ signal }, 'stopping; plugin processes keep serving');
   await agent.stop();
   return 0;

@@ -1,6 +1,6 @@
 // The `plugin-release` command tree: each subcommand lives in src/cli/<name>.ts and exports
 // `help` (a string) and `main(argv) → exit code`; this file only dispatches.
-import { readFileSync } from 'node:fs';
+import { agentVersion } from './version.ts';
 
 interface Command {
   help: string;
@@ -26,11 +26,6 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   digest: { summary: 'Print the sha256 digest of a file or directory', load: () => import('./digest.ts') },
 };
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  return pkg.version as string;
-}
-
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
@@ -52,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === '--version' || name === '-v') {
-    console.log(version());
+    console.log(agentVersion());
     return 0;
   }
   const entry = commands[name];

@@ -51,9 +51,10 @@ export async function aCandidate(
 /** One GET through a unix socket on a fresh connection: the serving version, or an error code. */
 export function getVersion(
   socketPath: string,
+  timeoutMs = 3000,
 ): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
   return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/', agent: false, timeout: 3000 }, (res) => {
+    const req = request({ socketPath, path: '/', agent: false, timeout: timeoutMs }, (res) => {
       res.resume();
       res.on('end', () =>
         resolve(
@@ -71,12 +72,12 @@ export function getVersion(
 }
 
 /** A client that requests through the front back to back until stopped, counting what it saw. */
-export function aRequestLoop(socketPath: string) {
+export function aRequestLoop(socketPath: string, timeoutMs?: number) {
   const seen = { ok: 0, failed: 0, errors: [] as string[], versions: new Set<string>() };
   let running = true;
   const done = (async () => {
     while (running) {
-      const r = await getVersion(socketPath);
+      const r = await getVersion(socketPath, timeoutMs);
       if (r.ok) {
         seen.ok++;
         seen.versions.add(r.version);

@@ -17,6 +17,8 @@ export const FIXTURE_MODES = [
   'healthy-then-fail',
   'flood-stdout',
   'missing-capability',
+  'exit-later',
+  'reset-http',
 ] as const;
 export type FixtureMode = (typeof FIXTURE_MODES)[number];
 

@@ -286,9 +286,20 @@ export class Front {
     upstream.on('data', (chunk: Buffer) => {
       received += chunk.length;
     });
-    client.once('close', () => upstream.destroy());
+    let clientGone = false;
+    client.once('close', () => {
+      clientGone = true;
+      upstream.destroy();
+    });
+    // The backend hung up on a client that was still there and had asked something: a failed request.
+    let judged = false;
+    const judge = () => {
+      if (!judged && !clientGone && received === 0 && sent > 0) route.stats.earlyClosed++;
+      judged = true;
+    };
+    upstream.once('end', judge);
     upstream.once('close', () => {
-      if (received === 0 && sent > 0 && !client.destroyed) route.stats.earlyClosed++;
+      judge();
       client.destroy();
     });
     client.on('error', () => upstream.destroy());
