@@ -87,6 +87,7 @@ export {
   readProcessIdentity,
   STDERR_LOG,
   STDOUT_LOG,
+  socketDirectory,
   stopOrphan,
 } from './process.ts';
 export type {

@@ -1,7 +1,7 @@
 // Plugin processes: spawn detached and contained, read the handshake, adopt after a restart, stop the tree.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
-import { access, mkdir, rmdir, writeFile } from 'node:fs/promises';
+import { access, chown, mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -65,6 +65,19 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   let containment: Containment;
   try {
     await mkdir(opts.runDir, { recursive: true });
+    // The socket directory is the plugin's own: a runAsUser plugin cannot create a socket in the
+    // root-owned run directory, and the run directory must stay root's (recovery trusts pid.json).
+    const sockets = socketDirectory(opts.runDir);
+    if (sockets.startsWith(opts.runDir)) {
+      await mkdir(sockets, { recursive: true, mode: 0o700 });
+      if (opts.runAsUser !== undefined || opts.runAsGroup !== undefined) {
+        await chown(
+          sockets,
+          opts.runAsUser ?? process.getuid?.() ?? 0,
+          opts.runAsGroup ?? process.getgid?.() ?? 0,
+        );
+      }
+    }
     containment = await createContainment(basename(opts.runDir), opts.containment);
     // Before the spawn: whatever instant a SIGKILL hits the agent, recovery knows what to look for.
     await writeFile(join(opts.runDir, CONTAINMENT_RECORD), `${JSON.stringify(containment.record)}\n`);
@@ -327,7 +340,7 @@ export async function stopOrphan(runDir: string, graceMs: number): Promise<boole
  * them, and the containment marker (when given) last of all.
  */
 export function pluginEnvironment(opts: LaunchOptions, instance?: string): Record<string, string> {
-  const socketDir = opts.runDir.length + 24 <= 107 ? opts.runDir : tmpdir();
+  const socketDir = socketDirectory(opts.runDir);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     PLUGIN_MIN_PORT: '10000',
@@ -340,6 +353,18 @@ export function pluginEnvironment(opts: LaunchOptions, instance?: string): Recor
   if (opts.configPath) env.PLUGIN_CONFIG = opts.configPath;
   if (instance !== undefined) env[INSTANCE_ENV] = instance;
   return env;
+}
+
+/** Linux sun_path holds 107 bytes; go-plugin names its socket plugin<9 digits> inside the directory. */
+const SOCKET_NAME_ROOM = 24;
+
+/**
+ * PLUGIN_UNIX_SOCKET_DIR for a run dir: `<runDir>/sock` (mode 0700, owned by runAsUser/runAsGroup,
+ * created by launchPlugin), or the system temp dir when socket paths there would not fit in sun_path.
+ */
+export function socketDirectory(runDir: string): string {
+  const dir = join(runDir, 'sock');
+  return dir.length + SOCKET_NAME_ROOM <= 107 ? dir : tmpdir();
 }
 
 class HandshakeProblem extends Error {
