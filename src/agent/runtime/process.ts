@@ -151,6 +151,10 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   }
   child.unref();
   const pid = child.pid;
+  // Listening before the next await: an exit while the agent moves the process must not go unseen.
+  const exited = new Promise<ProcessExit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
   if (record.cgroup !== undefined) {
     try {
       joinCgroup(record, pid);
@@ -170,9 +174,6 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   }
   crashPoint('launch:spawned');
   const stopLogs = [watchLogs([stderrPath], opts.logs)];
-  const exited = new Promise<ProcessExit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
   const startTime = readProcStat(pid)?.startTime ?? '';
   // Written before the handshake, so a recovering agent can find (and stop) a candidate it never adopted.
   const identityWritten = writeFile(
