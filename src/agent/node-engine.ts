@@ -81,7 +81,8 @@ export class NodeEngine {
    * them), and so do the fronts when a keeper holds them; with `stopPlugins` both stop.
    */
   async close(stopPlugins = false): Promise<void> {
-    for (const host of this.#hosts.values()) await (await host).close(stopPlugins);
+    // A host that failed to open (a damaged root) has nothing to close; the fronts still must be let go.
+    for (const host of this.#hosts.values()) await (await host.catch(() => undefined))?.close(stopPlugins);
     await this.#opts.fronts.detach();
     await this.#lock?.release();
     this.#lock = undefined;

@@ -23,9 +23,9 @@ import { sweep } from './actions/sweep.ts';
 import { verify, verifyWindowMs } from './actions/verify.ts';
 import { type Effect, type Observation, type State, transition } from './engine/transition.ts';
 import { ActivationError } from './errors.ts';
-import type { FrontHandle, Fronts, FrontSwitch } from './front/fronts.ts';
+import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
 import { type Journal, writeJournal } from './journal.ts';
-import { recoverPlugin } from './recovery.ts';
+import { openFront, recoverPlugin } from './recovery.ts';
 import { isSameProcess, type PluginProcess } from './runtime/index.ts';
 import { defaultFrontAddress, newRunDir, pluginDir, type ReleaseRecord, readLinkRevision } from './store.ts';
 
@@ -501,7 +501,7 @@ export class PluginHost {
       return;
     const { mkdir } = await import('node:fs/promises');
     await mkdir(pluginDir(this.#opts.root, spec.plugin), { recursive: true });
-    const front = await this.#opts.fronts.open(address);
+    const front = await openFront(this.#opts.fronts, address);
     if (this.#serving) await front.switchTo(backendOf(this.#serving.process));
     await this.#front?.close();
     this.#front = front;

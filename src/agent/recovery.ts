@@ -16,7 +16,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { NodeReason } from '../api/index.ts';
-import { launch, STOP_GRACE_MS } from './actions/launch.ts';
+import { relaunch, STOP_GRACE_MS } from './actions/launch.ts';
 import { restore } from './actions/restore.ts';
 import { backendOf, type Serving } from './actions/swap.ts';
 import { ActivationError } from './errors.ts';
@@ -352,19 +352,8 @@ async function restart(
   actions: string[],
   reasons: NodeReason[],
 ): Promise<Serving | undefined> {
-  const record = await readReleaseRecord(root, plugin, current);
-  if (!record) {
-    actions.push(`current names ${current}, whose release record is unreadable; nothing serves.`);
-    return undefined;
-  }
-  const runDir = await newRunDir(root, plugin, current);
   try {
-    const { process } = await launch(
-      record,
-      { plugin, version: record.version, handshake: { ...record.handshake, requiredCapabilities: [] } },
-      runDir,
-      { logger },
-    );
+    const process = await relaunch(root, plugin, current, { logger });
     actions.push(`Restarted ${current} from current (pid ${process.pid}).`);
     return { revision: current, process };
   } catch (error) {

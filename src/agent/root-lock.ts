@@ -105,7 +105,10 @@ export async function lockRoot(root: string, opts: LockOptions): Promise<RootLoc
     });
   });
   server.unref();
-  const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  // Stops listening at once (the lock is free); a hand-over reply still in flight finishes on its own.
+  const close = async () => {
+    if (server.listening) server.close();
+  };
   return { predecessor, release: close };
 }
 

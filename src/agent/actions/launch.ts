@@ -10,7 +10,7 @@ import { NodeReason, type PluginActivationSpec } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
 import { type Backend, hostPort } from '../front/index.ts';
 import { checkContract, launchPlugin, type PluginProcess } from '../runtime/index.ts';
-import { newRunDir, type ReleaseRecord, readReleaseRecord } from '../store.ts';
+import { newRunDir, type ReleaseRecord, readReleaseRecord, verifyRelease } from '../store.ts';
 
 /** Grace between SIGTERM and SIGKILL whenever the agent stops a plugin process. */
 export const STOP_GRACE_MS = 2000;
@@ -71,8 +71,9 @@ export async function launch(
 }
 
 /**
- * Starts a kept release again (restore, recovery, supervision): the record on disk is all it needs.
- * Throws ActivationError RollbackFailed when the release is not kept, or a launch failure.
+ * Starts a kept release again (restore, recovery, supervision): the record on disk is all it needs, and
+ * its digests are checked again first, so nothing runs that changed since it was verified. Throws
+ * ActivationError RollbackFailed when the release is not kept, SnapshotCorrupt, or a launch failure.
  */
 export async function relaunch(
   root: string,
@@ -87,6 +88,7 @@ export async function relaunch(
       `The release ${revision} is missing on disk, so it could not be started again.`,
     );
   }
+  await verifyRelease(root, plugin, record);
   const runDir = await newRunDir(root, plugin, revision);
   const { process } = await launch(
     record,
@@ -121,7 +123,10 @@ export async function checkAddress(
     await connectOnce(announced, Math.max(timeoutMs, 100));
   } catch (error) {
     // A plugin that exited right after its handshake is better reported as what it did.
-    const exit = await Promise.race([process.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 250))]);
+    const exit = await Promise.race([
+      process.exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 250)),
+    ]);
     if (exit) {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       const tail = process.stderrTail(10);
