@@ -87,6 +87,8 @@ interface Attempt {
   retiring?: { serving: Serving | undefined; drained: FrontSwitch['drained'] };
   handshake?: HandshakeResult;
   lastProbe?: ProbeResult;
+  /** Why spec.process.resources could not be applied to the candidate, when they could not. */
+  unappliedLimits?: string;
   conditions: Condition[];
 }
 
@@ -264,6 +266,7 @@ export class PluginHost {
         taken: await this.#takenAddresses(a.state.phase === 'Staged' && a.state.unloaded),
       });
       a.candidate = launched.process;
+      if (launched.process.unappliedLimits) a.unappliedLimits = launched.process.unappliedLimits;
       a.handshake = {
         ...launched.process.handshake,
         ...(launched.capabilities ? { capabilities: launched.capabilities } : {}),
@@ -536,7 +539,7 @@ export class PluginHost {
       : restoredSnapshot
         ? `Rolled back to the kept snapshot of revision ${a.revision}, which is active and serving.`
         : phase === 'Active'
-          ? `Revision ${a.revision} is active and serving.`
+          ? `Revision ${a.revision} is active and serving.${a.unappliedLimits ? ` ${a.unappliedLimits}` : ''}`
           : phase === 'Probed'
             ? `Revision ${a.revision} staged and probed healthy; dry run, nothing swapped.`
             : `Revision ${a.revision}: ${reason}.`;

@@ -36,7 +36,6 @@ import {
   defaultFrontAddress,
   isComplete,
   linkTarget,
-  newRunDir,
   pluginDir,
   readLinkRevision,
   readReleaseRecord,

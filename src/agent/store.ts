@@ -97,6 +97,8 @@ export const ReleaseRecord = z.object({
   handshake: Handshake,
   runAsUser: z.int().optional(),
   runAsGroup: z.int().optional(),
+  /** spec.process.resources: cgroup limits for the process and its descendants. */
+  resources: z.object({ memoryMax: z.string().optional(), cpuMax: z.string().optional() }).optional(),
   stagedAt: z.string(),
   /** The digest format `artifactDigest` was verified with: 2 (docs/security.md); absent means v1. */
   digestFormat: z.literal(DIGEST_FORMAT).optional(),

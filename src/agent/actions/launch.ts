@@ -46,6 +46,7 @@ export async function launch(
     handshake: record.handshake,
     ...(record.runAsUser !== undefined ? { runAsUser: record.runAsUser } : {}),
     ...(record.runAsGroup !== undefined ? { runAsGroup: record.runAsGroup } : {}),
+    ...(record.resources ? { resources: record.resources } : {}),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     logger: ctx.logger,
     stopGraceMs: STOP_GRACE_MS,

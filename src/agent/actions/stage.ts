@@ -441,6 +441,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
       handshake: spec.handshake,
       ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),
       ...(spec.process.runAsGroup !== undefined ? { runAsGroup: spec.process.runAsGroup } : {}),
+      ...(spec.process.resources ? { resources: spec.process.resources } : {}),
       stagedAt: now.toISOString(),
     };
     await writeFileAtomic(join(final, COMPLETE_MARKER), `${JSON.stringify(record, null, 2)}\n`);

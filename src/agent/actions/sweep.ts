@@ -4,7 +4,12 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Journal } from '../journal.ts';
-import { isSameProcess, readProcessIdentity } from '../runtime/index.ts';
+import {
+  isSameProcess,
+  killContainment,
+  readContainmentRecord,
+  readProcessIdentity,
+} from '../runtime/index.ts';
 import { pluginDir, readLinkRevision, readReleaseRecord, releasesDir, runRoot } from '../store.ts';
 
 async function list(dir: string): Promise<string[]> {
@@ -47,6 +52,9 @@ export async function sweep(root: string, journal: Journal, keepSnapshots: numbe
     if (runDir === activeRun) continue;
     const identity = readProcessIdentity(runDir);
     if (identity && isSameProcess(identity.pid, identity.startTime)) continue;
+    // Whatever the dead process left in its containment goes with it (and its cgroup is removed).
+    const held = readContainmentRecord(runDir);
+    if (held) await killContainment(held);
     await rm(runDir, { recursive: true, force: true });
     removed.push(`run/${name}`);
   }

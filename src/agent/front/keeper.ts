@@ -20,7 +20,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { type FrontHandle, type Fronts, type FrontSwitch, LocalFronts } from './fronts.ts';
+import { type FrontHandle, type FrontSwitch, type Fronts, LocalFronts } from './fronts.ts';
 import type { Backend, RouteStats } from './index.ts';
 
 export const KEEPER_SOCKET = 'keeper.sock';
