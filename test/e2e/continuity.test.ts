@@ -244,7 +244,10 @@ describe('serving while the agent is away', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 500));
     const seen = await traffic.stop();
-    expect(restarted.status).toMatchObject({ phase: 'Active', lastExit: expect.stringMatching(/exited|SIGKILL/) });
+    expect(restarted.status).toMatchObject({
+      phase: 'Active',
+      lastExit: expect.stringMatching(/exited|SIGKILL/),
+    });
     expect(restarted.status?.conditions).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ type: 'Degraded', status: 'False', reason: 'PluginRestarted' }),
