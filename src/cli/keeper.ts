@@ -1,11 +1,16 @@
 // `plugin-release keeper`: hold an agent root's fronts in a small process of their own, so they keep
-// serving while the agent crashes, restarts or is upgraded (src/agent/front/keeper.ts).
+// serving while the agent crashes, restarts or is upgraded (src/agent/front/keeper.ts); with `--run`,
+// also run the agent as its child and restart it when it crashes (the container's main process).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { startKeeper } from '../agent/front/keeper.ts';
 import { createLogger } from '../observability/index.ts';
 import { parseFlags, UsageError, untilSignal } from './flags.ts';
 
 export const help = `Usage: plugin-release keeper --root <dir> [--takeover] [--hold-ms <ms>] [--log-level <level>]
+                             [--run -- <plugin-release command and flags>]
 
 Holds the listening sockets of every front under the agent root <dir> and forwards their connections to
 the backend the agent last chose. The agent starts one on demand (detached) and drives it over
@@ -17,9 +22,18 @@ Flags:
                         beside it, take its fronts and backends, then retire it
   --hold-ms <ms>        how long a new connection waits while its backend refuses (default 5000)
   --log-level <level>   trace, debug, info (default), warn, error
+  --run -- <args>       also run \`plugin-release <args>\` (the agent) as a child: restart it after 1 s,
+                        2 s, … 30 s when it fails; an exit 0 (it handed the root over, or stopped) is
+                        final. SIGTERM goes to the child first. For a container whose main process must
+                        outlive the agent: the agent's crash then restarts only the agent.
 
 Exits when retired by a successor, on SIGTERM (fronts close), when <dir> is removed, or after 10 s
-without a front to hold and without an agent connected.`;
+without a front to hold and without an agent connected. With --run it stays until SIGTERM instead, so a
+retired keeper's container is not restarted (and does not take the fronts back).
+
+Example (the agent DaemonSet's container):
+  plugin-release keeper --root /var/lib/plugin-release/agent --takeover --run -- \\
+    agent --node "$NODE_NAME" --root /var/lib/plugin-release/agent --takeover …`;
 
 const Flags = z.object({
   root: z.string({ error: '--root is required' }).min(1, '--root is required'),
@@ -29,10 +43,15 @@ const Flags = z.object({
 });
 
 export async function main(argv: string[]): Promise<number> {
+  const split = argv.indexOf('--');
+  const child = split >= 0 ? argv.slice(split + 1) : undefined;
   let flags: z.infer<typeof Flags>;
   try {
+    if (argv.includes('--run') !== (child !== undefined && child.length > 0)) {
+      throw new UsageError('--run needs the command to run after --, and -- needs --run');
+    }
     flags = parseFlags(
-      argv,
+      split >= 0 ? argv.slice(0, split).filter((a) => a !== '--run') : argv,
       {
         root: { type: 'string' },
         takeover: { type: 'boolean' },
@@ -54,13 +73,66 @@ export async function main(argv: string[]): Promise<number> {
       root: flags.root,
       logger,
       takeover: flags.takeover,
+      idleExit: !child,
       ...(flags['hold-ms'] !== undefined ? { holdMs: flags['hold-ms'] } : {}),
     });
   } catch (error) {
     console.error(`plugin-release keeper: ${(error as Error).message}`);
     return 1;
   }
-  const signalled = untilSignal().then(() => keeper.stop());
-  await Promise.race([keeper.stopped, signalled]);
+  if (!child) {
+    const signalled = untilSignal().then(() => keeper.stop());
+    await Promise.race([keeper.stopped, signalled]);
+  } else {
+    const agent = superviseChild(child, logger);
+    await untilSignal();
+    await agent.stop();
+    await keeper.stop();
+  }
+  if (keeper.retired) process.exit(0); // see RunningKeeper.retired: the successor's sockets must stay
   return 0;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/plugin-release.js', import.meta.url));
+const BACKOFF = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 };
+
+/**
+ * Runs `plugin-release <args>` and restarts it with exponential backoff when it fails; an exit 0 is the
+ * child's own decision (a hand-over, a clean stop) and is not restarted.
+ */
+function superviseChild(args: string[], logger: Logger): { stop(): Promise<void> } {
+  let current: ChildProcess | undefined;
+  let stopping = false;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    const startedAt = Date.now();
+    const proc = spawn(process.execPath, [BIN, ...args], { stdio: 'inherit' });
+    current = proc;
+    logger.info({ pid: proc.pid, args }, 'started the agent');
+    proc.once('exit', (code, signal) => {
+      current = undefined;
+      if (stopping) return;
+      if (code === 0) {
+        logger.info('the agent exited cleanly (it handed the root over, or stopped): not restarting it');
+        return;
+      }
+      failures = Date.now() - startedAt > BACKOFF.resetAfterMs ? 1 : failures + 1;
+      const delay = Math.min(BACKOFF.initialMs * 2 ** (failures - 1), BACKOFF.maxMs);
+      logger.warn({ code, signal, restartInMs: delay }, 'the agent failed; the fronts keep serving while it restarts');
+      timer = setTimeout(start, delay);
+    });
+  };
+  start();
+  return {
+    async stop() {
+      stopping = true;
+      clearTimeout(timer);
+      const proc = current;
+      if (!proc) return;
+      const gone = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      await gone;
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import pino from 'pino';
@@ -25,26 +25,29 @@ let root: string;
 let tcpFront: string;
 const children: ChildProcess[] = [];
 
+const agentArgs = () => [
+  'agent',
+  '--kubeconfig',
+  cluster.kubeconfigPath,
+  '--node',
+  'node-1',
+  '--root',
+  root,
+  '--staging-root',
+  join(cluster.dir, 'staging'),
+  '--log-level',
+  'warn',
+];
+
 function agent(extra: string[] = [], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'agent',
-      '--kubeconfig',
-      cluster.kubeconfigPath,
-      '--node',
-      'node-1',
-      '--root',
-      root,
-      '--staging-root',
-      join(cluster.dir, 'staging'),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  );
+  return run([...agentArgs(), ...extra], env);
+}
+
+function run(args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   child.stdout?.resume();
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
@@ -80,6 +83,26 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
+/** What the agent holding the root says of itself on its lock socket. */
+function holder(): Promise<{ pid: number; version: string } | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ path: join(root, 'agent.sock') });
+    let reply = '';
+    socket.once('connect', () => socket.write('{"op":"hello"}\n'));
+    socket.on('data', (c: Buffer) => {
+      reply += c.toString();
+    });
+    socket.once('error', () => resolve(undefined));
+    socket.once('close', () => {
+      try {
+        resolve((JSON.parse(reply) as { result: { pid: number; version: string } }).result);
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
+}
+
 /** One GET on a new connection through a front; the answering plugin's pid, or the error. */
 function get(front: string): Promise<{ pid: string } | { error: string }> {
   const where = front.startsWith('unix://')
@@ -105,6 +128,7 @@ function get(front: string): Promise<{ pid: string } | { error: string }> {
 function load(front: string) {
   const seen = { ok: 0, failed: 0, errors: [] as string[], pids: new Set<string>() };
   const inFlight = new Set<Promise<void>>();
+  const t0 = Date.now();
   const timer = setInterval(() => {
     const p = get(front).then((r) => {
       if ('pid' in r) {
@@ -112,7 +136,7 @@ function load(front: string) {
         seen.pids.add(r.pid);
       } else {
         seen.failed++;
-        if (seen.errors.length < 5) seen.errors.push(r.error);
+        if (seen.errors.length < 5) seen.errors.push(`${Date.now() - t0}ms ${r.error}`);
       }
       inFlight.delete(p);
     });
@@ -164,7 +188,17 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  // SIGTERM first: a supervising keeper stops its agent before it exits.
+  await Promise.all(
+    children.map(async (child) => {
+      child.kill('SIGTERM');
+      const gone = await Promise.race([
+        exited(child).then(() => true),
+        new Promise((r) => setTimeout(r, 5000, false)),
+      ]);
+      if (!gone) child.kill('SIGKILL');
+    }),
+  );
   // Plugins and the keeper outlive their agents by design; this test owns them, so it stops them.
   const keeper = await KeeperClient.connect(root).catch(() => undefined);
   const pid = (await keeper?.hello().catch(() => undefined))?.pid;
@@ -233,6 +267,39 @@ describe('serving while the agent is away', () => {
     expect(newer.exitCode).toBeNull();
   }, 90_000);
 
+  it('runs under a keeper that took the fronts over: the keeper restarts the SIGKILLed agent, 0 requests fail', async () => {
+    const standalone = children.filter((c) => c.exitCode === null && c.signalCode === null).at(-1)!;
+    const before = await get(tcpFront);
+    const traffic = load(tcpFront);
+    // The container's main process: a keeper that replaces the running one and supervises the agent.
+    standalone.kill('SIGTERM');
+    await exited(standalone);
+    const keeper = run([
+      'keeper',
+      '--root',
+      root,
+      '--takeover',
+      '--log-level',
+      'warn',
+      '--run',
+      '--',
+      ...agentArgs(),
+      '--takeover',
+    ]);
+    const first = await until('the supervised agent', holder);
+    process.kill(first.pid, 'SIGKILL');
+    const second = await until('the restarted agent', async () => {
+      const h = await holder();
+      return h && h.pid !== first.pid ? h : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const seen = await traffic.stop();
+    expect(second.pid).not.toBe(first.pid);
+    expect(seen.failed).toBe(0);
+    expect([...seen.pids]).toEqual(['pid' in before ? before.pid : 'none']);
+    expect(keeper.exitCode).toBeNull();
+  }, 60_000);
+
   it('restarts an active plugin that died, reports it on the activation and as Events, and holds requests meanwhile', async () => {
     const before = await get(tcpFront);
     const pid = Number('pid' in before ? before.pid : 0);
@@ -255,6 +322,7 @@ describe('serving while the agent is away', () => {
       ]),
     );
     // Requests that arrived while no process served waited for the restarted one.
+    expect(seen.errors).toEqual([]);
     expect(seen.failed).toBe(0);
     expect([...seen.pids].filter((p) => p !== String(pid))).toHaveLength(1);
     const events = await until('the Events', async () => {

@@ -178,10 +178,16 @@ export class Front {
   }
 
   /**
-   * Stops accepting without touching open connections (a replacement front took over the address):
-   * resolves once the listener is closed. The socket file, now the replacement's, is left alone.
+   * A successor took this front's address over: stop accepting without touching open connections. A
+   * tcp listener closes (the successor shares the port through SO_REUSEPORT). A unix listener is left
+   * open but unreferenced: after the successor's rename nobody can reach it, and closing it would make
+   * libuv unlink the path — which is now the successor's socket.
    */
   async stopAccepting(): Promise<void> {
+    if (this.#socketPath) {
+      this.#server.unref();
+      return;
+    }
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 

@@ -49,6 +49,11 @@ export interface KeeperInfo {
 
 export interface RunningKeeper {
   readonly fronts: LocalFronts;
+  /**
+   * True once a successor took over. The process must then end with process.exit: a natural exit
+   * closes every handle, and libuv unlinks a closed unix listener's path — the successor's socket.
+   */
+  readonly retired: boolean;
   /** Resolves when the keeper stopped (retired, shut down, or its root went away). */
   readonly stopped: Promise<void>;
   stop(): Promise<void>;
@@ -63,6 +68,8 @@ export async function startKeeper(opts: {
   logger: Logger;
   takeover?: boolean;
   holdMs?: number;
+  /** Exit after 10 s with no front and no agent (default true; a container's main process stays). */
+  idleExit?: boolean;
 }): Promise<RunningKeeper> {
   const { root, logger } = opts;
   const path = keeperSocket(root);
@@ -71,6 +78,7 @@ export async function startKeeper(opts: {
   let nextDrain = 1;
   const clients = new Set<net.Socket>();
   let stopping: Promise<void> | undefined;
+  let retired = false;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve;
@@ -185,7 +193,7 @@ export async function startKeeper(opts: {
     }
     if (!ours && !existsSync(root)) void shutdown('its root was removed');
     if (fronts.all().length > 0 || clients.size > 0) idleSince = Date.now();
-    else if (Date.now() - idleSince > IDLE_EXIT_MS)
+    else if (opts.idleExit !== false && Date.now() - idleSince > IDLE_EXIT_MS)
       void shutdown('it holds no front and no agent is connected');
   }, WATCH_MS);
 
@@ -194,13 +202,16 @@ export async function startKeeper(opts: {
     if (stopping) return stopping;
     stopping = (async () => {
       logger.info('retiring: a new keeper took over');
+      retired = true;
       clearInterval(watch);
-      server.close();
+      // Not closed: the control socket's path is the successor's now, and closing would unlink it.
+      server.unref();
+      for (const c of clients) c.destroy();
       // Connections already queued on our listeners are accepted during this grace, then we let go.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await Promise.all(fronts.all().map((f) => f.stopAccepting()));
+      // stopAccepting does not wait for open connections (net.Server.close's callback would).
+      void Promise.all(fronts.all().map((f) => f.stopAccepting()));
       await Promise.all(fronts.all().map((f) => f.drainAll(RETIRE_DRAIN_MS)));
-      for (const c of clients) c.destroy();
       resolveStopped();
     })();
     return stopping;
@@ -224,7 +235,14 @@ export async function startKeeper(opts: {
     return stopping;
   }
 
-  return { fronts, stopped, stop: () => shutdown('asked to stop') };
+  return {
+    fronts,
+    stopped,
+    stop: () => shutdown('asked to stop'),
+    get retired() {
+      return retired;
+    },
+  };
 }
 
 async function removeStaleControlSocket(path: string): Promise<void> {

@@ -329,11 +329,27 @@ describe('recovery from a damaged root', () => {
     engines.push(world.engine);
     mkdirSync(join(world.root, 'plugins'), { recursive: true });
     writeFileSync(join(world.root, PLUGIN), 'a file where the plugin directory belongs\n');
+    await world.engine.close();
 
     const run = await tryActivate(world);
     expect(run.code).toBe(1);
     expect(run.result).toMatchObject({ status: 'error', reason: 'RecoveryFailed' });
     expect(run.result.message).toMatch(/ENOTDIR|not a directory/);
+  });
+
+  it('refuses a try-activate beside a live agent (RootLocked), touching nothing of what it serves', async () => {
+    const { world, v1 } = await v1Serving();
+    const live = new NodeEngine({ root: world.root, stagingRoot: world.staging, logger: pino({ level: 'silent' }) });
+    engines.push(live);
+    await live.recover();
+    const journalBefore = readFileSync(journalPath(world.root, 'echo'), 'utf8');
+    const run = await tryActivate(world);
+    expect(run.code).toBe(1);
+    expect(run.result).toMatchObject({ status: 'error', reason: 'RootLocked' });
+    expect(run.result.message).toMatch(/held by a live agent/);
+    expect(readFileSync(journalPath(world.root, 'echo'), 'utf8')).toBe(journalBefore);
+    expect(await live.activeRevision('echo')).toBe(v1);
+    expect(await getVersion(world.frontSocket)).toEqual({ ok: true, version: '1.0.0' });
   });
 
   it('leaves nothing of its candidate in --root after a dry run: no release dir, no run dirs', async () => {

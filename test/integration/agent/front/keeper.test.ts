@@ -1,0 +1,101 @@
+// The keeper as a process: it holds fronts for agents, and a successor takes them over without
+// dropping a connection (unix: rename over the path; tcp: SO_REUSEPORT on the same port).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { KeeperClient } from '../../../../src/agent/front/keeper.ts';
+
+const BIN = join(import.meta.dirname, '../../../../bin/plugin-release.js');
+const root = mkdtempSync(join(tmpdir(), 'keeper-'));
+const children: ChildProcess[] = [];
+const servers: net.Server[] = [];
+
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const s of servers) s.close();
+});
+
+function keeper(...extra: string[]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, 'keeper', '--root', root, '--log-level', 'warn', ...extra], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+async function connected(): Promise<KeeperClient> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const client = await KeeperClient.connect(root).catch(() => undefined);
+    if (client) return client;
+    if (Date.now() > deadline) throw new Error('no keeper answered');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A backend that answers every connection with its name. */
+async function backend(name: string): Promise<string> {
+  const server = net.createServer((s) => s.end(name));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+function ask(front: { network: 'tcp' | 'unix'; address: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const socket =
+      front.network === 'unix'
+        ? net.connect({ path: front.address })
+        : net.connect({ host: '127.0.0.1', port: Number(front.address.split(':')[1]) });
+    let got = '';
+    socket.on('data', (c: Buffer) => {
+      got += c.toString();
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code}`));
+    socket.once('close', () => resolve(got || 'closed empty'));
+  });
+}
+
+it('is replaced by a successor (--takeover) while clients connect 100 times a second, without one failing', async () => {
+  const k1 = keeper();
+  const first = await connected();
+  const { pid } = await first.hello();
+  const tcp = await first.call<{ address: string }>('open', { address: 'tcp://127.0.0.1:0' });
+  const unix = await first.call<{ address: string }>('open', {
+    address: `unix://${join(root, 'front.sock')}`,
+  });
+  const target = await backend('A');
+  for (const address of [tcp.address, unix.address]) {
+    await first.call('switch', { address, backend: { network: 'tcp', address: target } });
+  }
+  first.close();
+  const fronts = [
+    { network: 'tcp' as const, address: tcp.address.slice('tcp://'.length) },
+    { network: 'unix' as const, address: unix.address.slice('unix://'.length) },
+  ];
+  const answers: string[] = [];
+  const pending: Promise<void>[] = [];
+  const timer = setInterval(() => {
+    for (const f of fronts) pending.push(ask(f).then((a) => void answers.push(a)));
+  }, 20);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  const k2 = keeper('--takeover');
+  const k1Exit = await new Promise<number | null>((resolve) => k1.once('exit', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  clearInterval(timer);
+  await Promise.all(pending);
+
+  expect(k1Exit).toBe(0);
+  const second = await connected();
+  const info = await second.hello();
+  expect(info.pid).not.toBe(pid);
+  expect(info.pid).toBe(k2.pid);
+  expect(info.fronts.map((f) => f.backend?.address)).toEqual([target, target]);
+  second.close();
+  expect(answers.length).toBeGreaterThan(20);
+  expect(answers.filter((a) => a !== 'A')).toEqual([]);
+}, 60_000);
