@@ -330,8 +330,14 @@ describe('the agent DaemonSet', () => {
     return { readOnly: m?.readOnly === true, hostPath: volume?.hostPath?.path };
   };
 
-  it('runs the agent for its own node, with the staging root and the agent root', () => {
+  it('runs the keeper, which holds the fronts and runs the agent for its own node, each taking over from an older pod', () => {
     expect(c.args).toEqual([
+      'keeper',
+      '--root',
+      ROOT,
+      '--takeover',
+      '--run',
+      '--',
       'agent',
       '--node',
       '$(NODE_NAME)',
@@ -341,11 +347,21 @@ describe('the agent DaemonSet', () => {
       ROOT,
       '--metrics-addr',
       '0.0.0.0:8081',
+      '--takeover',
     ]);
   });
 
-  it('learns its node name from the downward API', () => {
+  it('learns its node name and its pod UID from the downward API', () => {
     expect(c.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
+    expect(c.env?.find((e) => e.name === 'POD_UID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.uid');
+  });
+
+  it('upgrades a node by surging a new pod beside the old one, never with the node unserved', () => {
+    const strategy = (agent.spec as { updateStrategy?: { rollingUpdate?: Record<string, unknown> } })
+      .updateStrategy;
+    expect(strategy?.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    expect((agent.spec as { minReadySeconds?: number }).minReadySeconds).toBeGreaterThan(0);
+    expect((pod as { shareProcessNamespace?: boolean }).shareProcessNamespace).toBe(true);
   });
 
   it('mounts the host staging root read-only and the host agent root read-write, at the host paths', () => {
@@ -400,6 +416,7 @@ const expectedGrants: Record<
     grants: [
       [GROUP, activations, 'get list watch'],
       [GROUP, `${activations}/status`, 'get patch update'],
+      ['', 'events', 'create patch'],
     ],
   },
 };
