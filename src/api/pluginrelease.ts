@@ -249,6 +249,9 @@ export const NodeCounts = z.object({
   rolledBack: count(),
   failed: count(),
   probed: count(),
+  unavailable: count().describe(
+    'Of the active nodes, those whose plugin process is down while the agent restarts it (not ready).',
+  ),
 });
 export type NodeCounts = z.infer<typeof NodeCounts>;
 

@@ -8,6 +8,7 @@ import {
   MAX_FAILED_NODES,
   MAX_HISTORY,
   type NodeCounts,
+  NodeReason,
   type PluginRelease,
   type PluginReleaseStatus,
   type ReleasePhase,
@@ -16,6 +17,7 @@ import {
 } from '../api/index.ts';
 import {
   clearProgress,
+  findCondition,
   markReconciling,
   markStalled,
   removeCondition,
@@ -43,7 +45,7 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
   const failedNodes = plan.nodes
     .flatMap((n) => (n.kind === 'failed' ? [n.failure] : []))
     .slice(0, MAX_FAILED_NODES);
-  const done = spec.dryRun ? counts.probed : counts.active;
+  const done = spec.dryRun ? counts.probed : counts.active - counts.unavailable;
   const ready = `${done}/${plan.targets.length}`;
   const v = plan.verdict;
 
@@ -197,6 +199,7 @@ function countNodes(plan: Plan): NodeCounts {
     rolledBack: 0,
     failed: 0,
     probed: 0,
+    unavailable: 0,
   };
   for (const n of plan.nodes) {
     if (n.kind === 'outdated') counts.pending++;
@@ -206,7 +209,15 @@ function countNodes(plan: Plan): NodeCounts {
     } else if (n.kind === 'done') {
       if (n.activation.spec.dryRun) counts.probed++;
       else if (n.activation.spec.rollbackTo) counts.rolledBack++;
-      else counts.active++;
+      else {
+        counts.active++;
+        // The agent supervises the active process: while it is down the node serves nothing.
+        if (
+          findCondition(n.activation.status?.conditions, ConditionType.Ready)?.reason ===
+          NodeReason.PluginDown
+        )
+          counts.unavailable++;
+      }
     } else if (n.phase === 'Staged') counts.staged++;
     else if (n.phase === 'Probing') counts.probing++;
     else counts.pending++;

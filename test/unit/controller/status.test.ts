@@ -102,6 +102,31 @@ describe('releaseStatus', () => {
     expect(statusOf(status.conditions, 'Stalled')).toBe(want.Stalled);
   });
 
+  it('counts a node whose active plugin is down (PluginDown) as active but not ready', () => {
+    const down: NodeState = {
+      kind: 'done',
+      node: 'node-2',
+      activation: {
+        spec: { dryRun: false },
+        status: {
+          lastTransitionTime: NOW.toISOString(),
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'PluginDown',
+              message: 'down',
+              lastTransitionTime: NOW.toISOString(),
+            },
+          ],
+        },
+      } as never,
+    };
+    const { status } = releaseStatus(release, aPlan({ kind: 'complete' }, [done('node-1'), down]), NOW);
+    expect(status.ready).toBe('1/2');
+    expect(status.nodes).toMatchObject({ active: 2, unavailable: 1 });
+  });
+
   it('lists the failed nodes with their reasons and sets RolledBack', () => {
     const { status } = releaseStatus(release, aPlan({ kind: 'halted' }, [rolledBack('node-1')]), NOW);
     expect(status.failedNodes).toEqual([expect.objectContaining({ node: 'node-1', reason: 'ProbeFailed' })]);
