@@ -1,11 +1,14 @@
 // Swap pause and downtime: a fixed-rate client through the stable front while the node engine swaps
-// the plugin K times with real processes, TryActivate and Recreate side by side in one run.
-import { mkdtempSync, rmSync } from 'node:fs';
+// the plugin K times with real processes, TryActivate and Recreate side by side in one run; then the
+// same client while the agent process is SIGKILLed and restarted, and while a newer agent takes over.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
+import { KeeperClient } from '../src/agent/front/keeper.ts';
 import { NodeEngine } from '../src/agent/node-engine.ts';
 import type { EffectTiming } from '../src/agent/plugin-host.ts';
 import type { ActivationStrategy } from '../src/api/index.ts';
@@ -140,6 +143,109 @@ async function runStrategy(
   }
 }
 
+const AGENT = join(import.meta.dirname, 'lib', 'agent-process.ts');
+
+/** What clients saw while the agent process went away: SIGKILL and restart, or a hand-over. */
+interface AgentRun {
+  event: string;
+  load: LoadReport;
+}
+
+function startAgent(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [AGENT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('READY')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`the agent exited with ${code} before it was ready`)));
+  });
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+/**
+ * An agent (engine process, fronts in the keeper) serves v1; under load it is SIGKILLed and started
+ * again `restartAfterMs` later; then a newer build takes the root over through the hand-over.
+ */
+async function runAgentContinuity(
+  dir: string,
+  restartAfterMs: number,
+  log: (line: string) => void,
+): Promise<AgentRun[]> {
+  const root = join(dir, 'agent', 'root');
+  const staging = join(dir, 'agent', 'staging');
+  const first = await stageEchoArtifact(staging, '1.0.0');
+  const specFile = join(dir, 'agent', 'spec.json');
+  writeFileSync(
+    specFile,
+    JSON.stringify(
+      echoSpec(first, 'r0', {
+        health: { probes: [{ grpc: {}, periodSeconds: 1, failureThreshold: 2 }] },
+        activation: { drainSeconds: 1, verifySeconds: 0 },
+      }),
+    ),
+  );
+  const frontSocket = join(root, 'plugins', PLUGIN, 'front.sock');
+  const under = async (event: string, act: () => Promise<void>): Promise<AgentRun> => {
+    const stop = new AbortController();
+    const load = runLoad(
+      {
+        socketPath: frontSocket,
+        durationMs: 600_000,
+        concurrency: 1,
+        ratePerSecond: RATE_PER_SECOND,
+        fresh: true,
+      },
+      stop.signal,
+    );
+    await sleep(WARMUP_MS);
+    await act();
+    await sleep(1000);
+    stop.abort();
+    const report = await load;
+    log(`${event}: ${report.ok + report.failed} requests, ${report.failed} failed`);
+    return { event, load: report };
+  };
+  let agent = await startAgent([root, staging, '1', '0', specFile]);
+  const runs: AgentRun[] = [];
+  try {
+    runs.push(
+      await under(`agent SIGKILL, restarted ${restartAfterMs / 1000} s later`, async () => {
+        agent.kill('SIGKILL');
+        await exited(agent);
+        await sleep(restartAfterMs);
+        agent = await startAgent([root, staging, '1', '0']);
+      }),
+    );
+    runs.push(
+      await under('agent upgrade (hand-over to a newer build)', async () => {
+        const old = agent;
+        agent = await startAgent([root, staging, '2', '1']);
+        await exited(old);
+      }),
+    );
+  } finally {
+    agent.kill('SIGKILL');
+    const keeper = await KeeperClient.connect(root).catch(() => undefined);
+    if (keeper) {
+      await keeper.call('close', { address: `unix://${frontSocket}` }).catch(() => {});
+      const { pid } = await keeper.hello();
+      keeper.close();
+      process.kill(pid, 'SIGTERM');
+    }
+    // The plugin outlives its agents by design: stop it through a last engine on the root.
+    const last = new NodeEngine({ root, stagingRoot: staging, logger: pino({ level: 'silent' }) });
+    await last.recover();
+    await last.close(true);
+  }
+  return runs;
+}
+
 export const benchmark: Benchmark = {
   name: 'swap',
   title: 'Swap pause and downtime',
@@ -147,8 +253,10 @@ export const benchmark: Benchmark = {
     const swaps = smoke ? 2 : quick ? 3 : 10;
     const dir = mkdtempSync(join(tmpdir(), 'bench-swap-'));
     const runs: StrategyRun[] = [];
+    let agentRuns: AgentRun[] = [];
     try {
       for (const strategy of STRATEGIES) runs.push(await runStrategy(dir, strategy, swaps, log));
+      agentRuns = await runAgentContinuity(dir, smoke ? 500 : 2000, log);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -164,7 +272,20 @@ export const benchmark: Benchmark = {
       'no-backend window ms (median)': median(r.gapsMs),
       'activation ms (median)': median(r.activationsMs),
     });
+    const agentRow = (r: AgentRun): Row => ({
+      strategy: r.event,
+      swaps: 0,
+      requests: r.load.ok + r.load.failed,
+      failed: r.load.failed,
+      'p50 ms': r.load.p50Ms,
+      'p99 ms': r.load.p99Ms,
+      'max ms': r.load.maxMs,
+      'swap pause ms (median / max)': '-',
+      'no-backend window ms (median)': 0,
+      'activation ms (median)': 0,
+    });
     const [tried, recreated] = runs as [StrategyRun, StrategyRun];
+    const [killed, upgraded] = agentRuns as [AgentRun, AgentRun];
     return {
       name: 'swap',
       title: 'Swap pause and downtime',
@@ -174,8 +295,15 @@ export const benchmark: Benchmark = {
         "Swap pause: from the Probe effect ending (probe success) to the Swap effect ending, whose last step switches the front (journal intent with fsync, `previous`/`current` renames, front switch), timed by the engine's onEffect hook. Under TryActivate the old process serves throughout it; Recreate wrote its journal intent earlier, at StopActive, so its pause is only the renames and the switch.",
         'No-backend window: Recreate only, from StopActive closing the front to new connections until the Swap effect switches it to the new process (stop old, spawn, handshake, probe, swap); every connection in it is refused.',
         `TryActivate failed ${tried.load.failed} of ${tried.load.ok + tried.load.failed} requests (target 0); Recreate failed ${recreated.load.failed} of ${recreated.load.ok + recreated.load.failed}${recreated.load.errors.length ? ` (${recreated.load.errors.join(', ')})` : ''}.`,
+        "The agent rows: the same client while the agent itself goes away. The engine runs in its own process with its fronts in the root's keeper (as `plugin-release agent` does); it is SIGKILLed and started again 2 s later (it adopts the running plugin), then a newer build starts with --takeover and the old one hands over and exits. The keeper holds the front's listening socket throughout, so no connection is refused; the max latency is the slowest request, not a gap.",
+        `Agent SIGKILL: ${killed.load.failed} of ${killed.load.ok + killed.load.failed} failed; agent upgrade: ${upgraded.load.failed} of ${upgraded.load.ok + upgraded.load.failed} failed (target 0 for both).`,
       ],
-      tables: [{ caption: `${swaps} swaps per strategy, same run`, rows: runs.map(row) }],
+      tables: [
+        {
+          caption: `${swaps} swaps per strategy, then the agent's SIGKILL and upgrade, same run`,
+          rows: [...runs.map(row), ...agentRuns.map(agentRow)],
+        },
+      ],
       figures: {
         swaps,
         tryActivateRequests: tried.load.ok + tried.load.failed,
@@ -190,6 +318,10 @@ export const benchmark: Benchmark = {
         recreateMaxMs: Number(recreated.load.maxMs.toFixed(2)),
         recreateSwapPauseMedianMs: Number(median(recreated.pausesMs).toFixed(3)),
         recreateNoBackendWindowMedianMs: Number(median(recreated.gapsMs).toFixed(1)),
+        agentKillRequests: killed.load.ok + killed.load.failed,
+        agentKillFailed: killed.load.failed,
+        agentUpgradeRequests: upgraded.load.ok + upgraded.load.failed,
+        agentUpgradeFailed: upgraded.load.failed,
       },
     };
   },
