@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { ActivationBinding } from '../../src/agent/binding.ts';
 import type { NodeEngine } from '../../src/agent/node-engine.ts';
+import type { SupervisedHealth } from '../../src/agent/plugin-host.ts';
 import {
   type Condition,
   Labels,
@@ -19,7 +20,7 @@ import { done } from '../../src/runtime/reconcile.ts';
 import { ActivationWriter } from './api-writer.ts';
 
 /** The part of NodeEngine the binding uses; the bench's engine fulfils it without processes or files. */
-type EngineContract = Pick<NodeEngine, 'activate' | 'activeRevision'>;
+type EngineContract = Pick<NodeEngine, 'activate' | 'activeRevision' | 'health'>;
 
 /**
  * One node's engine with an instant runtime: every activation stages, probes and swaps at once and
@@ -34,6 +35,11 @@ export class InstantEngine implements EngineContract {
 
   async activeRevision(plugin: string): Promise<string | undefined> {
     return this.#active.get(plugin);
+  }
+
+  /** Instant plugins never crash: supervision has nothing to report. */
+  async health(plugin: string): Promise<SupervisedHealth> {
+    return { revision: this.#active.get(plugin), restarts: 0, down: false };
   }
 
   async activate(

@@ -13,9 +13,21 @@ import { PluginActivationSpec } from '../../../src/api/index.ts';
 /** What a benchmark's first table must hold beyond the common shape: its row labels and columns. */
 const expectedReports: Record<string, { rows: (string | number)[]; columns: string[]; figures: string[] }> = {
   swap: {
-    rows: ['TryActivate', 'Recreate'],
+    rows: [
+      'TryActivate',
+      'Recreate',
+      'agent SIGKILL, restarted 0.5 s later',
+      'agent upgrade (hand-over to a newer build)',
+    ],
     columns: ['requests', 'failed', 'p50 ms', 'p99 ms', 'max ms', 'swap pause ms (median / max)'],
-    figures: ['tryActivateFailed', 'recreateFailed', 'tryActivateSwapPauseMedianMs', 'recreateP99Ms'],
+    figures: [
+      'tryActivateFailed',
+      'recreateFailed',
+      'tryActivateSwapPauseMedianMs',
+      'recreateP99Ms',
+      'agentKillFailed',
+      'agentUpgradeFailed',
+    ],
   },
   activation: {
     rows: ['1 MB', '50 MB'],
@@ -58,7 +70,8 @@ function expectWellFormed(name: string, result: BenchResult): void {
       expect(row).toHaveProperty([column]);
       const value = row[column];
       if (typeof value === 'number') expect(value).toBeGreaterThanOrEqual(0);
-      else expect(value).toMatch(/^[0-9.]+ \/ [0-9.]+$/);
+      // '-' where a row has nothing to measure in that column (the agent rows swap nothing).
+      else expect(value).toMatch(/^([0-9.]+ \/ [0-9.]+|-)$/);
     }
   }
   for (const figure of expected.figures) expect(result.figures).toHaveProperty([figure]);
