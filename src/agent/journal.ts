@@ -175,3 +175,33 @@ async function writeDurably(path: string, data: string): Promise<void> {
   }
   await fsyncDir(dirname(path));
 }
+
+/** What serves, as the journal records it. */
+interface Served {
+  revision: string;
+  process: {
+    record(): Journal['active'] extends infer A ? (A extends { process: infer P } ? P : never) : never;
+  };
+}
+
+/**
+ * Settles the journal on what serves now (nothing, when undefined): no intent is left open. Fields a
+ * newer agent wrote into `active` are kept while it is still the same process.
+ */
+export function settleJournal(
+  root: string,
+  journal: Journal,
+  serving: Served | undefined,
+  now: Date,
+): Promise<Journal> {
+  let active: Journal['active'] = null;
+  if (serving) {
+    const record = serving.process.record();
+    const same =
+      journal.active?.revision === serving.revision && journal.active.process.pid === record.pid
+        ? journal.active
+        : undefined;
+    active = { ...same, revision: serving.revision, process: { ...same?.process, ...record } };
+  }
+  return writeJournal(root, { ...journal, active, intent: null }, now);
+}

@@ -14,19 +14,19 @@ import {
 } from '../api/index.ts';
 import { setCondition } from '../runtime/conditions.ts';
 import { crashPoint } from './actions/crash-point.ts';
-import { launch, relaunch, STOP_GRACE_MS, type TakenAddress } from './actions/launch.ts';
+import { launch, relaunch, type TakenAddress } from './actions/launch.ts';
 import { type ProbeContext, probe } from './actions/probe.ts';
 import { restore } from './actions/restore.ts';
 import { stage } from './actions/stage.ts';
-import { backendOf, recordIntent, retire, type Serving, settle, swap, unload } from './actions/swap.ts';
+import { backendOf, recordIntent, retire, type Serving, swap, unload } from './actions/swap.ts';
 import { sweep } from './actions/sweep.ts';
 import { verify, verifyWindowMs } from './actions/verify.ts';
 import { type Effect, type Observation, type State, transition } from './engine/transition.ts';
 import { ActivationError } from './errors.ts';
 import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
-import { type Journal, writeJournal } from './journal.ts';
+import { type Journal, settleJournal, writeJournal } from './journal.ts';
 import { openFront, recoverPlugin } from './recovery.ts';
-import { isSameProcess, type PluginProcess } from './runtime/index.ts';
+import { isSameProcess, type PluginProcess, STOP_GRACE_MS } from './runtime/index.ts';
 import { defaultFrontAddress, newRunDir, pluginDir, type ReleaseRecord, readLinkRevision } from './store.ts';
 
 export interface HostOptions {
@@ -467,7 +467,7 @@ export class PluginHost {
       const restarted: Serving = { revision: died.revision, process };
       await this.#requireFront().switchTo(backendOf(process));
       this.#setServing(restarted);
-      this.#journal = await settle(this.#opts.root, this.#requireJournal(), restarted, this.#now());
+      this.#journal = await settleJournal(this.#opts.root, this.#requireJournal(), restarted, this.#now());
       this.#health = {
         revision: died.revision,
         restarts: this.#health.restarts + 1,

@@ -16,7 +16,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { NodeReason } from '../api/index.ts';
-import { relaunch, STOP_GRACE_MS } from './actions/launch.ts';
+import { relaunch } from './actions/launch.ts';
 import { restore } from './actions/restore.ts';
 import { backendOf, type Serving } from './actions/swap.ts';
 import { ActivationError } from './errors.ts';
@@ -29,9 +29,10 @@ import {
   type JournalBody,
   ProcessRecord,
   quarantineJournal,
+  settleJournal,
   writeJournal,
 } from './journal.ts';
-import { adoptPlugin, isSameProcess, PROCESS_RECORD, stopOrphan } from './runtime/index.ts';
+import { adoptPlugin, isSameProcess, PROCESS_RECORD, STOP_GRACE_MS, stopOrphan } from './runtime/index.ts';
 import {
   defaultFrontAddress,
   isComplete,
@@ -204,17 +205,6 @@ async function stopOthers(root: string, plugin: string, keepRunDir: string | und
   return stopped;
 }
 
-/** The journal's `active` for what serves now, keeping unknown fields when it is the same process. */
-function activeEntry(journal: Journal, serving: Serving | undefined): Journal['active'] {
-  if (!serving) return null;
-  const record = serving.process.record();
-  const same =
-    journal.active?.revision === serving.revision && journal.active.process.pid === record.pid
-      ? journal.active
-      : undefined;
-  return { ...same, revision: serving.revision, process: { ...same?.process, ...record } };
-}
-
 /**
  * Recovers one plugin from its journal; undefined when the plugin was never activated here. Throws
  * only ActivationError: JournalWriteFailed (the disk is full or read-only), FrontUnavailable, a launch
@@ -330,11 +320,7 @@ async function converge(input: {
   if (!serving && current !== undefined)
     serving = await restart(root, plugin, current, logger, actions, reasons);
   await front.switchTo(serving ? backendOf(serving.process) : undefined);
-  const settled = await writeJournal(
-    root,
-    { ...journal, active: activeEntry(journal, serving), intent: null },
-    now(),
-  );
+  const settled = await settleJournal(root, journal, serving, now());
   return { journal: settled, front, serving, actions, reasons };
 }
 

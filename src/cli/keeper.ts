@@ -119,7 +119,10 @@ function superviseChild(args: string[], logger: Logger): { stop(): Promise<void>
       }
       failures = Date.now() - startedAt > BACKOFF.resetAfterMs ? 1 : failures + 1;
       const delay = Math.min(BACKOFF.initialMs * 2 ** (failures - 1), BACKOFF.maxMs);
-      logger.warn({ code, signal, restartInMs: delay }, 'the agent failed; the fronts keep serving while it restarts');
+      logger.warn(
+        { code, signal, restartInMs: delay },
+        'the agent failed; the fronts keep serving while it restarts',
+      );
       timer = setTimeout(start, delay);
     });
   };

@@ -9,11 +9,8 @@ import type { Logger } from 'pino';
 import { NodeReason, type PluginActivationSpec } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
 import { type Backend, hostPort } from '../front/index.ts';
-import { checkContract, launchPlugin, type PluginProcess } from '../runtime/index.ts';
+import { checkContract, launchPlugin, type PluginProcess, STOP_GRACE_MS } from '../runtime/index.ts';
 import { newRunDir, type ReleaseRecord, readReleaseRecord, verifyRelease } from '../store.ts';
-
-/** Grace between SIGTERM and SIGKILL whenever the agent stops a plugin process. */
-export const STOP_GRACE_MS = 2000;
 
 export interface LaunchContext {
   logger: Logger;

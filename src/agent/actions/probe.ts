@@ -3,8 +3,7 @@
 // run. Failure (ActivationError, the candidate is stopped first): ProbeFailed, PluginExited.
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, ProbeResult } from '../../api/index.ts';
-import { type PluginProcess, runProbes } from '../runtime/index.ts';
-import { STOP_GRACE_MS } from './launch.ts';
+import { type PluginProcess, runProbes, STOP_GRACE_MS } from '../runtime/index.ts';
 
 export interface ProbeContext {
   logger: Logger;

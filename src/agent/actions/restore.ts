@@ -5,11 +5,11 @@
 // RollbackFailed — the node is left as the journal describes, and says so loudly.
 import type { Logger } from 'pino';
 import type { FrontHandle } from '../front/fronts.ts';
-import type { Journal } from '../journal.ts';
-import { isSameProcess, type PluginProcess } from '../runtime/index.ts';
+import { type Journal, settleJournal } from '../journal.ts';
+import { isSameProcess, type PluginProcess, STOP_GRACE_MS } from '../runtime/index.ts';
 import { linkTarget, pluginDir, setLink } from '../store.ts';
-import { relaunch, STOP_GRACE_MS } from './launch.ts';
-import { backendOf, type Serving, settle } from './swap.ts';
+import { relaunch } from './launch.ts';
+import { backendOf, type Serving } from './swap.ts';
 
 export interface RestoreInput {
   root: string;
@@ -49,5 +49,5 @@ export async function restore(
   if (fromPrevious !== undefined) {
     await setLink(dir, 'previous', fromPrevious === null ? undefined : linkTarget(fromPrevious));
   }
-  return { serving, journal: await settle(root, journal, serving, input.now()) };
+  return { serving, journal: await settleJournal(root, journal, serving, input.now()) };
 }

@@ -6,11 +6,10 @@
 // Failures here happen after the world changed: the host restores the previous version (restore.ts).
 import type { FrontHandle, FrontSwitch } from '../front/fronts.ts';
 import type { Backend } from '../front/index.ts';
-import { type Journal, writeJournal } from '../journal.ts';
-import type { PluginProcess } from '../runtime/index.ts';
+import { type Journal, settleJournal, writeJournal } from '../journal.ts';
+import { type PluginProcess, STOP_GRACE_MS } from '../runtime/index.ts';
 import { linkTarget, pluginDir, readLinkRevision, setLink } from '../store.ts';
 import { crashPoint } from './crash-point.ts';
-import { STOP_GRACE_MS } from './launch.ts';
 
 export const backendOf = (p: PluginProcess): Backend => ({
   network: p.handshake.network,
@@ -36,24 +35,6 @@ export async function recordIntent(
   return writeJournal(
     root,
     { ...journal, intent: { op, from, fromPrevious, to, at: now.toISOString() } },
-    now,
-  );
-}
-
-/** Settles the journal on what serves now (nothing, when undefined): no intent is left open. */
-export function settle(
-  root: string,
-  journal: Journal,
-  serving: Serving | undefined,
-  now: Date,
-): Promise<Journal> {
-  return writeJournal(
-    root,
-    {
-      ...journal,
-      active: serving ? { revision: serving.revision, process: serving.process.record() } : null,
-      intent: null,
-    },
     now,
   );
 }
@@ -91,7 +72,7 @@ export async function retire(
   await drain;
   crashPoint('retire:drained');
   await old?.stop(STOP_GRACE_MS);
-  return settle(root, journal, active, now());
+  return settleJournal(root, journal, active, now());
 }
 
 /** Recreate's unload: no new connections reach anything, and the old process stops. */

@@ -87,6 +87,7 @@ export {
   readProcessIdentity,
   STDERR_LOG,
   STDOUT_LOG,
+  STOP_GRACE_MS,
   socketDirectory,
   stopOrphan,
 } from './process.ts';

@@ -36,7 +36,8 @@ export const PROCESS_IDENTITY = 'pid.json';
 /** Written before the spawn: the containment (marker, cgroup) every process of this run dir is in. */
 export const CONTAINMENT_RECORD = 'containment.json';
 
-const DEFAULT_STOP_GRACE_MS = 2000;
+/** Grace between SIGTERM and SIGKILL whenever the agent stops a plugin process. */
+export const STOP_GRACE_MS = 2000;
 const DEFAULT_MAX_HANDSHAKE_BYTES = 64 * 1024;
 const POLL_MS = 20;
 const ADOPTED_POLL_MS = 200;
@@ -187,7 +188,7 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   );
 
   const fail = async (reason: NodeReason, detail: string): Promise<never> => {
-    await handle.stop(opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    await handle.stop(opts.stopGraceMs ?? STOP_GRACE_MS);
     throw new ActivationError(reason, withStderr(detail, handle.stderrTail(STDERR_LINES_IN_MESSAGES)));
   };
   const pending: { handshake: HandshakeResult } = {
@@ -217,7 +218,7 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
         `The agent could not watch the plugin: ${(error as Error).message}.`,
       );
     }
-    await handle.stop(opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    await handle.stop(opts.stopGraceMs ?? STOP_GRACE_MS);
     throw error;
   }
   // stdout is rotated only now: the handshake reader read it from offset 0 up to here.

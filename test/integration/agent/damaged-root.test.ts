@@ -339,7 +339,11 @@ describe('recovery from a damaged root', () => {
 
   it('refuses a try-activate beside a live agent (RootLocked), touching nothing of what it serves', async () => {
     const { world, v1 } = await v1Serving();
-    const live = new NodeEngine({ root: world.root, stagingRoot: world.staging, logger: pino({ level: 'silent' }) });
+    const live = new NodeEngine({
+      root: world.root,
+      stagingRoot: world.staging,
+      logger: pino({ level: 'silent' }),
+    });
     engines.push(live);
     await live.recover();
     const journalBefore = readFileSync(journalPath(world.root, 'echo'), 'utf8');

@@ -196,9 +196,10 @@ describe('supervision of the active plugin', () => {
       down: false,
       revision: v1.spec.revision,
     });
-    // The request in flight when a process died is lost with it (one per crash: the client is sequential);
-    // every request that arrived while it was down waited for the restarted process, none was refused.
-    expect(seen.failed).toBeLessThanOrEqual(downs.length);
+    // What the dying process had accepted is lost with it (the request in flight, and at most one that
+    // connected while it was exiting: the client is sequential); every request that arrived while it was
+    // down waited for the restarted process, none was refused.
+    expect(seen.failed).toBeLessThanOrEqual(2 * downs.length);
     expect(seen.errors.every((e) => e === 'ECONNRESET')).toBe(true);
     expect(seen.ok).toBeGreaterThan(20);
     expect(livePluginProcesses(world)).toHaveLength(1);
