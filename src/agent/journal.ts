@@ -1,31 +1,9 @@
-// The write-ahead journal: one `journal.json` per plugin records intent before every irreversible step,
-// and which process serves. Written atomically (temp, fsync, rename, fsync dir), so it is always either
-// the old or the new content, never half of each.
-//
-// {
-//   "plugin": "echo",
-//   "front": "unix:///var/lib/plugin-release/plugins/echo/front.sock",
-//   "active": { "revision": "3f2a…", "process": { "pid", "startTime", "handshake", "runDir" } } | null,
-//   "intent": { "op": "swap" | "recreate", "from": "1c9e…" | null, "fromPrevious": "…" | null,
-//               "to": "3f2a…", "at": "2026-…Z" } | null,
-//   "updatedAt": "2026-…Z"
-// }
-//
-// `intent` is set before the active version is touched (before a Recreate stops it, before a swap flips
-// `current`) and cleared only once the new state is settled. Recovery treats any intent it finds as
-// unfinished and restores `from`: the node ends on the old version or the new one, never half.
-//
-// Fields this agent does not know (written by a newer one) are kept: every object is parsed loose, and
-// writers spread the journal they read. A journal that is not JSON or fails the schema is never
-// rewritten in place: recovery copies it aside (`journal.json.corrupt-<time>`, see quarantineJournal)
-// and rebuilds it from the links and records on disk (recovery.ts, docs/recovery.md).
-import { randomBytes } from 'node:crypto';
-import { copyFile, open, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { HandshakeResult, NodeReason } from '../api/index.ts';
 import { ActivationError } from './errors.ts';
-import { fsyncDir, pluginDir } from './store.ts';
+import { fsyncDir, pluginDir, writeFileAtomic } from './store.ts';
 
 const processFields = {
   pid: z.int(),
@@ -145,7 +123,7 @@ export async function writeJournal(root: string, journal: JournalBody, now: Date
   const next: Journal = { ...journal, updatedAt: now.toISOString() };
   const path = journalPath(root, journal.plugin);
   try {
-    await writeDurably(path, `${JSON.stringify(next, null, 2)}\n`);
+    await writeFileAtomic(path, `${JSON.stringify(next, null, 2)}\n`);
   } catch (cause) {
     throw new ActivationError(
       NodeReason.JournalWriteFailed,
@@ -155,25 +133,6 @@ export async function writeJournal(root: string, journal: JournalBody, now: Date
     );
   }
   return next;
-}
-
-/** writeFileAtomic for the journal, removing its temp file whenever it fails. */
-async function writeDurably(path: string, data: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tmp, 'w', 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw error;
-  }
-  await fsyncDir(dirname(path));
 }
 
 /** What serves, as the journal records it. */

@@ -15,13 +15,13 @@
 // control socket over the old one, then sends `retire`: the old keeper stops accepting, lets its open
 // connections finish, and exits.
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { type FrontHandle, type FrontSwitch, type Fronts, LocalFronts } from './fronts.ts';
-import type { Backend, RouteStats } from './index.ts';
+import { type Backend, type RouteStats, removeStaleSocket } from './index.ts';
 
 export const KEEPER_SOCKET = 'keeper.sock';
 export const KEEPER_LOG = 'keeper.log';
@@ -166,7 +166,7 @@ export async function startKeeper(opts: {
     });
   });
   const bindPath = predecessor ? `${path}.${process.pid}.new` : path;
-  if (!predecessor) await removeStaleControlSocket(path);
+  if (!predecessor) await removeStaleSocket(path, 'keeper control socket');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(bindPath, () => {
@@ -243,21 +243,6 @@ export async function startKeeper(opts: {
       return retired;
     },
   };
-}
-
-async function removeStaleControlSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket; remove it`);
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`a keeper already serves ${path}`);
-  unlinkSync(path);
 }
 
 /** The agent's side of the control socket. */
