@@ -211,7 +211,12 @@ export async function startKeeper(opts: {
       await new Promise((resolve) => setTimeout(resolve, 200));
       // stopAccepting does not wait for open connections (net.Server.close's callback would).
       void Promise.all(fronts.all().map((f) => f.stopAccepting()));
-      await Promise.all(fronts.all().map((f) => f.drainAll(RETIRE_DRAIN_MS)));
+      // A unix listener stays open (see stopAccepting): connections that were queued on it before the
+      // rename are still accepted and forwarded, so linger until none has come for a moment.
+      do {
+        await Promise.all(fronts.all().map((f) => f.drainAll(RETIRE_DRAIN_MS)));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      } while (fronts.all().some((f) => f.connections() > 0));
       resolveStopped();
     })();
     return stopping;

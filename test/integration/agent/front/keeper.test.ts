@@ -1,7 +1,7 @@
 // The keeper as a process: it holds fronts for agents, and a successor takes them over without
 // dropping a connection (unix: rename over the path; tcp: SO_REUSEPORT on the same port).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,14 @@ async function backend(name: string): Promise<string> {
   return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
 
+function migratesRequests(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 function ask(front: { network: 'tcp' | 'unix'; address: string }): Promise<string> {
   return new Promise((resolve) => {
     const socket =
@@ -76,10 +84,10 @@ it('is replaced by a successor (--takeover) while clients connect 100 times a se
     { network: 'tcp' as const, address: tcp.address.slice('tcp://'.length) },
     { network: 'unix' as const, address: unix.address.slice('unix://'.length) },
   ];
-  const answers: string[] = [];
+  const answers: { tcp: string[]; unix: string[] } = { tcp: [], unix: [] };
   const pending: Promise<void>[] = [];
   const timer = setInterval(() => {
-    for (const f of fronts) pending.push(ask(f).then((a) => void answers.push(a)));
+    for (const f of fronts) pending.push(ask(f).then((a) => void answers[f.network].push(a)));
   }, 20);
   await new Promise((resolve) => setTimeout(resolve, 300));
 
@@ -96,6 +104,18 @@ it('is replaced by a successor (--takeover) while clients connect 100 times a se
   expect(info.pid).toBe(k2.pid);
   expect(info.fronts.map((f) => f.backend?.address)).toEqual([target, target]);
   second.close();
-  expect(answers.length).toBeGreaterThan(20);
-  expect(answers.filter((a) => a !== 'A')).toEqual([]);
+  expect(answers.unix.length).toBeGreaterThan(20);
+  expect(answers.tcp.length).toBeGreaterThan(20);
+  // unix: the rename hands every later connect to the successor, and the old keeper serves what was
+  // queued on it before: nothing fails.
+  expect(answers.unix.filter((a) => a !== 'A')).toEqual([]);
+  // tcp: SYNs the kernel queued on the old listener when it closes are reset unless the node migrates
+  // them (net.ipv4.tcp_migrate_req=1, Linux 5.14+; docs/agent.md). With it nothing fails; without it,
+  // at most the few connections of that instant.
+  const tcpFailed = answers.tcp.filter((a) => a !== 'A');
+  if (migratesRequests()) expect(tcpFailed).toEqual([]);
+  else {
+    expect(tcpFailed.length).toBeLessThanOrEqual(2);
+    expect(tcpFailed.every((a) => a === 'error ECONNRESET')).toBe(true);
+  }
 }, 60_000);
