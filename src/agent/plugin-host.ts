@@ -27,7 +27,14 @@ import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
 import { type Journal, settleJournal, writeJournal } from './journal.ts';
 import { openFront, recoverPlugin } from './recovery.ts';
 import { isSameProcess, type PluginProcess, STOP_GRACE_MS } from './runtime/index.ts';
-import { defaultFrontAddress, newRunDir, pluginDir, type ReleaseRecord, readLinkRevision } from './store.ts';
+import {
+  defaultFrontAddress,
+  newRunDir,
+  pluginDir,
+  type ReleaseRecord,
+  readLinkRevision,
+  readReleaseRecord,
+} from './store.ts';
 
 export interface HostOptions {
   root: string;
@@ -275,7 +282,7 @@ export class PluginHost {
       return { type: 'Launched' };
     },
     Probe: async (a) => {
-      await probe(a.candidate!, a.spec, this.#probeContext(a));
+      await probe(a.candidate!, a.spec.health, this.#probeContext(a));
       crashPoint('probe:done');
       return { type: 'Healthy' };
     },
@@ -455,14 +462,14 @@ export class PluginHost {
         logger,
         taken: await this.#takenAddresses(true),
       });
-      if (
-        this.#lastSpec?.revision === died.revision ||
-        this.#lastSpec?.rollbackTo?.revision === died.revision
-      ) {
-        await probe(process, this.#lastSpec, {
-          logger,
-          ...(this.#opts.delay ? { delay: this.#opts.delay } : {}),
-        });
+      // Probed as its activation was: by the last spec, or (after an agent restart) by its record.
+      const spec = this.#lastSpec;
+      const health =
+        spec && (spec.rollbackTo?.revision ?? spec.revision) === died.revision
+          ? spec.health
+          : (await readReleaseRecord(this.#opts.root, this.plugin, died.revision))?.health;
+      if (health) {
+        await probe(process, health, { logger, ...(this.#opts.delay ? { delay: this.#opts.delay } : {}) });
       }
       const restarted: Serving = { revision: died.revision, process };
       await this.#requireFront().switchTo(backendOf(process));

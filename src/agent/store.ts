@@ -17,7 +17,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readlink, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { Handshake, NodeReason } from '../api/index.ts';
+import { Handshake, Health, NodeReason } from '../api/index.ts';
 import { DIGEST_FORMAT, digestPath, digestPathV1 } from './digest.ts';
 import { ActivationError } from './errors.ts';
 
@@ -95,6 +95,8 @@ export const ReleaseRecord = z.object({
   env: z.record(z.string(), z.string()),
   configPath: z.string().optional(),
   handshake: Handshake,
+  /** The release's health probes, so a restart after an agent restart probes as the activation did. */
+  health: Health.optional(),
   runAsUser: z.int().optional(),
   runAsGroup: z.int().optional(),
   /** spec.process.resources: cgroup limits for the process and its descendants. */

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import pino from 'pino';
@@ -15,6 +15,7 @@ import { API_VERSION, type PluginActivation } from '../../src/api/index.ts';
 import { type DevCluster, startDevCluster } from '../../src/devcluster/index.ts';
 import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
 import { stageFixture } from '../support/plugins.ts';
+import { exited, freePort, until } from '../support/processes.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/plugin-release.js');
 const RATE_PER_SECOND = 50;
@@ -56,31 +57,6 @@ function run(args: string[], env: Record<string, string> = {}): ChildProcess {
   Object.defineProperty(child, 'stderrText', { get: () => stderr });
   children.push(child);
   return child;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** What the agent holding the root says of itself on its lock socket. */

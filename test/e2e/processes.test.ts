@@ -3,7 +3,6 @@
 // interfere, an agent SIGKILLed mid-rollout recovers, and SIGTERM stops everything cleanly.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { API_VERSION, type PluginRelease } from '../../src/api/index.ts';
 import { stageEcho } from '../../src/cli/demo/echo.ts';
 import { type DevCluster, startDevCluster } from '../../src/devcluster/index.ts';
 import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
+import { exited, freePort, until } from '../support/processes.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/plugin-release.js');
 
@@ -42,31 +42,6 @@ function agent(node: string): ChildProcess {
     '--log-level',
     'warn',
   ]);
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 beforeAll(async () => {

@@ -2,8 +2,8 @@
 // Success: every health probe passed and the soak elapsed — the host swaps, or reports Probed in a dry
 // run. Failure (ActivationError, the candidate is stopped first): ProbeFailed, PluginExited.
 import type { Logger } from 'pino';
-import type { PluginActivationSpec, ProbeResult } from '../../api/index.ts';
-import { type PluginProcess, runProbes, STOP_GRACE_MS } from '../runtime/index.ts';
+import type { ProbeResult } from '../../api/index.ts';
+import { type Health, type PluginProcess, runProbes, STOP_GRACE_MS } from '../runtime/index.ts';
 
 export interface ProbeContext {
   logger: Logger;
@@ -13,13 +13,9 @@ export interface ProbeContext {
 }
 
 /** Runs the health probes until they pass and the soak elapsed; stops the candidate on failure. */
-export async function probe(
-  process: PluginProcess,
-  spec: PluginActivationSpec,
-  ctx: ProbeContext,
-): Promise<void> {
+export async function probe(process: PluginProcess, health: Health, ctx: ProbeContext): Promise<void> {
   try {
-    await runProbes(process.handshake, spec.health, {
+    await runProbes(process.handshake, health, {
       process,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(ctx.delay ? { delay: ctx.delay } : {}),

@@ -439,6 +439,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
         ? { configPath: join(final, 'config'), configDigest: spec.config.digest }
         : {}),
       handshake: spec.handshake,
+      health: spec.health,
       ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),
       ...(spec.process.runAsGroup !== undefined ? { runAsGroup: spec.process.runAsGroup } : {}),
       ...(spec.process.resources ? { resources: spec.process.resources } : {}),
