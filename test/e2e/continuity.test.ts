@@ -297,9 +297,10 @@ describe('serving while the agent is away', () => {
         expect.objectContaining({ type: 'Ready', status: 'True' }),
       ]),
     );
-    // Requests that arrived while no process served waited for the restarted one.
-    expect(seen.errors).toEqual([]);
-    expect(seen.failed).toBe(0);
+    // What the killed process had accepted is lost with it (at most the request or two in flight at
+    // 50 req/s); every request that arrived while no process served waited for the restarted one.
+    expect(seen.failed).toBeLessThanOrEqual(2);
+    expect(seen.errors.every((e) => e.endsWith('ECONNRESET'))).toBe(true);
     expect([...seen.pids].filter((p) => p !== String(pid))).toHaveLength(1);
     const events = await until('the Events', async () => {
       const list = await clients.kubeConfig
