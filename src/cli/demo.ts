@@ -169,8 +169,8 @@ export async function main(argv: string[]): Promise<number> {
 async function stageVersions(fleet: LocalFleet): Promise<Staged[]> {
   const probes = {
     probes: [
-      { grpc: {}, periodSeconds: 1, failureThreshold: 2 },
-      { httpGet: { path: '/healthz' }, periodSeconds: 1, failureThreshold: 2 },
+      { grpc: {}, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
+      { httpGet: { path: '/healthz' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 2 },
     ],
   };
   const staged: Staged[] = [];
@@ -186,7 +186,8 @@ async function stageVersions(fleet: LocalFleet): Promise<Staged[]> {
       artifact: { path: artifact.path, digest: artifact.digest, entrypoint: 'plugin' },
       config,
       health: probes,
-      activation: { drainSeconds: 1, verifySeconds: 2 },
+      // Long enough for a probe to reach its failureThreshold: 2 × (1 s period + 1 s timeout).
+      activation: { drainSeconds: 1, verifySeconds: 4 },
     };
     staged.push({ version, spec, revision: revisionOf(PluginReleaseSpec.parse(spec)) });
   }
