@@ -12,7 +12,7 @@ import { KeeperClient } from '../src/agent/front/keeper.ts';
 import { NodeEngine } from '../src/agent/node-engine.ts';
 import type { EffectTiming } from '../src/agent/plugin-host.ts';
 import type { ActivationStrategy } from '../src/api/index.ts';
-import { echoSpec, PLUGIN, stageEchoArtifact } from './lib/artifact.ts';
+import { type EchoArtifact, echoSpec, PLUGIN, stageEchoArtifact } from './lib/artifact.ts';
 import type { Benchmark } from './lib/benchmark.ts';
 import { type LoadReport, runLoad } from './lib/load.ts';
 import { median } from './lib/stats.ts';
@@ -70,6 +70,36 @@ function get(socketPath: string): Promise<string> {
   });
 }
 
+/**
+ * The fixed-rate client on fresh connections through `frontSocket`, from WARMUP_MS before `act` until
+ * `settleMs` after it; what it saw.
+ */
+async function underLoad(
+  frontSocket: string,
+  settleMs: number,
+  act: () => Promise<void>,
+): Promise<LoadReport> {
+  const stop = new AbortController();
+  const load = runLoad(
+    {
+      socketPath: frontSocket,
+      durationMs: 600_000,
+      concurrency: 1,
+      ratePerSecond: RATE_PER_SECOND,
+      fresh: true,
+    },
+    stop.signal,
+  );
+  try {
+    await sleep(WARMUP_MS);
+    await act();
+    await sleep(settleMs);
+  } finally {
+    stop.abort();
+  }
+  return load;
+}
+
 async function runStrategy(
   dir: string,
   strategy: ActivationStrategy,
@@ -92,25 +122,13 @@ async function runStrategy(
     const initial = await engine.activate(echoSpec(first, 'r0', overrides));
     if (initial.phase !== 'Active') throw new Error(`the first activation ended ${initial.phase}`);
     // Artifacts are on the node before the release names them, as in production.
-    const candidates = [];
+    const candidates: EchoArtifact[] = [];
     for (let i = 1; i <= swaps; i++) candidates.push(await stageEchoArtifact(staging, `1.${i}.0`));
 
-    const stop = new AbortController();
-    const load = runLoad(
-      {
-        socketPath: frontSocket,
-        durationMs: 600_000,
-        concurrency: 1,
-        ratePerSecond: RATE_PER_SECOND,
-        fresh: true,
-      },
-      stop.signal,
-    );
     const pausesMs: number[] = [];
     const gapsMs: number[] = [];
     const activationsMs: number[] = [];
-    try {
-      await sleep(WARMUP_MS);
+    const report = await underLoad(frontSocket, COOLDOWN_MS, async () => {
       for (const [i, candidate] of candidates.entries()) {
         const timings: EffectTiming[] = [];
         const started = performance.now();
@@ -124,11 +142,7 @@ async function runStrategy(
         pausesMs.push(pauseMs);
         gapsMs.push(gapMs);
       }
-      await sleep(COOLDOWN_MS);
-    } finally {
-      stop.abort();
-    }
-    const report = await load;
+    });
     const body = await get(frontSocket);
     const last = candidates.at(-1)!.version;
     if (!body.includes(`from ${last} `)) throw new Error(`after the swaps the front served "${body.trim()}"`);
@@ -192,22 +206,7 @@ async function runAgentContinuity(
   );
   const frontSocket = join(root, 'plugins', PLUGIN, 'front.sock');
   const under = async (event: string, act: () => Promise<void>): Promise<AgentRun> => {
-    const stop = new AbortController();
-    const load = runLoad(
-      {
-        socketPath: frontSocket,
-        durationMs: 600_000,
-        concurrency: 1,
-        ratePerSecond: RATE_PER_SECOND,
-        fresh: true,
-      },
-      stop.signal,
-    );
-    await sleep(WARMUP_MS);
-    await act();
-    await sleep(1000);
-    stop.abort();
-    const report = await load;
+    const report = await underLoad(frontSocket, 1000, act);
     log(`${event}: ${report.ok + report.failed} requests, ${report.failed} failed`);
     return { event, load: report };
   };

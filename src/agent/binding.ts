@@ -90,7 +90,7 @@ export class ActivationBinding {
           : {};
       const supervised =
         status.phase === 'Active'
-          ? supervisedStatus(status, await this.#o.engine.health(spec.plugin))
+          ? supervisedStatus(status, await this.#o.engine.health(spec.plugin), new Date())
           : status;
       const acknowledged = { ...supervised, ...recovered, observedGeneration: generation };
       if (canonicalJson(acknowledged) !== canonicalJson(status)) {
@@ -204,10 +204,10 @@ class StatusReporter {
 export function supervisedStatus(
   status: PluginActivationStatus,
   health: SupervisedHealth,
+  now: Date,
 ): PluginActivationStatus {
   if (health.revision === undefined || health.revision !== status.activeRevision) return status;
   if (!health.down && health.restarts === 0) return status;
-  const now = new Date();
   const down = health.down;
   const detail = [health.lastExit, health.message].filter(Boolean).join(' ');
   let conditions = setCondition(

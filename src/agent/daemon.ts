@@ -15,7 +15,7 @@ import { ActivationBinding } from './binding.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
 import { KeeperFronts } from './front/keeper.ts';
 import { NodeEngine } from './node-engine.ts';
-import type { SupervisedHealth } from './plugin-host.ts';
+import type { SupervisedHealth, SupervisionEvent } from './plugin-host.ts';
 
 export interface AgentOptions {
   kubeConfig: KubeConfig;
@@ -55,7 +55,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const fronts: Fronts =
     options.fronts === 'local' ? new LocalFronts(logger) : new KeeperFronts(options.root, logger);
-  let onHealth: (plugin: string, health: SupervisedHealth) => void = () => {};
+  let onHealth: (plugin: string, health: SupervisedHealth, event: SupervisionEvent) => void = () => {};
   let setUp: () => void = () => {};
   const isSetUp = new Promise<void>((resolve) => {
     setUp = resolve;
@@ -75,7 +75,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     logger,
     fronts,
     now: () => clock.now(),
-    onHealth: (plugin, health) => onHealth(plugin, health),
+    onHealth: (plugin, health, event) => onHealth(plugin, health, event),
     lock: {
       version: options.version ?? 'unknown',
       ...(options.takeover ? { takeover: true } : {}),
@@ -102,19 +102,19 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   activations.on({ add: (a) => queue.add(key(a)), update: (_, a) => queue.add(key(a)) });
   const events = clients.eventRecorder({ component: 'plugin-release-agent', instance: nodeName, logger });
   // Supervision news: re-reconcile the plugin's activations (their status shows it) and record an Event.
-  onHealth = (plugin, health) => {
+  onHealth = (plugin, health, event) => {
     for (const k of activations.keys()) {
       const a = activations.get(k);
       if (a?.spec.plugin !== plugin || a.spec.nodeName !== nodeName) continue;
       queue.add(k);
-      if (health.down && health.message?.startsWith('Restarting')) {
+      if (event === 'Crashed') {
         events.recordEvent(
           a,
           'Warning',
           EventReason.PluginCrashed,
           health.lastExit ?? 'The active plugin exited.',
         );
-      } else if (!health.down) {
+      } else if (event === 'Restarted') {
         events.recordEvent(
           a,
           'Normal',

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
-import { type ActivateOptions, PluginHost, type SupervisedHealth } from './plugin-host.ts';
+import {
+  type ActivateOptions,
+  PluginHost,
+  type SupervisedHealth,
+  type SupervisionEvent,
+} from './plugin-host.ts';
 import { type Holder, type LockOptions, lockRoot, type RootLock } from './root-lock.ts';
 
 export interface NodeEngineOptions {
@@ -22,7 +27,7 @@ export interface NodeEngineOptions {
   now?: () => Date;
   delay?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called when a plugin's supervised active process went down or came back. */
-  onHealth?: (plugin: string, health: SupervisedHealth) => void;
+  onHealth?: (plugin: string, health: SupervisedHealth, event: SupervisionEvent) => void;
   /** How the engine takes the root's lock (root-lock.ts): who it is, and whether it asks to take over. */
   lock?: LockOptions;
 }

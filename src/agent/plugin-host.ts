@@ -24,9 +24,10 @@ import { verify, verifyWindowMs } from './actions/verify.ts';
 import { type Effect, type Observation, type State, transition } from './engine/transition.ts';
 import { ActivationError } from './errors.ts';
 import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
+import { frontEndpoint } from './front/index.ts';
 import { type Journal, settleJournal, writeJournal } from './journal.ts';
 import { openFront, recoverPlugin } from './recovery.ts';
-import { isSameProcess, type PluginProcess, STOP_GRACE_MS } from './runtime/index.ts';
+import { isSameProcess, type PluginProcess, STOP_GRACE_MS, withStderr } from './runtime/index.ts';
 import {
   defaultFrontAddress,
   newRunDir,
@@ -45,8 +46,11 @@ export interface HostOptions {
   now?: () => Date;
   delay?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called whenever the supervised active process went down or came back (see `health`). */
-  onHealth?: (plugin: string, health: SupervisedHealth) => void;
+  onHealth?: (plugin: string, health: SupervisedHealth, event: SupervisionEvent) => void;
 }
+
+/** What supervision just saw: the active process exited, a restart of it failed, or one serves again. */
+export type SupervisionEvent = 'Crashed' | 'RestartFailed' | 'Restarted';
 
 export interface ActivateOptions {
   signal?: AbortSignal;
@@ -380,12 +384,9 @@ export class PluginHost {
   async #takenAddresses(activeGone: boolean): Promise<TakenAddress[]> {
     const taken: TakenAddress[] = [];
     for (const f of await this.#opts.fronts.list()) {
-      const [network, address] = f.address.startsWith('unix://')
-        ? (['unix', f.address.slice('unix://'.length)] as const)
-        : (['tcp', f.address.slice('tcp://'.length)] as const);
       const mine = f.address === this.#front?.address;
       taken.push({
-        backend: { network, address },
+        backend: frontEndpoint(f.address),
         owner: mine ? "this plugin's own front" : `the front ${f.address}`,
       });
       if (f.backend && !mine)
@@ -421,28 +422,30 @@ export class PluginHost {
       : exit.code === null
         ? 'exited'
         : `exited with code ${exit.code}`;
-    const tail = died.process.stderrTail(5);
     this.#health = {
       revision: died.revision,
       restarts: this.#health.revision === died.revision ? this.#health.restarts : 0,
       down: true,
-      lastExit: `The active ${died.revision} process (pid ${died.process.pid}) ${how} at ${this.#now().toISOString()}.${tail.length ? ` Last stderr lines:\n${tail.map((l) => `  ${l}`).join('\n')}` : ''}`,
+      lastExit: withStderr(
+        `The active ${died.revision} process (pid ${died.process.pid}) ${how} at ${this.#now().toISOString()}.`,
+        died.process.stderrTail(5),
+      ),
     };
     this.#opts.logger.warn(
       { plugin: this.plugin, revision: died.revision, pid: died.process.pid, exit },
       'active plugin exited; restarting it',
     );
-    this.#scheduleRestart(died);
+    this.#scheduleRestart(died, 'Crashed');
   }
 
-  #scheduleRestart(died: Serving): void {
+  #scheduleRestart(died: Serving, event: 'Crashed' | 'RestartFailed'): void {
     this.#crashes++;
     const backoffMs = Math.min(RESTART_BACKOFF.initialMs * 2 ** (this.#crashes - 1), RESTART_BACKOFF.maxMs);
     this.#health = {
       ...this.#health,
       message: `${this.#health.message ? `${this.#health.message} ` : ''}Restarting it in ${backoffMs / 1000}s.`,
     };
-    this.#opts.onHealth?.(this.plugin, this.health);
+    this.#opts.onHealth?.(this.plugin, this.health, event);
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => void this.#enqueue(() => this.#restart(died)), backoffMs);
     this.#restartTimer.unref();
@@ -482,12 +485,12 @@ export class PluginHost {
         ...(this.#health.lastExit ? { lastExit: this.#health.lastExit } : {}),
       };
       logger.info({ pid: process.pid }, 'active plugin restarted');
-      this.#opts.onHealth?.(this.plugin, this.health);
+      this.#opts.onHealth?.(this.plugin, this.health, 'Restarted');
     } catch (error) {
       await process?.stop(STOP_GRACE_MS);
       this.#health = { ...this.#health, message: `The restart failed: ${(error as Error).message}` };
       logger.warn({ err: error }, 'restart of the active plugin failed');
-      this.#scheduleRestart(died);
+      this.#scheduleRestart(died, 'RestartFailed');
     }
   }
 

@@ -84,8 +84,14 @@ export async function lockRoot(root: string, opts: LockOptions): Promise<RootLoc
       buffered += chunk.toString('utf8');
       const newline = buffered.indexOf('\n');
       if (newline < 0) return;
-      const req = JSON.parse(buffered.slice(0, newline)) as { op: string };
       const reply = (body: object) => socket.end(`${JSON.stringify(body)}\n`);
+      let req: { op?: unknown };
+      try {
+        req = JSON.parse(buffered.slice(0, newline)) as { op?: unknown };
+      } catch {
+        reply({ ok: false, error: 'not a JSON request' });
+        return;
+      }
       if (req.op === 'hello') reply({ ok: true, result: me });
       else if (req.op === 'handover' && opts.onHandover) {
         const onHandover = opts.onHandover;

@@ -9,7 +9,13 @@ import type { Logger } from 'pino';
 import { NodeReason, type PluginActivationSpec } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
 import { type Backend, hostPort } from '../front/index.ts';
-import { checkContract, launchPlugin, type PluginProcess, STOP_GRACE_MS } from '../runtime/index.ts';
+import {
+  checkContract,
+  launchPlugin,
+  type PluginProcess,
+  STOP_GRACE_MS,
+  withStderr,
+} from '../runtime/index.ts';
 import { newRunDir, type ReleaseRecord, readReleaseRecord, verifyRelease } from '../store.ts';
 
 export interface LaunchContext {
@@ -127,10 +133,9 @@ export async function checkAddress(
     ]);
     if (exit) {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-      const tail = process.stderrTail(10);
       throw new ActivationError(
         NodeReason.PluginExited,
-        `The plugin ${how} right after its handshake.${tail.length ? ` Last stderr lines:\n${tail.map((l) => `  ${l}`).join('\n')}` : ' It wrote nothing to stderr.'}`,
+        withStderr(`The plugin ${how} right after its handshake.`, process.stderrTail(10)),
       );
     }
     throw new ActivationError(

@@ -3,6 +3,7 @@
 // passive threshold of refused, reset or early-closed connections to the new backend — phase Active.
 // Failure (ActivationError VerifyFailed; the candidate keeps running until the host restores the
 // previous version): a probe failed, the plugin exited, or the front saw real traffic fail.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeReason, type PluginActivationSpec } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
 import type { FrontHandle } from '../front/fronts.ts';
@@ -48,7 +49,7 @@ export async function verify(
   const threshold = passiveThreshold(spec);
   const passive = (async (): Promise<never> => {
     for (;;) {
-      await (ctx.delay ?? sleep)(PASSIVE_POLL_MS, stop.signal);
+      await (ctx.delay ?? ((ms, signal) => sleep(ms, undefined, { signal })))(PASSIVE_POLL_MS, stop.signal);
       const { stats } = await front.state();
       if (stats && failures(stats) >= threshold) {
         throw new ActivationError(
@@ -83,18 +84,4 @@ export async function verify(
     stop.abort(new Error('verification finished'));
     ctx.signal?.removeEventListener('abort', onAbort);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

@@ -60,10 +60,7 @@ export class LocalFronts implements Fronts {
     return {
       address: front.address,
       switchTo: async (backend) => front.switchTo(backend),
-      state: async () => ({
-        ...(front.backend ? { backend: front.backend } : {}),
-        ...(front.stats ? { stats: front.stats } : {}),
-      }),
+      state: async () => front.state(),
       close: () => this.closeFront(front.address),
     };
   }

@@ -59,6 +59,14 @@ export interface RouteStats {
   earlyClosed: number;
 }
 
+/** Where a front listens, in the shape of a backend (to compare with the address a plugin announced). */
+export function frontEndpoint(address: string): Backend {
+  const target = parseFrontAddress(address);
+  if (target.network === 'unix') return { network: 'unix', address: target.path };
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+  return { network: 'tcp', address: `${host}:${target.port}` };
+}
+
 /** One backend and the client connections it serves. */
 interface Route {
   backend: Backend;
@@ -146,9 +154,9 @@ export class Front {
     return this.#route?.backend;
   }
 
-  /** What the front saw of the current backend's traffic since it became the backend. */
-  get stats(): RouteStats | undefined {
-    return this.#route ? { ...this.#route.stats } : undefined;
+  /** The current backend, and what the front saw of its traffic since it became the backend. */
+  state(): { backend?: Backend; stats?: RouteStats } {
+    return this.#route ? { backend: { ...this.#route.backend }, stats: { ...this.#route.stats } } : {};
   }
 
   /** Atomically routes new connections to `backend` (or refuses them when undefined). */

@@ -32,6 +32,8 @@ const RETIRE_DRAIN_MS = 30_000;
 /** A keeper with no front and no agent connected exits after this long. */
 const IDLE_EXIT_MS = 10_000;
 const WATCH_MS = 1000;
+/** Drains the agent may still wait for; older ones are forgotten (their connections still finish). */
+const MAX_PENDING_DRAINS = 64;
 
 export const keeperSocket = (root: string) => join(root, KEEPER_SOCKET);
 
@@ -105,17 +107,14 @@ export async function startKeeper(opts: {
         return fronts.list();
       case 'open':
         return { address: (await fronts.openFront(req.address)).address };
-      case 'state': {
-        const front = known(req.address);
-        return {
-          ...(front.backend ? { backend: front.backend } : {}),
-          ...(front.stats ? { stats: front.stats } : {}),
-        };
-      }
+      case 'state':
+        return known(req.address).state();
       case 'switch': {
         const switched = known(req.address).switchTo(req.backend ?? undefined);
         const drain = nextDrain++;
         drains.set(drain, switched.drained);
+        // An agent that never waits for a drain (a restart, a recovery) must not make the map grow.
+        for (const old of drains.keys()) if (drains.size > MAX_PENDING_DRAINS) drains.delete(old);
         return { ...(switched.previous ? { previous: switched.previous } : {}), drain };
       }
       case 'drained': {

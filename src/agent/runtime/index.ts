@@ -90,6 +90,7 @@ export {
   STOP_GRACE_MS,
   socketDirectory,
   stopOrphan,
+  withStderr,
 } from './process.ts';
 export type {
   ContractExpectation,

@@ -448,7 +448,8 @@ function exitedProblem(exit: ProcessExit, when: string): HandshakeProblem {
   return new HandshakeProblem(NodeReason.PluginExited, `The plugin ${how} ${when}.`);
 }
 
-function withStderr(message: string, tail: string[]): string {
+/** `message`, then the last stderr lines (or that there were none), for a failure an operator reads. */
+export function withStderr(message: string, tail: string[]): string {
   if (tail.length === 0) return `${message} It wrote nothing to stderr.`;
   return `${message} Last stderr lines:\n${tail.map((l) => `  ${l}`).join('\n')}`;
 }

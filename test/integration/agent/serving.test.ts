@@ -7,7 +7,11 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalFronts } from '../../../src/agent/front/fronts.ts';
 import { NodeEngine } from '../../../src/agent/node-engine.ts';
-import { RESTART_BACKOFF, type SupervisedHealth } from '../../../src/agent/plugin-host.ts';
+import {
+  RESTART_BACKOFF,
+  type SupervisedHealth,
+  type SupervisionEvent,
+} from '../../../src/agent/plugin-host.ts';
 import { isSameProcess, readProcessIdentity } from '../../../src/agent/runtime/index.ts';
 import {
   type AgentWorld,
@@ -141,12 +145,12 @@ describe('the post-swap verification window', () => {
 describe('supervision of the active plugin', () => {
   it('restarts an active plugin that exits 3 times, each after a longer delay, holding requests meanwhile', async () => {
     const base = mkdtempSync(join(tmpdir(), 'agent-'));
-    const events: { at: number; health: SupervisedHealth }[] = [];
+    const events: { at: number; health: SupervisedHealth; event: SupervisionEvent }[] = [];
     const engine = new NodeEngine({
       root: join(base, 'root'),
       stagingRoot: join(base, 'staging'),
       logger: pino({ level: 'silent' }),
-      onHealth: (_plugin, health) => events.push({ at: Date.now(), health }),
+      onHealth: (_plugin, health, event) => events.push({ at: Date.now(), health, event }),
       // Held connections wait out the longest backoff here (4 s, plus the restart itself).
       fronts: new LocalFronts(pino({ level: 'silent' }), { holdMs: 12_000 }),
     });
@@ -179,8 +183,8 @@ describe('supervision of the active plugin', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const seen = await loop.stop();
 
-    const downs = events.filter((e) => e.health.down && e.health.message?.startsWith('Restarting'));
-    const ups = events.filter((e) => !e.health.down);
+    const downs = events.filter((e) => e.event === 'Crashed');
+    const ups = events.filter((e) => e.event === 'Restarted');
     expect(ups.map((e) => e.health.restarts)).toEqual([1, 2, 3]);
     expect(downs).toHaveLength(3);
     expect(downs[0]!.health.lastExit).toMatch(/exited with code 2/);

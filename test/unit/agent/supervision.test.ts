@@ -58,7 +58,7 @@ describe('supervisedStatus', () => {
     },
   ];
   it.each(cases)('$name', ({ health, want }) => {
-    const got = supervisedStatus(active, health);
+    const got = supervisedStatus(active, health, new Date('2026-12-01T12:00:00.000Z'));
     const pair = (type: string) => {
       const c = condition(got, type);
       return c ? `${c.status}/${c.reason}` : undefined;
