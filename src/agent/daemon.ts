@@ -2,7 +2,13 @@
 // them through the binding, with metrics and health endpoints.
 import type { Logger } from 'pino';
 import { EventReason, Labels, type PluginActivation } from '../api/index.ts';
-import { createKubeClients, type KubeConfig, replaceStatusPatch } from '../kube/index.ts';
+import {
+  CACHE_SYNC_TIMEOUT_MS,
+  createKubeClients,
+  type KubeConfig,
+  replaceStatusPatch,
+  waitForCacheSync,
+} from '../kube/index.ts';
 import {
   createMetrics,
   type HealthServer,
@@ -37,6 +43,8 @@ export interface AgentOptions {
    * are served while the agent is dead, restarting or replaced; 'local', inside this process.
    */
   fronts?: 'keeper' | 'local';
+  /** Give up starting when the cache has not synced by then (default 60 s); a refused list fails at once. */
+  cacheSyncTimeoutMs?: number;
 }
 
 export interface RunningAgent {
@@ -146,7 +154,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
 
   activations.start();
-  await activations.waitForSync();
+  try {
+    await waitForCacheSync([activations], options.cacheSyncTimeoutMs ?? CACHE_SYNC_TIMEOUT_MS);
+  } catch (error) {
+    await activations.stop();
+    await engine.close(false);
+    throw error;
+  }
   logger.info({ node: nodeName, activations: activations.keys().length }, 'agent synced');
   const running = queue.run(
     options.workers ?? 4,

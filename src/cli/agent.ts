@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { startAgent } from '../agent/daemon.ts';
 import { loadKubeConfig } from '../kube/index.ts';
 import { createLogger } from '../observability/index.ts';
-import { hostPort, parseFlags, UsageError, untilSignal } from './flags.ts';
+import { cacheSyncTimeout, hostPort, parseFlags, started, UsageError, untilSignal } from './flags.ts';
 import { agentVersion } from './version.ts';
 
 export const help = `Usage: plugin-release agent --node <name> --staging-root <dir> --root <dir>
@@ -20,6 +20,9 @@ Flags:
   --root <dir>               the agent's own state: staged releases, current/previous links, journals
   --kubeconfig <path>        kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
   --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8081)
+  --cache-sync-timeout <seconds>
+                             exit non-zero when the activations cache has not filled by then (default
+                             60); a list the API server refuses (RBAC) fails at once, naming it
   --takeover                 when another agent holds --root (an upgrade), ask it to hand over instead
                              of refusing to start; it stops, its plugins keep serving, this one adopts them
   --fronts keeper|local      who holds the fronts' listening sockets: a keeper process that outlives the
@@ -40,6 +43,7 @@ const Flags = z.object({
   root: required('--root is required'),
   kubeconfig: z.string().min(1).optional(),
   'metrics-addr': hostPort().optional(),
+  'cache-sync-timeout': cacheSyncTimeout(),
   takeover: z.boolean().default(false),
   fronts: z.enum(['keeper', 'local']).default('keeper'),
   'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -56,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
         root: { type: 'string' },
         kubeconfig: { type: 'string' },
         'metrics-addr': { type: 'string' },
+        'cache-sync-timeout': { type: 'string' },
         takeover: { type: 'boolean' },
         fronts: { type: 'string' },
         'log-level': { type: 'string' },
@@ -69,17 +74,22 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ level: flags['log-level'] }).child({ node: flags.node });
-  const agent = await startAgent({
-    kubeConfig: loadKubeConfig(flags.kubeconfig),
-    nodeName: flags.node,
-    root: flags.root,
-    stagingRoot: flags['staging-root'],
+  const agent = await started(
     logger,
-    ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
-    version: agentVersion(),
-    takeover: flags.takeover,
-    fronts: flags.fronts,
-  });
+    startAgent({
+      kubeConfig: loadKubeConfig(flags.kubeconfig),
+      nodeName: flags.node,
+      root: flags.root,
+      stagingRoot: flags['staging-root'],
+      logger,
+      ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+      version: agentVersion(),
+      takeover: flags.takeover,
+      fronts: flags.fronts,
+      cacheSyncTimeoutMs: flags['cache-sync-timeout'] * 1000,
+    }),
+  );
+  if (!agent) return 1;
   logger.info({ metrics: agent.metricsUrl }, 'agent running');
   const signal = await Promise.race([untilSignal(), agent.handedOver.then(() => 'handover' as const)]);
   if (signal === 'handover') {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { startController } from '../controller/manager.ts';
 import { currentNamespace, loadKubeConfig } from '../kube/index.ts';
 import { createLogger } from '../observability/index.ts';
-import { hostPort, parseFlags, UsageError, untilSignal } from './flags.ts';
+import { cacheSyncTimeout, hostPort, parseFlags, started, UsageError, untilSignal } from './flags.ts';
 
 export const help = `Usage: plugin-release controller [--kubeconfig <path>] [--namespace <ns> | --all-namespaces]
                                  [--leader-elect] [--metrics-addr <host:port>] [--log-level <level>]
@@ -23,6 +23,9 @@ Flags:
   --lease-namespace <ns>     where the leader-election Lease lives (default: $POD_NAMESPACE, else the
                              kubeconfig context's namespace)
   --metrics-addr <host:port> serve /metrics, /healthz and /readyz here (e.g. 0.0.0.0:8080)
+  --cache-sync-timeout <seconds>
+                             exit non-zero when the caches have not filled by then (default 60); a list
+                             the API server refuses (RBAC) fails at once, naming the verb and resource
   --log-level <level>        trace, debug, info (default), warn, error
 
 Examples:
@@ -38,6 +41,7 @@ const Flags = z
     'lease-namespace': z.string().min(1).optional(),
     'leader-elect-lease-duration': z.coerce.number().int().min(2).max(3600).default(15),
     'metrics-addr': hostPort().optional(),
+    'cache-sync-timeout': cacheSyncTimeout(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
   .refine(
@@ -58,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         'lease-namespace': { type: 'string' },
         'leader-elect-lease-duration': { type: 'string' },
         'metrics-addr': { type: 'string' },
+        'cache-sync-timeout': { type: 'string' },
         'log-level': { type: 'string' },
       },
       Flags,
@@ -70,21 +75,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger({ level: flags['log-level'] });
   const kubeConfig = loadKubeConfig(flags.kubeconfig);
-  const controller = await startController({
-    kubeConfig,
+  const controller = await started(
     logger,
-    ...(flags.namespace ? { namespace: flags.namespace } : {}),
-    ...(flags['leader-elect']
-      ? {
-          leaderElection: {
-            namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
-            name: 'plugin-release-controller',
-            leaseDurationSeconds: flags['leader-elect-lease-duration'],
-          },
-        }
-      : {}),
-    ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
-  });
+    startController({
+      kubeConfig,
+      logger,
+      ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      ...(flags['leader-elect']
+        ? {
+            leaderElection: {
+              namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
+              name: 'plugin-release-controller',
+              leaseDurationSeconds: flags['leader-elect-lease-duration'],
+            },
+          }
+        : {}),
+      ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+      cacheSyncTimeoutMs: flags['cache-sync-timeout'] * 1000,
+    }),
+  );
+  if (!controller) return 1;
   logger.info({ metrics: controller.metricsUrl }, 'controller running');
   const signal = await untilSignal();
   logger.info({ signal }, 'stopping');

@@ -6,11 +6,13 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Labels, type PluginActivation } from '../api/index.ts';
 import {
+  CACHE_SYNC_TIMEOUT_MS,
   createKubeClients,
   type KubeConfig,
   type KubeNode,
   objectKey,
   replaceStatusPatch,
+  waitForCacheSync,
 } from '../kube/index.ts';
 import {
   createMetrics,
@@ -35,6 +37,8 @@ export interface ControllerOptions {
   metricsAddr?: string;
   /** Reconciles running at once (distinct releases). */
   workers?: number;
+  /** Give up starting when the caches have not synced by then (default 60 s); a refused list fails at once. */
+  cacheSyncTimeoutMs?: number;
   clock?: Clock;
 }
 
@@ -156,8 +160,14 @@ export async function startController(options: ControllerOptions): Promise<Runni
     },
   });
 
-  for (const informer of [releases, activations, nodes]) informer.start();
-  await Promise.all([releases.waitForSync(), activations.waitForSync(), nodes.waitForSync()]);
+  const informers = [releases, activations, nodes];
+  for (const informer of informers) informer.start();
+  try {
+    await waitForCacheSync(informers, options.cacheSyncTimeoutMs ?? CACHE_SYNC_TIMEOUT_MS);
+  } catch (error) {
+    for (const informer of informers) await informer.stop();
+    throw error;
+  }
   logger.info({ namespace: options.namespace ?? '*' }, 'caches synced');
 
   const runWorkers = async (signal: AbortSignal) => {

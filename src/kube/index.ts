@@ -5,7 +5,8 @@
 // - createKubeClients(kc): ResourceStore<T> for PluginRelease, PluginActivation and Node (get/list/
 //   create/replace/delete/mergePatch/jsonPatch/patchStatus). Each method is ONE request, retried
 //   only on Transient failures (withRetry); failures reject with KubeApiError: use classify().
-// - Informer<T>: list+watch cache keyed `namespace/name`; `synced`/waitForSync; restarts itself with
+// - Informer<T>: list+watch cache keyed `namespace/name`; `synced`/waitForSync (waitForCacheSync: with a
+//   timeout, failing at once on a refused list, naming the resource); restarts itself with
 //   backoff after any error or stream end; relists on 410 Gone. Start workers after waitForSync.
 // - KubeLeaseLock: the runtime LeaderElector's LeaseLock over coordination.k8s.io/v1.
 // - KubeEventRecorder: core/v1 Events, identical repeats aggregated into a count; never throws.
@@ -58,7 +59,15 @@ export {
   removeFinalizer,
   removeFinalizerPatch,
 } from './finalizers.ts';
-export { Informer, type InformerHandlers, type InformerOptions, type InformerStats } from './informer.ts';
+export {
+  CACHE_SYNC_TIMEOUT_MS,
+  CacheSyncTimeout,
+  Informer,
+  type InformerHandlers,
+  type InformerOptions,
+  type InformerStats,
+  waitForCacheSync,
+} from './informer.ts';
 export { KubeLeaseLock } from './lease.ts';
 export {
   type CallOptions,

@@ -2,7 +2,8 @@
 // restarts itself with backoff after any error or stream end (client-node's ListWatch gives up instead).
 import type { Logger } from 'pino';
 import { sleep, systemTimers, type Timers } from '../runtime/clock.ts';
-import { isGone, type KubeStatus } from './errors.ts';
+import { PluginReleaseError } from '../runtime/errors.ts';
+import { isGone, KubeApiError, type KubeStatus } from './errors.ts';
 import type { ListOptions, WatchEventType, WatchHandle, WatchSource } from './resource.ts';
 import { type KubeObject, objectKey } from './types.ts';
 
@@ -41,6 +42,12 @@ export interface InformerStats {
   failures: number;
 }
 
+/** Someone waiting for the first list. */
+interface SyncWaiter {
+  synced(): void;
+  listFailed(error: unknown): void;
+}
+
 /** A watch ended this way. */
 type WatchEnd = 'gone' | 'ended' | 'failed' | 'stopped';
 
@@ -63,10 +70,12 @@ export class Informer<T extends KubeObject> {
   readonly #timers: Timers;
   readonly #cache = new Map<string, T>();
   readonly #handlers = new Set<InformerHandlers<T>>();
-  readonly #syncWaiters = new Set<() => void>();
+  readonly #syncWaiters = new Set<SyncWaiter>();
   readonly #stopController = new AbortController();
   readonly stats: InformerStats = { lists: 0, watches: 0, relistsAfterGone: 0, failures: 0 };
   #synced = false;
+  /** Why the last list failed, while the cache has not synced yet: what a sync timeout reports. */
+  #listError: unknown;
   #resourceVersion = '';
   #watch: WatchHandle | undefined;
   #loop: Promise<void> | undefined;
@@ -87,25 +96,46 @@ export class Informer<T extends KubeObject> {
     return this.#resourceVersion;
   }
 
-  /** Resolves once synced; rejects with the signal's reason if `signal` aborts first. */
-  waitForSync(signal?: AbortSignal): Promise<void> {
+  /** The resource this informer caches, as `plural.group` (`nodes` for the core group). */
+  get resource(): string {
+    return this.#source.resource;
+  }
+
+  /**
+   * Resolves once synced; rejects with the signal's reason if `signal` aborts first, or with the list
+   * error itself when `giveUpOn` says that error is final.
+   */
+  waitForSync(signal?: AbortSignal, giveUpOn?: (listError: unknown) => boolean): Promise<void> {
     if (this.#synced) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#syncWaiters.delete(done);
-        reject(signal?.reason);
+      const waiter: SyncWaiter = {
+        synced: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        listFailed: (error) => {
+          if (!giveUpOn?.(error)) return;
+          this.#syncWaiters.delete(waiter);
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
       };
-      const done = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
+      const onAbort = () => {
+        this.#syncWaiters.delete(waiter);
+        reject(signal?.reason);
       };
       if (signal?.aborted) {
         onAbort();
         return;
       }
-      this.#syncWaiters.add(done);
+      this.#syncWaiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** Why the cache has not synced yet: the last failed list, if any. */
+  get listError(): unknown {
+    return this.#synced ? undefined : this.#listError;
   }
 
   /** Registers handlers; returns a function that unregisters them. Objects already cached are not replayed. */
@@ -186,6 +216,8 @@ export class Informer<T extends KubeObject> {
       } catch (error) {
         if (stopSignal.aborted) break;
         // A failed list (a 410 here can only be an expired continue token, already retried unpaginated).
+        this.#listError = error;
+        for (const waiter of [...this.#syncWaiters]) waiter.listFailed(error);
         this.stats.failures++;
         failures++;
         this.#options.logger?.warn(
@@ -235,7 +267,8 @@ export class Informer<T extends KubeObject> {
     for (const [key, old] of previous) if (!next.has(key)) this.#emit('delete', old);
     if (!this.#synced) {
       this.#synced = true;
-      for (const waiter of [...this.#syncWaiters]) waiter();
+      this.#listError = undefined;
+      for (const waiter of [...this.#syncWaiters]) waiter.synced();
       this.#syncWaiters.clear();
     }
   }
@@ -374,4 +407,51 @@ function withoutManagedFields<T extends KubeObject>(obj: T): T {
   if (obj.metadata && 'managedFields' in obj.metadata)
     delete (obj.metadata as { managedFields?: unknown }).managedFields;
   return obj;
+}
+
+/** How long a process waits for its caches before it gives up starting (controller-runtime: 2 min). */
+export const CACHE_SYNC_TIMEOUT_MS = 60_000;
+
+/** The caches did not fill in time: names each resource still missing and why its list failed. */
+export class CacheSyncTimeout extends PluginReleaseError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('PR_ERR_CACHE_SYNC_TIMEOUT', message, options);
+  }
+}
+
+/**
+ * Waits until every informer has synced, as controller-runtime's CacheSyncTimeout does: after
+ * `timeoutMs`, or at once when a list is refused (401/403: a missing RBAC grant does not heal by
+ * retrying), rejects with a CacheSyncTimeout naming the verb, the resource and the server's answer.
+ */
+export async function waitForCacheSync(
+  informers: Informer<KubeObject>[],
+  timeoutMs: number,
+  options: { signal?: AbortSignal; timers?: Timers } = {},
+): Promise<void> {
+  const giveUp = new AbortController();
+  const timer = (options.timers ?? systemTimers).setTimeout(() => giveUp.abort(), timeoutMs);
+  const stop = options.signal ? AbortSignal.any([options.signal, giveUp.signal]) : giveUp.signal;
+  try {
+    await Promise.all(informers.map((i) => i.waitForSync(stop, isRefused)));
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    const waiting = informers.filter((i) => !i.synced);
+    const refused = waiting.some((i) => isRefused(i.listError));
+    // A KubeApiError's message already says "list <resource>: <the server's answer>".
+    const why = waiting.map((i) => {
+      const cause = i.listError;
+      if (cause instanceof KubeApiError) return cause.message;
+      return `list ${i.resource}: ${cause instanceof Error ? cause.message : 'no answer yet'}`;
+    });
+    const when = refused ? 'the API server refused a list' : `not synced within ${timeoutMs / 1000} s`;
+    throw new CacheSyncTimeout(`caches did not sync (${when}): ${why.join('; ')}`, { cause: error });
+  } finally {
+    (options.timers ?? systemTimers).clearTimeout(timer);
+    giveUp.abort();
+  }
+}
+
+function isRefused(error: unknown): boolean {
+  return error instanceof KubeApiError && (error.statusCode === 401 || error.statusCode === 403);
 }

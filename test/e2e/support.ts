@@ -46,13 +46,15 @@ export async function aWorld(nodes: number): Promise<World> {
       created.push(name);
     }
   }
+  // The controller sees only this namespace: on a shared real cluster, other suites' releases stay theirs.
+  const namespace = `plr-e2e-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const fleet = await startLocalFleet({
     logger: pino({ level: 'silent' }),
     nodes,
+    namespace,
     ...(REAL ? { kubeconfig: process.env.KUBECONFIG } : {}),
   });
   const core = fleet.clients.kubeConfig.makeApiClient(CoreV1Api);
-  const namespace = `plr-e2e-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   return {
     fleet,
@@ -89,7 +91,11 @@ export interface Plugin {
 }
 
 export function aPlugin(world: World, name: string): Plugin {
-  const staging = join(world.fleet.stagingRoot, name);
+  return stagedPlugin(join(world.fleet.stagingRoot, name), name);
+}
+
+/** A plugin staged under `staging` (the directory every node's agent reads as its staging root). */
+export function stagedPlugin(staging: string, name: string): Plugin {
   return {
     name,
     async spec(version, extra = {}, healthyOn) {

@@ -18,6 +18,8 @@ export interface FleetOptions {
   kubeconfig?: string;
   /** Where node roots and the shared staging directory go (default: a fresh temp dir). */
   dir?: string;
+  /** The controller reconciles only this namespace's releases (default: every namespace). */
+  namespace?: string;
 }
 
 export interface NodeAgent {
@@ -80,6 +82,7 @@ export async function startLocalFleet(options: FleetOptions): Promise<LocalFleet
     startController({
       kubeConfig: loadKubeConfig(kubeconfigPath),
       logger: options.logger.child({ component: 'controller' }),
+      ...(options.namespace ? { namespace: options.namespace } : {}),
     });
   let controller = await newController();
   return {

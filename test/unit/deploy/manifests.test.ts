@@ -397,12 +397,11 @@ const expectedGrants: Record<
     kind: 'ClusterRole',
     serviceAccount: 'plugin-release-controller',
     grants: [
-      [GROUP, releases, 'get list watch'],
-      [GROUP, `${releases}/status`, 'get patch update'],
-      [GROUP, activations, 'get list watch create update patch delete'],
-      ['', 'nodes', 'get list watch'],
+      [GROUP, releases, 'list watch'],
+      [GROUP, `${releases}/status`, 'patch'],
+      [GROUP, activations, 'list watch create update delete'],
+      ['', 'nodes', 'list watch'],
       ['', 'events', 'create patch'],
-      ['events.k8s.io', 'events', 'create patch'],
     ],
   },
   'plugin-release-leader-election': {
@@ -414,8 +413,8 @@ const expectedGrants: Record<
     kind: 'ClusterRole',
     serviceAccount: 'plugin-release-agent',
     grants: [
-      [GROUP, activations, 'get list watch'],
-      [GROUP, `${activations}/status`, 'get patch update'],
+      [GROUP, activations, 'list watch'],
+      [GROUP, `${activations}/status`, 'patch'],
       ['', 'events', 'create patch'],
     ],
   },

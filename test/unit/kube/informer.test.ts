@@ -1,7 +1,7 @@
 // Informer loop against a scripted list/watch source on fake timers: sync, events, resume, backoff, relist.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KubeApiError, type KubeStatus } from '../../../src/kube/errors.ts';
-import { Informer } from '../../../src/kube/informer.ts';
+import { CacheSyncTimeout, Informer, waitForCacheSync } from '../../../src/kube/informer.ts';
 import type {
   ListOptions,
   WatchEventType,
@@ -303,5 +303,66 @@ describe('Informer', () => {
     expect(open.stopped).toBe(true);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(source.watches).toHaveLength(1);
+  });
+});
+
+describe('waitForCacheSync', () => {
+  const forbidden = () =>
+    new KubeApiError(
+      'Terminal',
+      'list things-0: things is forbidden: User "agent" cannot list resource "things"',
+      {
+        statusCode: 403,
+        reason: 'Forbidden',
+      },
+    );
+  const informers: Informer<Thing>[] = [];
+  afterEach(async () => {
+    for (const i of informers.splice(0)) await i.stop();
+  });
+  const anInformer = (lists: (ObjectList<Thing> | Error)[], resource = 'things') => {
+    const source = new ScriptedSource();
+    Object.defineProperty(source, 'resource', { value: resource });
+    source.lists = lists;
+    const i = new Informer(source, { initialBackoffMs: 1_000 });
+    informers.push(i);
+    i.start();
+    return i;
+  };
+
+  it.each([
+    {
+      name: 'resolves once every cache has synced',
+      lists: [[serverError(), { items: [], resourceVersion: '2' }], [{ items: [], resourceVersion: '3' }]],
+      after: 2_000,
+      expected: undefined,
+    },
+    {
+      name: 'fails at once on a refused list, naming the verb, the resource and the answer',
+      lists: [[forbidden()], [{ items: [], resourceVersion: '3' }]],
+      after: 0,
+      expected:
+        /the API server refused a list\): list things-0: things is forbidden: User "agent" cannot list/,
+    },
+    {
+      name: 'fails after the timeout naming each cache still missing and its last error',
+      lists: [[serverError(), serverError(), serverError(), serverError(), serverError()], []],
+      after: 10_000,
+      expected: /not synced within 5 s\): watch things: Internal error$/,
+    },
+  ])('$name', async ({ lists, after, expected }) => {
+    const all = lists.map((l, n) => anInformer(l, `things-${n}`));
+    const waiting = waitForCacheSync(all, 5_000).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    await vi.advanceTimersByTimeAsync(after);
+    const outcome = await waiting;
+    if (expected === undefined) expect(outcome).toBeUndefined();
+    else {
+      expect(outcome).toBeInstanceOf(CacheSyncTimeout);
+      expect(outcome?.message).toMatch(expected);
+      expect(outcome?.message).not.toMatch(/things-1/);
+    }
   });
 });
