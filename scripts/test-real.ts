@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 /** The suites that run against a real cluster; every other e2e file needs the dev cluster's hooks. */
-const LANE = ['test/conformance', 'test/e2e/rollout.test.ts', 'test/e2e/identities.test.ts'];
+const LANE = [
+  'test/conformance',
+  'test/e2e/rollout.test.ts',
+  'test/e2e/identities.test.ts',
+  'test/e2e/watch-expiry.test.ts',
+];
 
 const root = join(import.meta.dirname, '..');
 const kubeconfig = process.env.KUBECONFIG;

@@ -222,6 +222,26 @@ afterAll(async () => {
 }, 60_000);
 
 describe.skipIf(!IDENTITIES)('the components under their own identities', { timeout: 180_000 }, () => {
+  it('installs from deploy/ on 1.22 or later, and from deploy-compat/kubernetes-1.20 before', async () => {
+    const { stdout } = await kubectl('version', '-o', 'json');
+    const minor = Number.parseInt(JSON.parse(stdout).serverVersion.minor, 10);
+    const dryRun = (dir: string) =>
+      kubectl('apply', '-k', join(ROOT, dir), '--dry-run=server').then(
+        () => 'ok',
+        (error: { stderr?: string }) => error.stderr ?? String(error),
+      );
+    if (minor >= 22) {
+      expect(await dryRun('deploy')).toBe('ok');
+    } else {
+      // What deploy/ says on an older server: the two things the compat overlay changes, by name.
+      const refused = await dryRun('deploy');
+      expect(refused).toMatch(
+        /unknown field "maxSurge"|no matches for kind "PodDisruptionBudget" in version "policy\/v1"/,
+      );
+      expect(await dryRun('deploy-compat/kubernetes-1.20')).toBe('ok');
+    }
+  });
+
   it('fails fast, naming the verb and the resource, when its identity may not list what it caches', async () => {
     const started = Date.now();
     const c = controller(nobodyKubeconfig, await freePort());

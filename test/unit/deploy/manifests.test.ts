@@ -212,6 +212,31 @@ describe('the kustomize tree', () => {
       expect(sort(rendered)).toEqual(sort(objects));
     },
   );
+
+  it.skipIf(!kubectl)(
+    `deploy-compat/kubernetes-1.20 differs from deploy/ only in what 1.20 and 1.21 lack${kubectl ? '' : ' (skipped: kubectl is not installed)'}`,
+    () => {
+      const result = spawnSync('kubectl', ['kustomize', join(repo, 'deploy-compat/kubernetes-1.20')], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(result.status, result.stderr).toBe(0);
+      const rendered = parseAllDocuments(result.stdout).map((d) => d.toJS() as KubeObject);
+      const expected = structuredClone(objects).map((o) => {
+        if (o.kind === 'PodDisruptionBudget') return { ...o, apiVersion: 'policy/v1beta1' };
+        if (o.kind === 'DaemonSet') {
+          (o as Workload & { spec: { updateStrategy: unknown } }).spec.updateStrategy = {
+            type: 'RollingUpdate',
+            rollingUpdate: { maxUnavailable: 1 },
+          };
+        }
+        return o;
+      });
+      const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+      const sort = (list: KubeObject[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
+      expect(sort(rendered)).toEqual(sort(expected));
+    },
+  );
 });
 
 describe('the CRDs in deploy/crds', () => {
