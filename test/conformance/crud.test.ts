@@ -171,23 +171,53 @@ describe('update', () => {
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const res = await t.call('PUT', t.path('pluginreleases', name), { body: aRelease(name) });
     expect(res.status).toBe(422);
-    expect(res.body.reason).toBe('Invalid');
-    expect(res.body.details.causes).toEqual([
-      {
-        reason: 'FieldValueInvalid',
-        message: 'Invalid value: 0: must be specified for an update',
-        field: 'metadata.resourceVersion',
+    // The registry names the resource (not the Kind) and prints the uint64 0 as Go's %#v does.
+    expect(res.body).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `pluginreleases.pluginrelease.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+      reason: 'Invalid',
+      details: {
+        name,
+        group: 'pluginrelease.io',
+        kind: 'pluginreleases',
+        causes: [
+          {
+            reason: 'FieldValueInvalid',
+            message: 'Invalid value: 0x0: must be specified for an update',
+            field: 'metadata.resourceVersion',
+          },
+        ],
       },
-    ]);
+      code: 422,
+    });
   });
 
-  it('accepts an unconditional update of a built-in type without resourceVersion', async () => {
+  it('refuses an update of a Lease without resourceVersion with 422 (leases never allow it)', async () => {
     const name = uniqueName('lease');
     const leases = t.path('leases', undefined, '/apis/coordination.k8s.io/v1');
     await t.call('POST', leases, { body: aLease(name) });
     const res = await t.call('PUT', `${leases}/${name}`, { body: aLease(name, 'other') });
+    expect(res.status).toBe(422);
+    expect(res.body.message).toBe(
+      `leases.coordination.k8s.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+    );
+  });
+
+  it('accepts an unconditional update of a Namespace, keeping its finalizers and phase', async () => {
+    const res = await t.call('PUT', `/api/v1/namespaces/${t.namespace}`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: t.namespace, labels: { touched: 'yes' } },
+      },
+    });
     expect(res.status).toBe(200);
-    expect(res.body.spec.holderIdentity).toBe('other');
+    expect(res.body.metadata.labels.touched).toBe('yes');
+    expect(res.body.spec.finalizers).toEqual(['kubernetes']);
+    expect(res.body.status.phase).toBe('Active');
   });
 
   it('keeps uid and creationTimestamp when an update omits them', async () => {
@@ -242,9 +272,17 @@ describe('delete', () => {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-the-uid' } },
     });
     expect(res.status).toBe(409);
-    expect(res.body.message).toBe(
-      `Operation cannot be fulfilled on pluginreleases.pluginrelease.io "${name}": Precondition failed: UID in precondition: not-the-uid, UID in object meta: ${created.body.metadata.uid}`,
-    );
+    // rest.BeforeDelete checks preconditions before storage does, and names the Kind.
+    expect(res.body).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `Operation cannot be fulfilled on PluginRelease.pluginrelease.io "${name}": the UID in the precondition (not-the-uid) does not match the UID in record (${created.body.metadata.uid}). The object might have been deleted and then recreated`,
+      reason: 'Conflict',
+      details: { name, group: 'pluginrelease.io', kind: 'PluginRelease' },
+      code: 409,
+    });
   });
 
   it('deletes a collection by label selector and keeps the rest', async () => {
