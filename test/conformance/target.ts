@@ -255,6 +255,20 @@ async function installCrdsIfAbsent(target: Target) {
   }
 }
 
+/** The meta/v1 Status a failed request answers, as the tests expect it exactly. */
+export function aFailure(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
+}
+
 /** A valid PluginRelease body (the smallest useful spec), with overrides merged into spec. */
 export function aRelease(
   name: string,

@@ -1,7 +1,7 @@
 // Conformance: schema validation (422 Invalid naming the field), defaulting, pruning of unknown
 // fields, and server-side field validation (Strict → 400, Warn → Warning header).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { aFailure, aRelease, openTarget, type Target, uniqueName } from './target.ts';
 import { byVersion } from './version.ts';
 
 let t: Target;
@@ -21,27 +21,25 @@ describe('schema validation', () => {
     const name = uniqueName('v');
     const res = await create(aRelease(name, { plugin: 'Not_Valid' }));
     expect(res.status).toBe(422);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: `PluginRelease.pluginrelease.io "${name}" is invalid: spec.plugin: Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
-      reason: 'Invalid',
-      details: {
-        name,
-        group: 'pluginrelease.io',
-        kind: 'PluginRelease',
-        causes: [
-          {
-            reason: 'FieldValueInvalid',
-            message: `Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
-            field: 'spec.plugin',
-          },
-        ],
-      },
-      code: 422,
-    });
+    expect(res.body).toEqual(
+      aFailure(
+        422,
+        'Invalid',
+        `PluginRelease.pluginrelease.io "${name}" is invalid: spec.plugin: Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
+        {
+          name,
+          group: 'pluginrelease.io',
+          kind: 'PluginRelease',
+          causes: [
+            {
+              reason: 'FieldValueInvalid',
+              message: `Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
+              field: 'spec.plugin',
+            },
+          ],
+        },
+      ),
+    );
   });
 
   it('reports a missing required field as FieldValueRequired', async () => {
