@@ -47,13 +47,6 @@ export class WatchStream {
   private timers: NodeJS.Timeout[] = [];
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private deadline = 0;
-  /** Where the stream started: a periodic bookmark must be newer than this. */
-  private startRv = 0;
-  /**
-   * The newest change of this resource the stream has heard of, matching or not: what a periodic
-   * bookmark carries, as the watch cache's lastProcessedResourceVersion.
-   */
-  private lastResourceRv = 0;
   private tableHeadersSent = false;
   private corked = false;
   private ended = false;
@@ -103,28 +96,22 @@ export class WatchStream {
     // The starting point is captured now; its events go out in chunks so that a large initial state
     // does not block the event loop, and live events wait in `pending` until they are written.
     const initial: Array<() => string | undefined> = [];
-    this.startRv = fromState ? store.resourceVersion : rv!;
     if (fromState) {
       if (this.params.sendInitialEvents !== false) {
         for (const entry of store.table(type.storage).values()) {
           if (this.match(entry.object)) initial.push(() => this.line('ADDED', entry));
         }
         if (this.params.sendInitialEvents && this.params.allowWatchBookmarks) {
-          initial.push(() =>
-            this.bookmarkLine(store.resourceVersion, { 'k8s.io/initial-events-end': 'true' }),
-          );
+          initial.push(() => this.bookmarkLine({ 'k8s.io/initial-events-end': 'true' }));
         }
       }
     } else {
       for (const event of store.eventsAfter(rv!)) {
-        if (event.entry.storage !== type.storage) continue;
-        this.lastResourceRv = event.rv;
-        initial.push(() => this.transform(event));
+        if (event.entry.storage === type.storage) initial.push(() => this.transform(event));
       }
     }
     this.unsubscribe = store.subscribe(type.storage, (event) => {
       if (this.params.resourceVersion !== undefined && event.rv <= this.params.resourceVersion) return;
-      this.lastResourceRv = event.rv;
       const line = this.transform(event);
       if (!line) return;
       if (this.pending) this.pending.push(line);
@@ -200,15 +187,16 @@ export class WatchStream {
     if (beforeDeadline < at) at = beforeDeadline;
     if (at <= now) return;
     this.bookmarkTimer = setTimeout(() => {
-      // Like the watch cache: no bookmark until this resource changed after the stream's start.
-      if (this.lastResourceRv > this.startRv) this.write(this.bookmarkLine(this.lastResourceRv));
+      // The current resourceVersion, as a 1.32 watch cache kept fresh by etcd progress notifications
+      // sends it even to an idle watch (1.27+ may send the watch's own resourceVersion).
+      this.write(this.bookmarkLine());
       this.scheduleBookmark();
     }, at - now);
   }
 
-  private bookmarkLine(rv: number, annotations?: Record<string, string>): string {
+  private bookmarkLine(annotations?: Record<string, string>): string {
     const { type } = this.params;
-    const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+    const metadata: Record<string, unknown> = { resourceVersion: String(this.api.store.resourceVersion) };
     if (!type.custom) metadata.creationTimestamp = null;
     if (annotations) metadata.annotations = annotations;
     const object = { kind: type.kind, apiVersion: apiVersionOf(type), metadata };
