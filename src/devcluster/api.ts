@@ -35,7 +35,7 @@ import {
   pinnedName,
   qualifiedNameProblems,
 } from './selectors.ts';
-import { ApiError, errors, type FieldError, field, successStatus } from './status.ts';
+import { ApiError, errors, type FieldError, field, GoLiteral, successStatus } from './status.ts';
 import { CompactedError, type Entry, type Store } from './store.ts';
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
@@ -667,9 +667,10 @@ export class Api {
       throw errors.notFound(qualifiedResource(type), name);
     }
     if (!meta.resourceVersion) {
+      // The registry names the resource here (not the Kind) and prints the uint64 0 with %#v.
       if (!type.allowUnconditionalUpdate)
-        throw this.invalid(type, name, [
-          field.invalid('metadata.resourceVersion', 0, 'must be specified for an update'),
+        throw errors.invalid({ group: type.group, kind: type.plural }, name, [
+          field.invalid('metadata.resourceVersion', new GoLiteral('0x0'), 'must be specified for an update'),
         ]);
     } else if (meta.resourceVersion !== existing.object.metadata.resourceVersion) {
       throw errors.conflict(
@@ -796,7 +797,7 @@ export class Api {
           patched = applyJsonPatch(current, decodeJsonPatch(body));
         } catch (error) {
           if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
-          if (error instanceof JsonPatchError) throw errors.patchRejected(error.message);
+          if (error instanceof JsonPatchError) throw errors.patchRejected();
           throw error;
         }
         break;
@@ -852,8 +853,14 @@ export class Api {
     rawBody: string,
     options: WriteOptions,
   ): WriteResult {
-    if (!options.fieldManager)
-      throw errors.badRequest('PATCH requests with apply content type must specify a fieldManager');
+    // ValidatePatchOptions, before the body is read.
+    const fieldManagerErrors = !options.fieldManager
+      ? [field.required('fieldManager', 'is required for apply patch')]
+      : options.fieldManager.length > 128
+        ? [field.tooLong('fieldManager', 128)]
+        : [];
+    if (fieldManagerErrors.length)
+      throw errors.invalid({ group: 'meta.k8s.io', kind: 'PatchOptions' }, '', fieldManagerErrors);
     let applied: unknown;
     try {
       applied = parseYaml(rawBody);
@@ -868,8 +875,6 @@ export class Api {
       );
     if (!applied.apiVersion || !applied.kind) throw errors.badRequest('invalid object type: /, Kind=');
     const fieldValidation = options.fieldValidation ?? 'Strict';
-    if (options.fieldManager.length > 128)
-      throw errors.badRequest('fieldManager: Too long: may not be more than 128 bytes');
     // What the manager owns is what it applied: unknown fields pruned, server defaults not included.
     const appliedObject = { ...applied, metadata: { ...appliedMeta, name } } as KubeObject;
     const owned = this.decode(type, structuredClone(appliedObject), 'Ignore', false).object;
@@ -908,17 +913,19 @@ export class Api {
     const existing = this.get(type, namespace, name);
     const old = existing.object;
     const pre = options.preconditions;
+    // rest.BeforeDelete checks the preconditions first, naming the Kind (not the resource).
+    const byKind = { group: type.group, resource: type.kind };
     if (pre?.uid && pre.uid !== old.metadata.uid)
       throw errors.conflict(
-        qualifiedResource(type),
+        byKind,
         name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
       );
     if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
       throw errors.conflict(
-        qualifiedResource(type),
+        byKind,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
       );
     const policy =
       options.propagationPolicy ??

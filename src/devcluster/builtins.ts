@@ -4,6 +4,7 @@
 import type { MergeStrategies } from './patch.ts';
 import type { KubeObject, ResourceType } from './resources.ts';
 import type { Schema } from './schema.ts';
+import { qualifiedNameProblems } from './selectors.ts';
 import { type FieldError, field } from './status.ts';
 import { ageColumn, column, nameColumn, since } from './table.ts';
 
@@ -308,9 +309,56 @@ function eventFieldLabels(): ResourceType['fieldLabels'] {
   };
 }
 
-function validateEventType(type: unknown, path: string, errs: FieldError[]) {
-  if (type !== undefined && type !== 'Normal' && type !== 'Warning')
-    errs.push(field.notSupported(path, type, ['Normal', 'Warning']));
+/**
+ * legacyValidateEvent, on the stored (core/v1) shape: an Event without eventTime must agree with its
+ * namespace; one with eventTime needs the reporting fields. `controllerField` is what the request's
+ * API version calls reportingController.
+ */
+function legacyEventErrors(o: KubeObject, controllerField: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const namespace = o.metadata.namespace ?? '';
+  const regarding = ((o.involvedObject ?? {}) as { namespace?: string }).namespace ?? '';
+  const mismatch = field.invalid('involvedObject.namespace', regarding, 'does not match event.namespace');
+  if (!o.eventTime) {
+    if (regarding ? namespace !== regarding : namespace !== '' && namespace !== 'default')
+      errs.push(mismatch);
+    return errs;
+  }
+  if (!regarding && namespace !== 'default' && namespace !== 'kube-system') errs.push(mismatch);
+  const controller = (o.reportingComponent as string | undefined) ?? '';
+  if (!controller) errs.push(field.required(controllerField));
+  for (const problem of qualifiedNameProblems(controller))
+    errs.push(field.invalid(controllerField, controller, problem));
+  const limited: Array<[string, number, boolean]> = [
+    ['reportingInstance', 128, true],
+    ['action', 128, true],
+    ['reason', 128, true],
+    ['message', 1024, false],
+  ];
+  for (const [key, limit, required] of limited) {
+    const value = (o[key] as string | undefined) ?? '';
+    if (required && !value) errs.push(field.required(key));
+    if (value.length > limit) errs.push(field.invalid(key, '', `can have at most ${limit} characters`));
+  }
+  return errs;
+}
+
+/** ValidateEventCreate's strict part for events.k8s.io/v1 (after the legacy checks). */
+function strictEventErrors(o: KubeObject): FieldError[] {
+  const errs: FieldError[] = [];
+  const series = o.series as { count?: number; lastObservedTime?: string } | undefined;
+  if (series) {
+    if ((series.count ?? 0) < 2) errs.push(field.invalid('series.count', '', 'should be at least 2'));
+    if (!series.lastObservedTime) errs.push(field.required('series.lastObservedTime'));
+  }
+  if (!o.eventTime) errs.push(field.required('eventTime'));
+  if (o.type !== 'Normal' && o.type !== 'Warning')
+    errs.push(field.invalid('type', '', `has invalid value: ${(o.type as string | undefined) ?? ''}`));
+  for (const key of ['firstTimestamp', 'lastTimestamp', 'count'])
+    if (o[key]) errs.push(field.invalid(key, '', 'needs to be unset'));
+  const source = o.source as { component?: string; host?: string } | undefined;
+  if (source?.component || source?.host) errs.push(field.invalid('source', '', 'needs to be unset'));
+  return errs;
 }
 
 export const coreEvents = base({
@@ -347,14 +395,8 @@ export const coreEvents = base({
     column('Name', (o) => o.metadata.name ?? '', { priority: 1 }),
   ],
   fieldLabels: eventFieldLabels(),
-  validate(o) {
-    const errs: FieldError[] = [];
-    const ref = (o.involvedObject ?? {}) as { namespace?: string };
-    if (ref.namespace && o.metadata.namespace && ref.namespace !== o.metadata.namespace)
-      errs.push(field.invalid('involvedObject.namespace', ref.namespace, 'does not match event.namespace'));
-    validateEventType(o.type, 'type', errs);
-    return errs;
-  },
+  // Through core/v1 only the legacy checks apply, for backwards compatibility.
+  validate: (o) => legacyEventErrors(o, 'reportingComponent'),
 });
 
 export const eventsV1 = base({
@@ -387,17 +429,7 @@ export const eventsV1 = base({
   fieldLabels: eventFieldLabels(),
   toStorage: (o) => convertEvent(o, 0, 'v1'),
   fromStorage: (o) => convertEvent(o, 1, 'events.k8s.io/v1'),
-  validate(o) {
-    // ValidateEventCreate for events.k8s.io/v1: the new API requires the reporting fields.
-    const errs: FieldError[] = [];
-    if (!o.eventTime) errs.push(field.required('eventTime'));
-    if (!o.reportingComponent) errs.push(field.required('reportingController'));
-    if (!o.reportingInstance) errs.push(field.required('reportingInstance'));
-    if (!o.action) errs.push(field.required('action'));
-    if (!o.reason) errs.push(field.required('reason'));
-    validateEventType(o.type, 'type', errs);
-    return errs;
-  },
+  validate: (o) => [...legacyEventErrors(o, 'reportingController'), ...strictEventErrors(o)],
 });
 
 export const leases = base({
@@ -407,6 +439,9 @@ export const leases = base({
   plural: 'leases',
   singular: 'lease',
   namespaced: true,
+  // leaseStrategy: a PUT may create a Lease, but an update must carry a resourceVersion.
+  allowCreateOnUpdate: true,
+  allowUnconditionalUpdate: false,
   schema: root({
     spec: obj({
       holderIdentity: str,

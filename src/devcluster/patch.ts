@@ -274,9 +274,10 @@ function smpList(target: unknown, patch: unknown[], strategies: MergeStrategies,
   if (!strategy) {
     return patch.filter((item) => !(isObject(item) && item.$patch === 'delete')).map(stripDirectives);
   }
+  const original = [...current];
   if ('primitive' in strategy) {
     for (const item of patch) if (!current.some((c) => deepEqual(c, item))) current.push(item);
-    return current;
+    return normalizeOrder(current, patch, original, deepEqual);
   }
   const key = strategy.key;
   for (const item of patch) {
@@ -291,7 +292,38 @@ function smpList(target: unknown, patch: unknown[], strategies: MergeStrategies,
       current.push(stripDirectives(item));
     }
   }
-  return current;
+  const sameKey = (a: unknown, b: unknown) => isObject(a) && isObject(b) && a[key] === b[key];
+  return normalizeOrder(current, patch, original, sameKey);
+}
+
+/**
+ * strategicpatch's normalizeElementOrder: the merged items the patch names keep the patch's order,
+ * the others the server's, and the two are interleaved by the server's order — an item the server
+ * does not have yet goes before the server's remaining ones.
+ */
+function normalizeOrder(
+  merged: unknown[],
+  patchOrder: unknown[],
+  serverOrder: unknown[],
+  same: (a: unknown, b: unknown) => boolean,
+): unknown[] {
+  const indexIn = (list: unknown[], item: unknown) => list.findIndex((x) => same(x, item));
+  const byIndexIn = (list: unknown[]) => (a: unknown, b: unknown) => indexIn(list, a) - indexIn(list, b);
+  const fromPatch = merged.filter((m) => indexIn(patchOrder, m) >= 0).sort(byIndexIn(patchOrder));
+  const serverOnly = merged.filter((m) => indexIn(patchOrder, m) < 0).sort(byIndexIn(serverOrder));
+  const out: unknown[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < fromPatch.length) {
+    if (j >= fromPatch.length) out.push(serverOnly[i++]);
+    else if (i >= serverOnly.length) out.push(fromPatch[j++]);
+    else {
+      const left = indexIn(serverOrder, serverOnly[i]);
+      const right = indexIn(serverOrder, fromPatch[j]);
+      out.push(left >= 0 && right >= 0 && left < right ? serverOnly[i++] : fromPatch[j++]);
+    }
+  }
+  return out;
 }
 
 function stripDirectives(value: unknown): unknown {

@@ -29,9 +29,10 @@ export function qualifiedNameProblems(key: string): string[] {
   if (parts.length === 2) {
     const [prefix, rest] = parts as [string, string];
     name = rest;
+    // IsQualifiedName: an empty prefix, else IsDNS1123Subdomain's length and pattern checks.
     if (prefix.length === 0) problems.push('prefix part must be non-empty');
     else if (prefix.length > 253) problems.push('prefix part must be no more than 253 characters');
-    else if (!DNS_SUBDOMAIN.test(prefix))
+    if (prefix.length > 0 && !DNS_SUBDOMAIN.test(prefix))
       problems.push(
         "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
       );
@@ -40,9 +41,10 @@ export function qualifiedNameProblems(key: string): string[] {
       "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
     ];
   }
+  // The pattern is checked even when the name part is empty or too long, as apimachinery does.
   if (name.length === 0) problems.push('name part must be non-empty');
   else if (name.length > 63) problems.push('name part must be no more than 63 characters');
-  else if (!NAME_PART.test(name))
+  if (!NAME_PART.test(name))
     problems.push(
       "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
     );

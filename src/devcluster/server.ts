@@ -592,7 +592,10 @@ export class ApiServer {
       }
       return type.custom ? this.api.serialize(type, e) : e.body;
     };
-    const head = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},"metadata":${JSON.stringify(meta)},"items":[`;
+    // Custom resource lists are unstructured: storage's SetContinue("") leaves `continue: ""` in
+    // them on the last (or only) page, where typed lists omit it.
+    const listMetadata = type.custom ? { continue: '', ...meta } : meta;
+    const head = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},"metadata":${JSON.stringify(listMetadata)},"items":[`;
     if (output.kind === 'json' && entries.length > LIST_CHUNK) {
       await this.streamList(res, head, entries, item);
       return;

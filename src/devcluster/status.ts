@@ -37,8 +37,17 @@ const TYPE_WORDS: Record<FieldErrorType, string> = {
 
 export const OMIT = Symbol('omit value');
 
+/** A value whose Go rendering is not a JSON value's, e.g. a uint64 0 that `%#v` prints as `0x0`. */
+export class GoLiteral {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 /** Renders a Go value the way `%v`/`%q`/`%#v` would for the JSON values an API object holds. */
 export function goValue(value: unknown): string {
+  if (value instanceof GoLiteral) return value.text;
   if (value === null || value === undefined) return '"null"';
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -184,7 +193,8 @@ function failure(
     if (details.uid) clean.uid = details.uid;
     if (details.causes?.length) clean.causes = details.causes;
     if (details.retryAfterSeconds) clean.retryAfterSeconds = details.retryAfterSeconds;
-    if (Object.keys(clean).length) status.details = clean;
+    // Details given as {} stand for Go's &StatusDetails{}, which renders as "details": {}.
+    if (Object.keys(clean).length || Object.keys(details).length === 0) status.details = clean;
   }
   // Go's json encoding puts `reason` before `details` and `code` last; keep that order for diffs.
   const ordered: Status = {
@@ -272,11 +282,12 @@ export const errors = {
     ),
   notAcceptable: (accepted: string[]) =>
     failure(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`),
-  /** NewGenericServerResponse(422, …): what a failed JSON patch operation answers. */
-  patchRejected: (message: string) =>
-    failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {
-      causes: [{ reason: 'UnexpectedServerResponse', message }],
-    }),
+  /**
+   * NewGenericServerResponse(422, …, isUnexpectedResponse=false): what a failed JSON patch
+   * operation answers. It drops the patch library's message (no causes), as the real server does.
+   */
+  patchRejected: () =>
+    failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {}),
   /** A watch or continue token older than the retained history (etcd compaction). */
   expired: (message: string) => failure(410, 'Expired', message),
   gone: (message: string) => failure(410, 'Gone', message),

@@ -50,6 +50,12 @@ function makeEntry(storage: string, key: string, object: KubeObject, rv: number,
   return { object, body: JSON.stringify(rest), typed, rv, storage, key };
 }
 
+/** The same object stamped with another resourceVersion (not stored: for one watch event). */
+export function atResourceVersion(entry: Entry, rv: number): Entry {
+  const object = { ...entry.object, metadata: { ...entry.object.metadata, resourceVersion: String(rv) } };
+  return makeEntry(entry.storage, entry.key, object, rv, entry.typed);
+}
+
 export class Store {
   private rv: number;
   private readonly tables = new Map<string, Map<string, Entry>>();

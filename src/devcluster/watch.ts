@@ -5,7 +5,7 @@ import type { Api } from './api.ts';
 import { apiVersionOf, type KubeObject, type ResourceType } from './resources.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import { errors } from './status.ts';
-import type { Entry, EventType, StoreEvent } from './store.ts';
+import { atResourceVersion, type Entry, type EventType, type StoreEvent } from './store.ts';
 import { type IncludeObject, toTable } from './table.ts';
 
 /** Initial events are written this many at a time, yielding to the event loop in between. */
@@ -187,6 +187,8 @@ export class WatchStream {
     if (beforeDeadline < at) at = beforeDeadline;
     if (at <= now) return;
     this.bookmarkTimer = setTimeout(() => {
+      // The current resourceVersion, as a 1.32 watch cache kept fresh by etcd progress notifications
+      // sends it even to an idle watch (1.27+ may send the watch's own resourceVersion).
       this.write(this.bookmarkLine());
       this.scheduleBookmark();
     }, at - now);
@@ -208,10 +210,12 @@ export class WatchStream {
     if (event.type === 'DELETED') {
       return event.prev && this.match(event.prev.object) ? this.line('DELETED', event.entry) : undefined;
     }
-    const before = event.prev ? this.match(event.prev.object) : false;
-    if (now && before) return this.line('MODIFIED', event.entry);
+    const prev = event.prev && this.match(event.prev.object) ? event.prev : undefined;
+    if (now && prev) return this.line('MODIFIED', event.entry);
     if (now) return this.line('ADDED', event.entry);
-    if (before) return this.line('DELETED', event.entry);
+    // An object that stops matching leaves as DELETED with its previous content at the event's
+    // resourceVersion, as the watch cache (cacheWatcher.convertToWatchEvent) sends it.
+    if (prev) return this.line('DELETED', atResourceVersion(prev, event.entry.rv));
     return undefined;
   }
 

@@ -1,7 +1,7 @@
 // Conformance: create/get/list/update/delete of custom resources, system metadata, optimistic
 // concurrency, and the exact Status bodies of 404/409/422.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aLease, aRelease, type Body, openTarget, type Target, uniqueName } from './target.ts';
+import { aFailure, aLease, aRelease, type Body, openTarget, type Target, uniqueName } from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -40,16 +40,13 @@ describe('create', () => {
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const res = await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     expect(res.status).toBe(409);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: `pluginreleases.pluginrelease.io "${name}" already exists`,
-      reason: 'AlreadyExists',
-      details: { name, group: 'pluginrelease.io', kind: 'pluginreleases' },
-      code: 409,
-    });
+    expect(res.body).toEqual(
+      aFailure(409, 'AlreadyExists', `pluginreleases.pluginrelease.io "${name}" already exists`, {
+        name,
+        group: 'pluginrelease.io',
+        kind: 'pluginreleases',
+      }),
+    );
   });
 
   it('answers 404 when the namespace does not exist', async () => {
@@ -87,16 +84,13 @@ describe('get and list', () => {
   it('answers 404 NotFound with the exact Status body', async () => {
     const res = await t.call('GET', t.path('pluginreleases', 'missing-one'));
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'pluginreleases.pluginrelease.io "missing-one" not found',
-      reason: 'NotFound',
-      details: { name: 'missing-one', group: 'pluginrelease.io', kind: 'pluginreleases' },
-      code: 404,
-    });
+    expect(res.body).toEqual(
+      aFailure(404, 'NotFound', 'pluginreleases.pluginrelease.io "missing-one" not found', {
+        name: 'missing-one',
+        group: 'pluginrelease.io',
+        kind: 'pluginreleases',
+      }),
+    );
   });
 
   it('lists with the list kind, a list resourceVersion, and items carrying apiVersion and kind', async () => {
@@ -154,16 +148,14 @@ describe('update', () => {
     const stale = { ...created.body, spec: { ...created.body.spec, version: '3.0.0' } };
     const res = await t.call('PUT', t.path('pluginreleases', name), { body: stale });
     expect(res.status).toBe(409);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: `Operation cannot be fulfilled on pluginreleases.pluginrelease.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-      reason: 'Conflict',
-      details: { name, group: 'pluginrelease.io', kind: 'pluginreleases' },
-      code: 409,
-    });
+    expect(res.body).toEqual(
+      aFailure(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on pluginreleases.pluginrelease.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        { name, group: 'pluginrelease.io', kind: 'pluginreleases' },
+      ),
+    );
   });
 
   it('refuses an update of a custom resource without resourceVersion with 422', async () => {
@@ -171,23 +163,51 @@ describe('update', () => {
     await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
     const res = await t.call('PUT', t.path('pluginreleases', name), { body: aRelease(name) });
     expect(res.status).toBe(422);
-    expect(res.body.reason).toBe('Invalid');
-    expect(res.body.details.causes).toEqual([
-      {
-        reason: 'FieldValueInvalid',
-        message: 'Invalid value: 0: must be specified for an update',
-        field: 'metadata.resourceVersion',
-      },
-    ]);
+    // The registry names the resource (not the Kind) and prints the uint64 0 as Go's %#v does.
+    expect(res.body).toEqual(
+      aFailure(
+        422,
+        'Invalid',
+        `pluginreleases.pluginrelease.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+        {
+          name,
+          group: 'pluginrelease.io',
+          kind: 'pluginreleases',
+          causes: [
+            {
+              reason: 'FieldValueInvalid',
+              message: 'Invalid value: 0x0: must be specified for an update',
+              field: 'metadata.resourceVersion',
+            },
+          ],
+        },
+      ),
+    );
   });
 
-  it('accepts an unconditional update of a built-in type without resourceVersion', async () => {
+  it('refuses an update of a Lease without resourceVersion with 422 (leases never allow it)', async () => {
     const name = uniqueName('lease');
     const leases = t.path('leases', undefined, '/apis/coordination.k8s.io/v1');
     await t.call('POST', leases, { body: aLease(name) });
     const res = await t.call('PUT', `${leases}/${name}`, { body: aLease(name, 'other') });
+    expect(res.status).toBe(422);
+    expect(res.body.message).toBe(
+      `leases.coordination.k8s.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+    );
+  });
+
+  it('accepts an unconditional update of a Namespace, keeping its finalizers and phase', async () => {
+    const res = await t.call('PUT', `/api/v1/namespaces/${t.namespace}`, {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: t.namespace, labels: { touched: 'yes' } },
+      },
+    });
     expect(res.status).toBe(200);
-    expect(res.body.spec.holderIdentity).toBe('other');
+    expect(res.body.metadata.labels.touched).toBe('yes');
+    expect(res.body.spec.finalizers).toEqual(['kubernetes']);
+    expect(res.body.status.phase).toBe('Active');
   });
 
   it('keeps uid and creationTimestamp when an update omits them', async () => {
@@ -242,8 +262,14 @@ describe('delete', () => {
       body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-the-uid' } },
     });
     expect(res.status).toBe(409);
-    expect(res.body.message).toBe(
-      `Operation cannot be fulfilled on pluginreleases.pluginrelease.io "${name}": Precondition failed: UID in precondition: not-the-uid, UID in object meta: ${created.body.metadata.uid}`,
+    // rest.BeforeDelete checks preconditions before storage does, and names the Kind.
+    expect(res.body).toEqual(
+      aFailure(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on PluginRelease.pluginrelease.io "${name}": the UID in the precondition (not-the-uid) does not match the UID in record (${created.body.metadata.uid}). The object might have been deleted and then recreated`,
+        { name, group: 'pluginrelease.io', kind: 'PluginRelease' },
+      ),
     );
   });
 
@@ -283,14 +309,6 @@ describe('authentication', () => {
   it('answers 401 Unauthorized with a Status for a wrong bearer token', async () => {
     const res = await t.call('GET', '/api/v1/namespaces', { token: 'not-the-token' });
     expect(res.status).toBe(401);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'Unauthorized',
-      reason: 'Unauthorized',
-      code: 401,
-    });
+    expect(res.body).toEqual(aFailure(401, 'Unauthorized', 'Unauthorized'));
   });
 });

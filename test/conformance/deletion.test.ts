@@ -1,7 +1,16 @@
 // Conformance: finalizers and deletionTimestamp, ownerReference garbage collection (background,
 // foreground, orphan), and namespace deletion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aLease, aRelease, type Body, eventually, openTarget, type Target, uniqueName } from './target.ts';
+import {
+  aLease,
+  aRelease,
+  type Body,
+  eventually,
+  openTarget,
+  REAL,
+  type Target,
+  uniqueName,
+} from './target.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -40,6 +49,11 @@ async function createDependent(owner: Body) {
   expect(res.status).toBe(201);
   return res.body;
 }
+
+// The real garbage collector watches a resource only after its next discovery sync (every 30 s in
+// kube-controller-manager), so an owner of a just-installed CRD may wait that long to be noticed.
+const GC_WAIT = REAL ? 75_000 : 20_000;
+const GC_TEST = GC_WAIT + 15_000;
 
 const gone = (path: string) => async () => ((await t.call('GET', path)).status === 404 ? true : undefined);
 
@@ -96,69 +110,89 @@ describe('finalizers', () => {
 });
 
 describe('garbage collection', () => {
-  it('deletes dependents in the background after their owner is deleted', async () => {
-    const owner = await createRelease();
-    const dependent = await createDependent(owner);
-    await t.call('DELETE', t.path('pluginreleases', owner.metadata.name));
-    await eventually(gone(t.path('leases', dependent.metadata.name, LEASES)), 20_000);
-  });
+  it(
+    'deletes dependents in the background after their owner is deleted',
+    async () => {
+      const owner = await createRelease();
+      const dependent = await createDependent(owner);
+      await t.call('DELETE', t.path('pluginreleases', owner.metadata.name));
+      await eventually(gone(t.path('leases', dependent.metadata.name, LEASES)), GC_WAIT);
+    },
+    GC_TEST,
+  );
 
-  it('keeps a dependent that still has another live owner, dropping the dangling reference', async () => {
-    const first = await createRelease();
-    const second = await createRelease();
-    const body = aLease(uniqueName('two'));
-    (body.metadata as Record<string, unknown>).ownerReferences = [
-      { ...ownerRef(first), controller: false },
-      { ...ownerRef(second), controller: false },
-    ];
-    const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
-    await t.call('DELETE', t.path('pluginreleases', first.metadata.name));
-    const refs = await eventually(async () => {
-      const got = await t.call('GET', t.path('leases', dep.metadata.name, LEASES));
-      const r = got.body.metadata?.ownerReferences;
-      return r?.length === 1 ? r : undefined;
-    }, 20_000);
-    expect(refs[0].uid).toBe(second.metadata.uid);
-  });
+  it(
+    'keeps a dependent that still has another live owner, dropping the dangling reference',
+    async () => {
+      const first = await createRelease();
+      const second = await createRelease();
+      const body = aLease(uniqueName('two'));
+      (body.metadata as Record<string, unknown>).ownerReferences = [
+        { ...ownerRef(first), controller: false },
+        { ...ownerRef(second), controller: false },
+      ];
+      const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
+      await t.call('DELETE', t.path('pluginreleases', first.metadata.name));
+      const refs = await eventually(async () => {
+        const got = await t.call('GET', t.path('leases', dep.metadata.name, LEASES));
+        const r = got.body.metadata?.ownerReferences;
+        return r?.length === 1 ? r : undefined;
+      }, GC_WAIT);
+      expect(refs[0].uid).toBe(second.metadata.uid);
+    },
+    GC_TEST,
+  );
 
-  it('with Foreground propagation, keeps the owner until its dependents are gone', async () => {
-    const owner = await createRelease();
-    const dependent = await createDependent(owner);
-    const res = await t.call('DELETE', t.path('pluginreleases', owner.metadata.name), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' },
-    });
-    expect(res.status).toBe(200);
-    expect(res.body.metadata.finalizers).toContain('foregroundDeletion');
-    expect(res.body.metadata.deletionTimestamp).toBeDefined();
-    await eventually(gone(t.path('leases', dependent.metadata.name, LEASES)), 20_000);
-    await eventually(gone(t.path('pluginreleases', owner.metadata.name)), 20_000);
-  });
+  it(
+    'with Foreground propagation, keeps the owner until its dependents are gone',
+    async () => {
+      const owner = await createRelease();
+      const dependent = await createDependent(owner);
+      const res = await t.call('DELETE', t.path('pluginreleases', owner.metadata.name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.metadata.finalizers).toContain('foregroundDeletion');
+      expect(res.body.metadata.deletionTimestamp).toBeDefined();
+      await eventually(gone(t.path('leases', dependent.metadata.name, LEASES)), GC_WAIT);
+      await eventually(gone(t.path('pluginreleases', owner.metadata.name)), GC_WAIT);
+    },
+    GC_TEST,
+  );
 
-  it('with Orphan propagation, removes the owner reference and keeps the dependent', async () => {
-    const owner = await createRelease();
-    const dependent = await createDependent(owner);
-    await t.call('DELETE', t.path('pluginreleases', owner.metadata.name), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Orphan' },
-    });
-    await eventually(gone(t.path('pluginreleases', owner.metadata.name)), 20_000);
-    const got = await t.call('GET', t.path('leases', dependent.metadata.name, LEASES));
-    expect(got.status).toBe(200);
-    expect(got.body.metadata.ownerReferences).toBeUndefined();
-  });
+  it(
+    'with Orphan propagation, removes the owner reference and keeps the dependent',
+    async () => {
+      const owner = await createRelease();
+      const dependent = await createDependent(owner);
+      await t.call('DELETE', t.path('pluginreleases', owner.metadata.name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Orphan' },
+      });
+      await eventually(gone(t.path('pluginreleases', owner.metadata.name)), GC_WAIT);
+      const got = await t.call('GET', t.path('leases', dependent.metadata.name, LEASES));
+      expect(got.status).toBe(200);
+      expect(got.body.metadata.ownerReferences).toBeUndefined();
+    },
+    GC_TEST,
+  );
 
-  it('deletes a dependent created with a reference to an owner that does not exist', async () => {
-    const body = aLease(uniqueName('dangling'));
-    (body.metadata as Record<string, unknown>).ownerReferences = [
-      {
-        apiVersion: 'pluginrelease.io/v1alpha1',
-        kind: 'PluginRelease',
-        name: 'never-existed',
-        uid: '00000000-0000-0000-0000-000000000001',
-      },
-    ];
-    const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
-    await eventually(gone(t.path('leases', dep.metadata.name, LEASES)), 20_000);
-  });
+  it(
+    'deletes a dependent created with a reference to an owner that does not exist',
+    async () => {
+      const body = aLease(uniqueName('dangling'));
+      (body.metadata as Record<string, unknown>).ownerReferences = [
+        {
+          apiVersion: 'pluginrelease.io/v1alpha1',
+          kind: 'PluginRelease',
+          name: 'never-existed',
+          uid: '00000000-0000-0000-0000-000000000001',
+        },
+      ];
+      const dep = (await t.call('POST', t.path('leases', undefined, LEASES), { body })).body;
+      await eventually(gone(t.path('leases', dep.metadata.name, LEASES)), GC_WAIT);
+    },
+    GC_TEST,
+  );
 });
 
 describe('namespace deletion', () => {

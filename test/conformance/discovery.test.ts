@@ -83,7 +83,8 @@ describe('discovery', () => {
     expect(res.status).toBe(404);
   });
 
-  it('indexes OpenAPI v3 by group-version, with the CRD schema under its GVK', async () => {
+  it('indexes OpenAPI v3 by group-version, with the CRD schema under its GVK', async (ctx) => {
+    t.needs(ctx, 'OpenAPI v3 (/openapi/v3)', '1.24');
     const index = await t.call('GET', '/openapi/v3');
     const entry = index.body.paths['apis/pluginrelease.io/v1alpha1'];
     expect(entry.serverRelativeURL).toMatch(/^\/openapi\/v3\/apis\/pluginrelease\.io\/v1alpha1\?hash=/);

@@ -54,15 +54,44 @@ describe('events', () => {
         apiVersion: 'events.k8s.io/v1',
         kind: 'Event',
         metadata: { name: uniqueName('ev') },
+        eventTime: micro(),
+        regarding: { kind: 'PluginRelease', name: 'echo', namespace: t.namespace },
         note: 'x',
         type: 'Normal',
       },
     });
     expect(res.status).toBe(422);
-    const fields = res.body.details.causes.map((c: Body) => c.field);
-    expect(fields).toEqual(
-      expect.arrayContaining(['eventTime', 'reportingController', 'reportingInstance', 'action', 'reason']),
-    );
+    // An empty reportingController is also reported twice as an invalid qualified name.
+    expect(res.body.details.causes.map((c: Body) => [c.field, c.reason])).toEqual([
+      ['reportingController', 'FieldValueRequired'],
+      ['reportingController', 'FieldValueInvalid'],
+      ['reportingController', 'FieldValueInvalid'],
+      ['reportingInstance', 'FieldValueRequired'],
+      ['action', 'FieldValueRequired'],
+      ['reason', 'FieldValueRequired'],
+    ]);
+  });
+
+  it('refuses an events.k8s.io/v1 Event without eventTime, checking only what an old-style Event needs', async () => {
+    const res = await t.call('POST', t.path('events', undefined, '/apis/events.k8s.io/v1'), {
+      body: {
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
+        metadata: { name: uniqueName('ev') },
+        note: 'x',
+        type: 'Normal',
+      },
+    });
+    expect(res.status).toBe(422);
+    // Without eventTime the legacy checks skip the reporting fields; the strict ones want eventTime.
+    expect(res.body.details.causes).toEqual([
+      {
+        reason: 'FieldValueInvalid',
+        message: 'Invalid value: "": does not match event.namespace',
+        field: 'involvedObject.namespace',
+      },
+      { reason: 'FieldValueRequired', message: 'Required value', field: 'eventTime' },
+    ]);
   });
 
   it('creates a core/v1 Event and selects it by involvedObject.name', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { HAS_KUBECTL, KUBECTL, openTarget, type Target } from './target.ts';
+import { byVersion } from './version.ts';
 
 const EXAMPLE = join(import.meta.dirname, '../../examples/minimal.yaml');
 
@@ -114,7 +115,11 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
   it('explains the resource from the served OpenAPI schema', async () => {
     const res = await t.kubectl(['explain', 'plr.spec.activation.strategy']);
     expect(res.code).toBe(0);
-    expect(res.stdout).toContain('KIND:       PluginRelease');
+    // kubectl renders explain from OpenAPI v3 when the server serves it (1.24+), else from v2 in
+    // the older layout.
+    expect(res.stdout).toContain(
+      byVersion(t.version, '1.24', { before: 'KIND:     PluginRelease', from: 'KIND:       PluginRelease' }),
+    );
     expect(res.stdout).toContain('TryActivate');
   });
 

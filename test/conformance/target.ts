@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { type DevCluster, type DevClusterOptions, startDevCluster } from '../../src/devcluster/index.ts';
+import { type KubeVersion, missing, parseVersion } from './version.ts';
 
 export const REAL = process.env.E2E_REAL_CLUSTER === '1' && !!process.env.KUBECONFIG;
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
@@ -44,6 +45,10 @@ export interface Target {
   kubeconfigPath: string;
   /** A namespace created for this test file. */
   namespace: string;
+  /** The server's version, read from /version: what the expectations are chosen by. */
+  version: KubeVersion;
+  /** Skips the running test, naming the release, when the server is older than `release`. */
+  needs(ctx: { skip(condition: boolean, note?: string): void }, feature: string, release: string): void;
   call<T = Body>(method: string, path: string, options?: CallOptions): Promise<Response<T>>;
   /** Lines of one streamed response (a watch) until it ends or `until` returns true. */
   stream(path: string, until?: (events: WatchEvent[]) => boolean, timeoutMs?: number): Promise<WatchEvent[]>;
@@ -192,12 +197,21 @@ export async function openTarget(devOptions: DevClusterOptions = {}): Promise<Ta
       if (input !== undefined) child.stdin!.end(input);
     });
 
+  const versionResponse = await call<Body>('GET', '/version');
+  if (versionResponse.status !== 200) throw new Error(`GET /version answered ${versionResponse.status}`);
+  const version = parseVersion(versionResponse.body);
+
   const target: Target = {
     real: REAL,
     dev,
     kc,
     kubeconfigPath,
     namespace,
+    version,
+    needs(ctx, feature, release) {
+      const message = missing(version, feature, release);
+      ctx.skip(message !== undefined, message);
+    },
     call,
     stream,
     kubectl,
@@ -239,6 +253,20 @@ async function installCrdsIfAbsent(target: Target) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** The meta/v1 Status a failed request answers, as the tests expect it exactly. */
+export function aFailure(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
 }
 
 /** A valid PluginRelease body (the smallest useful spec), with overrides merged into spec. */

@@ -1,7 +1,8 @@
 // Conformance: schema validation (422 Invalid naming the field), defaulting, pruning of unknown
 // fields, and server-side field validation (Strict → 400, Warn → Warning header).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { aFailure, aRelease, openTarget, type Target, uniqueName } from './target.ts';
+import { byVersion } from './version.ts';
 
 let t: Target;
 beforeAll(async () => {
@@ -20,27 +21,25 @@ describe('schema validation', () => {
     const name = uniqueName('v');
     const res = await create(aRelease(name, { plugin: 'Not_Valid' }));
     expect(res.status).toBe(422);
-    expect(res.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: `PluginRelease.pluginrelease.io "${name}" is invalid: spec.plugin: Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
-      reason: 'Invalid',
-      details: {
-        name,
-        group: 'pluginrelease.io',
-        kind: 'PluginRelease',
-        causes: [
-          {
-            reason: 'FieldValueInvalid',
-            message: `Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
-            field: 'spec.plugin',
-          },
-        ],
-      },
-      code: 422,
-    });
+    expect(res.body).toEqual(
+      aFailure(
+        422,
+        'Invalid',
+        `PluginRelease.pluginrelease.io "${name}" is invalid: spec.plugin: Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
+        {
+          name,
+          group: 'pluginrelease.io',
+          kind: 'PluginRelease',
+          causes: [
+            {
+              reason: 'FieldValueInvalid',
+              message: `Invalid value: "Not_Valid": spec.plugin in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`,
+              field: 'spec.plugin',
+            },
+          ],
+        },
+      ),
+    );
   });
 
   it('reports a missing required field as FieldValueRequired', async () => {
@@ -68,8 +67,9 @@ describe('schema validation', () => {
   it('reports a wrong JSON type as an invalid type', async () => {
     const res = await create(aRelease(uniqueName('v'), { version: 3 }));
     expect(res.status).toBe(422);
+    // Custom resource validation maps kube-openapi's type errors to FieldValueTypeInvalid since 1.24.
     expect(res.body.details.causes).toContainEqual({
-      reason: 'FieldValueTypeInvalid',
+      reason: byVersion(t.version, '1.24', { before: 'FieldValueInvalid', from: 'FieldValueTypeInvalid' }),
       message: 'Invalid value: "integer": spec.version in body must be of type string: "integer"',
       field: 'spec.version',
     });
@@ -86,11 +86,22 @@ describe('schema validation', () => {
   });
 
   it('reports a too long string as FieldValueTooLong', async () => {
-    const res = await create(aRelease(uniqueName('v'), { plugin: 'a'.repeat(64) }));
+    const value = 'a'.repeat(64);
+    const res = await create(aRelease(uniqueName('v'), { plugin: value }));
     expect(res.status).toBe(422);
-    expect(res.body.details.causes).toContainEqual(
-      expect.objectContaining({ reason: 'FieldValueTooLong', field: 'spec.plugin' }),
-    );
+    // Mapped to FieldValueTooLong since 1.24; field.TooLong's wording changed in 1.32.
+    const tooLong = byVersion(t.version, '1.32', {
+      before: { reason: 'FieldValueTooLong', message: 'Too long: must have at most 63 bytes' },
+      from: { reason: 'FieldValueTooLong', message: 'Too long: may not be more than 63 bytes' },
+    });
+    const cause = byVersion(t.version, '1.24', {
+      before: {
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: "${value}": spec.plugin in body should be at most 63 chars long`,
+      },
+      from: tooLong,
+    });
+    expect(res.body.details.causes).toContainEqual({ ...cause, field: 'spec.plugin' });
   });
 
   it('rejects a name that is not a DNS subdomain', async () => {
@@ -131,14 +142,21 @@ describe('defaulting', () => {
 });
 
 describe('unknown fields', () => {
-  it('prunes unknown fields and warns about them by default', async () => {
+  it('prunes unknown fields', async () => {
     const res = await create(aRelease(uniqueName('p'), { surprise: true }));
     expect(res.status).toBe(201);
     expect(res.body.spec.surprise).toBeUndefined();
+  });
+
+  it('warns about unknown fields by default', async (ctx) => {
+    t.needs(ctx, 'server-side field validation (Warning headers)', '1.25');
+    const res = await create(aRelease(uniqueName('p'), { surprise: true }));
+    expect(res.status).toBe(201);
     expect(String(res.headers.warning)).toContain('unknown field \\"spec.surprise\\"');
   });
 
-  it('refuses unknown fields with 400 under fieldValidation=Strict', async () => {
+  it('refuses unknown fields with 400 under fieldValidation=Strict', async (ctx) => {
+    t.needs(ctx, 'fieldValidation', '1.25');
     const res = await create(aRelease(uniqueName('p'), { surprise: true }), '?fieldValidation=Strict');
     expect(res.status).toBe(400);
     expect(res.body.reason).toBe('BadRequest');

@@ -279,7 +279,30 @@ describe('strategic merge patch', () => {
     spec: { taints: [{ key: 'k' }] },
   };
   it.each([
-    [{ metadata: { finalizers: ['b'] } }, 'metadata', { finalizers: ['a', 'b'], labels: { x: '1' } }],
+    // normalizeElementOrder: what the server lacks comes first, what the patch names in its order.
+    [{ metadata: { finalizers: ['b'] } }, 'metadata', { finalizers: ['b', 'a'], labels: { x: '1' } }],
+    [{ metadata: { finalizers: ['a', 'b'] } }, 'metadata', { finalizers: ['a', 'b'], labels: { x: '1' } }],
+    [
+      { status: { conditions: [{ type: 'New', status: 'True' }] } },
+      'status',
+      {
+        conditions: [
+          { type: 'New', status: 'True' },
+          { type: 'Ready', status: 'False' },
+          { type: 'Other', status: 'True' },
+        ],
+      },
+    ],
+    [
+      { status: { conditions: [{ type: 'Other' }, { type: 'Ready' }] } },
+      'status',
+      {
+        conditions: [
+          { type: 'Other', status: 'True' },
+          { type: 'Ready', status: 'False' },
+        ],
+      },
+    ],
     [
       { metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] } },
       'metadata',
