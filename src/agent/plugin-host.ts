@@ -103,7 +103,7 @@ interface Attempt {
   conditions: Condition[];
 }
 
-const PROGRESS_REASON: Record<string, string> = {
+export const PROGRESS_REASON: Record<string, string> = {
   Pending: NodeReason.Pending,
   Staged: NodeReason.Staged,
   Probing: NodeReason.Probing,

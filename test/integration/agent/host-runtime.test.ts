@@ -1,0 +1,172 @@
+// Runtime Host on one node: the node engine drives a real reference host process through its admin API.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeEngine } from '../../../src/agent/node-engine.ts';
+import { PluginActivationSpec, type PluginActivationSpecInput } from '../../../src/api/index.ts';
+import {
+  hostConfig,
+  hostPlugin,
+  type ReferenceHost,
+  startReferenceHost,
+  treeOf,
+} from '../../support/reference-host.ts';
+
+interface World {
+  dir: string;
+  host: ReferenceHost;
+  engine: NodeEngine;
+  staging: string;
+}
+const worlds: World[] = [];
+
+async function aWorld(): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), 'plr-host-'));
+  const host = await startReferenceHost(join(dir, 'h'));
+  const staging = join(dir, 'staging');
+  const engine = new NodeEngine({
+    root: join(dir, 'root'),
+    stagingRoot: staging,
+    logger: pino({ level: 'silent' }),
+  });
+  const world = { dir, host, engine, staging };
+  worlds.push(world);
+  await hostConfig(join(staging, 'seed.json'), 'seed'); // the staging root exists
+  await engine.recover();
+  return world;
+}
+
+afterEach(async () => {
+  for (const w of worlds.splice(0)) {
+    await w.engine.close();
+    await w.host.stop();
+    await rm(w.dir, { recursive: true, force: true });
+  }
+});
+
+function aSpec(w: World, revision: string, extra: Partial<PluginActivationSpecInput> = {}) {
+  return PluginActivationSpec.parse({
+    release: { name: 'engine' },
+    nodeName: 'node-1',
+    plugin: 'engine',
+    version: revision,
+    revision,
+    runtime: 'Host',
+    host: { url: w.host.url, plugins: { dir: w.host.pluginsDir } },
+    activation: { verifySeconds: 2 },
+    ...extra,
+  });
+}
+
+const withConfig = async (w: World, revision: string, modules?: Parameters<typeof hostConfig>[2]) =>
+  aSpec(w, revision, { config: await hostConfig(join(w.staging, `${revision}.json`), revision, modules) });
+
+describe('runtime Host on one node', { timeout: 60_000 }, () => {
+  it('activates a good config: the host runs it, and the status says so', async () => {
+    const w = await aWorld();
+    const status = await w.engine.activate(await withConfig(w, 'v1'));
+    expect(status).toMatchObject({ phase: 'Active', reason: 'Activated', activeRevision: 'v1' });
+    expect(JSON.parse(status.hostAnswer ?? '{}')).toMatchObject({ status: 'build_ok' });
+    expect((await w.host.state()).config).toBe('v1');
+  });
+
+  it('rolls back a config the host refuses at try-activate, with its error, never telling it to change', async () => {
+    const w = await aWorld();
+    await w.engine.activate(await withConfig(w, 'v1'));
+    const before = await w.host.state();
+    const status = await w.engine.activate(await withConfig(w, 'v2', [{ type: 'bad.type' }]));
+    expect(status).toMatchObject({
+      phase: 'RolledBack',
+      reason: 'TryActivateRejected',
+      activeRevision: 'v1',
+    });
+    expect(status.message).toContain('module type "bad.type" not found');
+    const after = await w.host.state();
+    expect(after.activations).toBe(before.activations);
+    expect(after.config).toBe('v1');
+  });
+
+  it('restores the previous config when the candidate builds but fails to start', async () => {
+    const w = await aWorld();
+    await w.engine.activate(await withConfig(w, 'v1'));
+    const status = await w.engine.activate(
+      await withConfig(w, 'v2', [{ type: 'http.server', failStart: true }]),
+    );
+    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'ActivateFailed', activeRevision: 'v1' });
+    expect(status.message).toMatch(/failed to start/);
+    expect((await w.host.state()).config).toBe('v1');
+  });
+
+  it('restores the previous config when the host turns unhealthy inside verifySeconds', async () => {
+    const w = await aWorld();
+    await w.engine.activate(await withConfig(w, 'v1'));
+    const started = Date.now();
+    const status = await w.engine.activate(
+      await withConfig(w, 'v2', [{ type: 'http.server', unhealthyAfterMs: 300 }]),
+    );
+    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'HostUnhealthy', activeRevision: 'v1' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await w.host.state()).config).toBe('v1');
+  });
+
+  it('stops a dry run at Probed and changes nothing', async () => {
+    const w = await aWorld();
+    await w.engine.activate(await withConfig(w, 'v1'));
+    const before = await w.host.state();
+    const status = await w.engine.activate({ ...(await withConfig(w, 'v2')), dryRun: true });
+    expect(status).toMatchObject({ phase: 'Probed', activeRevision: 'v1' });
+    const after = await w.host.state();
+    expect({ ...after, tryActivations: 0 }).toEqual({ ...before, tryActivations: 0 });
+    expect(after.tryActivations).toBe(before.tryActivations + 1);
+  });
+
+  it('reports a dead host as HostUnreachable, not as a bad candidate', async () => {
+    const w = await aWorld();
+    await w.host.stop();
+    const status = await w.engine.activate(await withConfig(w, 'v1'));
+    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'HostUnreachable' });
+    expect(status.message).toMatch(/admin\.sock/);
+    await startReferenceHostAgain(w);
+  });
+
+  it('installs a plugin into plugins.dir and restores the snapshot byte for byte when its reload fails', async () => {
+    const w = await aWorld();
+    const v1 = aSpec(w, 'v1', {
+      artifact: await hostPlugin(join(w.staging, 'p1'), {
+        name: 'engine',
+        version: 'v1',
+        moduleTypes: ['x.one'],
+      }),
+    });
+    expect(await w.engine.activate(v1)).toMatchObject({ phase: 'Active' });
+    expect((await w.host.state()).plugins).toEqual({ engine: 'v1' });
+    const live = join(w.host.pluginsDir, 'engine');
+    const before = await treeOf(live);
+    expect(before['.complete']).toBeDefined();
+    const v2 = aSpec(w, 'v2', {
+      artifact: await hostPlugin(join(w.staging, 'p2'), { name: 'engine', version: 'v2', failLoad: true }),
+    });
+    const status = await w.engine.activate(v2);
+    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'PluginReloadFailed', activeRevision: 'v1' });
+    expect(await treeOf(live)).toEqual(before);
+    expect((await w.host.state()).plugins).toEqual({ engine: 'v1' });
+  });
+
+  it('refuses a plugins dir the host did not mark as managed', async () => {
+    const w = await aWorld();
+    const spec = aSpec(w, 'v1', {
+      host: { url: w.host.url, plugins: { dir: w.staging } },
+      artifact: await hostPlugin(join(w.staging, 'p1'), { name: 'engine', version: 'v1' }),
+    });
+    expect(await w.engine.activate(spec)).toMatchObject({
+      phase: 'RolledBack',
+      reason: 'HostPluginDirRefused',
+    });
+  });
+});
+
+async function startReferenceHostAgain(w: World) {
+  w.host = await startReferenceHost(join(w.dir, 'h'));
+}
