@@ -52,12 +52,12 @@ export function hostEndpoint(url: string, node: string): HostEndpoint {
     }
     return { kind: 'unix', socketPath, shown: resolved };
   }
-  const { hostname, port } = new URL(resolved);
+  const [, hostname = '', port = ''] = /^http:\/\/\[?([^\]]+?)\]?:([0-9]+)$/.exec(resolved) ?? [];
   const number = Number(port);
   if (!Number.isInteger(number) || number < 1 || number > 65535) {
     throw new HostUnreachableError(`The host URL ${resolved} names port ${port}, outside 1-65535.`);
   }
-  return { kind: 'tcp', hostname: hostname.replace(/^\[|\]$/g, ''), port: number, shown: resolved };
+  return { kind: 'tcp', hostname, port: number, shown: resolved };
 }
 
 const tokenError = (path: string, why: string) =>
