@@ -37,18 +37,31 @@ export interface ReferenceHost {
 
 /**
  * Starts a reference host listening on the unix socket `<dir>/admin.sock`, with `<dir>/plugins` as its
- * plugins directory (marked as managed), running `initial` (a config name with http.server) at first.
+ * plugins directory (marked as managed), running the config "initial" (one http.server) at first; with
+ * `tokenFile`, its admin endpoints want that bearer token.
  */
-export async function startReferenceHost(dir: string, initial = 'initial'): Promise<ReferenceHost> {
+export async function startReferenceHost(
+  dir: string,
+  options: { tokenFile?: string } = {},
+): Promise<ReferenceHost> {
   const pluginsDir = join(dir, 'plugins');
   await mkdir(pluginsDir, { recursive: true });
   await writeFile(join(pluginsDir, MANAGED_MARKER), '');
   const config = join(dir, 'initial.json');
-  await writeFile(config, JSON.stringify({ name: initial, modules: [{ type: 'http.server' }] }));
+  await writeFile(config, JSON.stringify({ name: 'initial', modules: [{ type: 'http.server' }] }));
   const socket = join(dir, 'admin.sock');
   const child = spawn(
     process.execPath,
-    [HOST, '--listen', `unix:${socket}`, '--config', config, '--plugins', pluginsDir],
+    [
+      HOST,
+      '--listen',
+      `unix:${socket}`,
+      '--config',
+      config,
+      '--plugins',
+      pluginsDir,
+      ...(options.tokenFile ? ['--token-file', options.tokenFile] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   await new Promise<void>((resolve, reject) => {

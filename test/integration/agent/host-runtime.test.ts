@@ -1,5 +1,5 @@
 // Runtime Host on one node: the node engine drives a real reference host process through its admin API.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -13,6 +13,7 @@ import {
   startReferenceHost,
   treeOf,
 } from '../../support/reference-host.ts';
+import { NODE, REPO, runProcess } from '../cli/support.ts';
 
 interface World {
   dir: string;
@@ -154,6 +155,22 @@ describe('runtime Host on one node', { timeout: 60_000 }, () => {
     expect((await w.host.state()).plugins).toEqual({ engine: 'v1' });
   });
 
+  it('sends the bearer token from tokenFile, and reports a host that refuses it as the host failing', async () => {
+    const w = await aWorld();
+    await w.host.stop();
+    const tokenFile = join(w.dir, 'token');
+    await writeFile(tokenFile, 's3cr3t-token\n');
+    w.host = await startReferenceHost(join(w.dir, 'h'), { tokenFile });
+    const spec = await withConfig(w, 'v1');
+    const refused = await w.engine.activate(spec);
+    expect(refused).toMatchObject({ phase: 'RolledBack', reason: 'HostError' });
+    expect(refused.message).toMatch(/HTTP 401: unauthorized/);
+    const status = await w.engine.activate({ ...spec, revision: 'v1b', host: { ...spec.host!, tokenFile } });
+    expect(status).toMatchObject({ phase: 'Active' });
+    expect(status.message).not.toContain('s3cr3t');
+    expect((await w.host.state()).config).toBe('v1');
+  });
+
   it('refuses a plugins dir the host did not mark as managed', async () => {
     const w = await aWorld();
     const spec = aSpec(w, 'v1', {
@@ -163,6 +180,63 @@ describe('runtime Host on one node', { timeout: 60_000 }, () => {
     expect(await w.engine.activate(spec)).toMatchObject({
       phase: 'RolledBack',
       reason: 'HostPluginDirRefused',
+    });
+  });
+});
+
+describe('plugin-release try-activate with a Host release', { timeout: 60_000 }, () => {
+  const tryActivate = async (w: World, name: string, modules?: Parameters<typeof hostConfig>[2]) => {
+    const release = join(w.dir, `${name}.yaml`);
+    const config = await hostConfig(join(w.staging, `${name}.json`), name, modules);
+    await writeFile(
+      release,
+      JSON.stringify({
+        apiVersion: 'pluginrelease.io/v1alpha1',
+        kind: 'PluginRelease',
+        metadata: { name: 'engine' },
+        spec: { plugin: 'engine', version: name, runtime: 'Host', host: { url: w.host.url }, config },
+      }),
+    );
+    const run = await runProcess(
+      NODE,
+      [
+        join(REPO, 'bin/plugin-release.js'),
+        'try-activate',
+        '--release',
+        release,
+        '--staging-root',
+        w.staging,
+        '--root',
+        join(w.dir, 'root'),
+      ],
+      { PATH: process.env.PATH ?? '' },
+    );
+    return { code: run.code, out: JSON.parse(run.stdout) };
+  };
+
+  it("prints the host's build_ok answer and leaves the host as it was", async () => {
+    const w = await aWorld();
+    await w.engine.close(); // the CLI takes the root's lock
+    const before = await w.host.state();
+    const { code, out } = await tryActivate(w, 'candidate');
+    expect(code).toBe(0);
+    expect(out).toMatchObject({
+      status: 'probe_ok',
+      host: { status: 'build_ok', moduleTypes: ['http.server'] },
+    });
+    const after = await w.host.state();
+    expect([after.config, after.activations]).toEqual([before.config, before.activations]);
+  });
+
+  it("prints the host's build_failed answer with exit 2", async () => {
+    const w = await aWorld();
+    await w.engine.close();
+    const { code, out } = await tryActivate(w, 'broken', [{ type: 'no.such' }]);
+    expect(code).toBe(2);
+    expect(out).toMatchObject({
+      status: 'probe_failed',
+      reason: 'TryActivateRejected',
+      host: { status: 'build_failed', error: 'module type "no.such" not found' },
     });
   });
 });
