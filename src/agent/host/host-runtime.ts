@@ -12,20 +12,20 @@
 // The journal's intent is written before the host is told anything, so an agent killed between the swap
 // and the end of verification restores the previous config and plugin when it opens again.
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
-  type Condition,
   type HostSpec,
   NodeReason,
   type PluginActivationSpec,
   type PluginActivationStatus,
 } from '../../api/index.ts';
-import { setCondition } from '../../runtime/conditions.ts';
 import { crashPoint } from '../actions/crash-point.ts';
-import { type Effect, type Observation, type State, transition } from '../engine/transition.ts';
+import { type AttemptBase, driveAttempt, type Handlers, outcomeOf, performEffect } from '../attempt.ts';
+import type { Effect } from '../engine/transition.ts';
 import { ActivationError } from '../errors.ts';
-import { type ActivateOptions, PROGRESS_REASON } from '../plugin-host.ts';
+import type { ActivateOptions } from '../plugin-host.ts';
 import { linkTarget, readLinkRevision, setLink } from '../store.ts';
 import { type HostAnswer, judgeCall, judgeTryActivate } from './answers.ts';
 import { forNode, type HostClient, hostClient } from './client.ts';
@@ -43,6 +43,7 @@ import {
   type HostRecord,
   hostPluginDir,
   hostReleasesDir,
+  hostsRoot,
   readHostJournal,
   readHostRecord,
   writeHostJournal,
@@ -61,19 +62,22 @@ export interface HostRuntimeOptions {
 /** Longest try-activate answer kept in the status (`hostAnswer`). */
 const MAX_ANSWER_KEPT = 4096;
 
-interface Attempt {
-  readonly spec: PluginActivationSpec;
-  readonly revision: string;
-  readonly logger: Logger;
-  readonly options: ActivateOptions;
-  readonly attempts: number;
-  state: State;
+interface Attempt extends AttemptBase {
   record?: HostRecord;
   client?: HostClient;
   /** The host's try-activate body, as the status reports it. */
   hostAnswer?: string;
-  conditions: Condition[];
+  /** What the swap changed so far, so that a restore undoes that and tells the host nothing else. */
+  changed?: Changed;
 }
+
+/** Which parts of the host a swap changed: the plugin directory, the active config. */
+interface Changed {
+  plugin: boolean;
+  config: boolean;
+}
+/** Recovery cannot know how far a swap got, so it undoes every part (each is idempotent). */
+const EVERYTHING: Changed = { plugin: true, config: true };
 
 /** The reason an unexpected error (an I/O failure, not the host's answer) in each effect reports. */
 const UNEXPECTED_FAILURE_REASON: Record<Effect, NodeReason> = {
@@ -152,47 +156,21 @@ export class HostRuntime {
       state: { phase: 'Pending', revision },
       conditions: [],
     };
-    let observation: Observation = { type: 'Start' };
-    for (;;) {
-      const step = transition(attempt.state, observation, {
+    await driveAttempt(
+      attempt,
+      () => ({
         strategy: 'TryActivate',
         dryRun: spec.dryRun,
         verifySeconds: spec.activation.verifySeconds,
         hasActive: this.#journal.active !== null,
-      });
-      const changed = step.next.phase !== attempt.state.phase;
-      attempt.state = step.next;
-      if (changed) options.onStatus?.(await this.#status(attempt));
-      if (!step.effect) break;
-      const startedAt = performance.now();
-      observation = await this.#perform(step.effect, attempt);
-      options.onEffect?.({
-        effect: step.effect,
-        startedAt,
-        endedAt: performance.now(),
-        observation: observation.type,
-      });
-    }
+      }),
+      (effect, a) => performEffect(this.#handlers, UNEXPECTED_FAILURE_REASON, effect, a),
+      (a) => this.#status(a),
+    );
     return this.#status(attempt);
   }
 
-  async #perform(effect: Effect, attempt: Attempt): Promise<Observation> {
-    try {
-      return await this.#handlers[effect](attempt);
-    } catch (error) {
-      if (attempt.options.signal?.aborted) throw error;
-      if (error instanceof ActivationError)
-        return { type: 'Failed', reason: error.reason, message: error.message };
-      attempt.logger.error({ err: error }, `${effect} failed unexpectedly`);
-      return {
-        type: 'Failed',
-        reason: UNEXPECTED_FAILURE_REASON[effect],
-        message: `${effect} failed: ${(error as Error).message}.`,
-      };
-    }
-  }
-
-  readonly #handlers: Record<Effect, (a: Attempt) => Promise<Observation>> = {
+  readonly #handlers: Handlers<Attempt> = {
     Stage: async (a) => {
       if (this.#journal.intent) {
         // An earlier restore could not reach the host: finish it before anything new.
@@ -267,6 +245,7 @@ export class HostRuntime {
       };
       this.#journal = await writeHostJournal(this.#opts.root, { ...this.#journal, intent }, this.#now());
       crashPoint('host:intent');
+      a.changed = { plugin: false, config: false };
       if (record.artifact && intent.plugin) {
         const staged = await stagePlugin(
           intent.plugin.dir,
@@ -275,6 +254,7 @@ export class HostRuntime {
           record.artifact.path,
           record.artifact.digest,
         );
+        a.changed.plugin = true;
         await swapPlugin(intent.plugin.dir, this.plugin, staged, intent.plugin.snapshot, {
           revision: a.revision,
           digest: record.artifact.digest,
@@ -284,6 +264,7 @@ export class HostRuntime {
         await this.#reloadPlugin(a.client!, record.host, NodeReason.PluginReloadFailed);
       }
       if (record.config) {
+        a.changed.config = true;
         const verdict = judgeCall(
           `The host's activate (POST ${record.host.activate.path})`,
           await a.client!.call('POST', record.host.activate.path, await this.#configBody(record.config)),
@@ -342,11 +323,11 @@ export class HostRuntime {
       // Nothing runs before the swap. After one (a first activation has no previous config to go back to),
       // at least the plugin directory is put back as it was.
       if (this.#journal.intent?.to === a.revision)
-        await this.#restore(this.#journal.intent, a.client!, a.logger);
+        await this.#restore(this.#journal.intent, a.client!, a.logger, a.changed);
       return { type: 'CandidateStopped' };
     },
     Restore: async (a) => {
-      await this.#restore(this.#journal.intent!, a.client!, a.logger);
+      await this.#restore(this.#journal.intent!, a.client!, a.logger, a.changed);
       return { type: 'Restored' };
     },
   };
@@ -395,10 +376,15 @@ export class HostRuntime {
    * previous config activated again, the links and the journal back on `from`. Idempotent; throws
    * ActivationError when the host refuses or cannot be reached (the journal keeps the intent then).
    */
-  async #restore(intent: HostIntent, client: HostClient, logger: Logger): Promise<string[]> {
+  async #restore(
+    intent: HostIntent,
+    client: HostClient,
+    logger: Logger,
+    changed: Changed = EVERYTHING,
+  ): Promise<string[]> {
     const done: string[] = [];
     const to = await readHostRecord(this.#opts.root, this.plugin, intent.to).catch(() => undefined);
-    if (intent.plugin) {
+    if (intent.plugin && changed.plugin) {
       await restorePlugin(intent.plugin.dir, this.plugin, intent.plugin.snapshot);
       done.push(
         intent.plugin.snapshot
@@ -417,7 +403,7 @@ export class HostRuntime {
         `The previous host release ${intent.from} is no longer kept on this node.`,
       );
     }
-    if (from?.config) {
+    if (from?.config && changed.config) {
       const answer = await client.call('POST', from.host.activate.path, await this.#configBody(from.config));
       const verdict = judgeCall(`Activating the previous config of ${from.revision}`, answer);
       if (verdict.kind !== 'accepted')
@@ -473,39 +459,20 @@ export class HostRuntime {
     others.sort((x, y) => y.stagedAt.localeCompare(x.stagedAt));
     const removed = others.slice(keep).map((o) => o.name);
     for (const name of removed)
-      await rm(`${hostReleasesDir(this.#opts.root, this.plugin)}/${name}`, { recursive: true, force: true });
+      await rm(join(hostReleasesDir(this.#opts.root, this.plugin), name), { recursive: true, force: true });
     return removed;
   }
 
   async #status(a: Attempt): Promise<PluginActivationStatus> {
-    const { state } = a;
-    const phase = state.phase === 'Restoring' ? 'Probing' : state.phase;
-    const failure = state.phase === 'RolledBack' || state.phase === 'Failed' ? state.failure : undefined;
-    const verifying = state.phase === 'Probing' && state.step !== 'candidate';
-    const reason = failure?.reason ?? (verifying ? NodeReason.Verifying : PROGRESS_REASON[state.phase]!);
-    const message = failure
-      ? failure.message
-      : phase === 'Active'
-        ? `Revision ${a.revision} is active in the host.`
-        : phase === 'Probed'
-          ? `Revision ${a.revision} staged, and the host's try-activate accepted it; dry run, the host was not changed.`
-          : `Revision ${a.revision}: ${reason}.`;
     const now = this.#now();
-    const ready = phase === 'Active' || phase === 'Probed';
-    a.conditions = setCondition(
-      a.conditions,
-      { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
-      0,
+    const { phase, reason, message } = outcomeOf(
+      a,
+      {
+        active: `Revision ${a.revision} is active in the host.`,
+        probed: `Revision ${a.revision} staged, and the host's try-activate accepted it; dry run, the host was not changed.`,
+      },
       now,
     );
-    if (failure) {
-      a.conditions = setCondition(
-        a.conditions,
-        { type: 'RolledBack', status: 'True', reason: failure.reason, message: failure.message },
-        0,
-        now,
-      );
-    }
     const previousRevision = await readLinkRevision(hostPluginDir(this.#opts.root, this.plugin), 'previous');
     return {
       phase,
@@ -530,5 +497,5 @@ export class HostRuntime {
 
 /** The plugins that have Host runtime state under `root`. */
 export async function hostPlugins(root: string): Promise<string[]> {
-  return (await readdir(`${root}/hosts`).catch(() => [])).filter((n) => !n.startsWith('.'));
+  return (await readdir(hostsRoot(root)).catch(() => [])).filter((n) => !n.startsWith('.'));
 }

@@ -26,6 +26,9 @@ import { COMPLETE_MARKER, fsyncDir, isInside, writeFileAtomic } from '../store.t
 import { configContentType } from './client.ts';
 import { type HostRecord, hostReleaseDir, hostReleasesDir, readHostRecord } from './layout.ts';
 
+/** Largest config sent to a host: it is read into memory for every request that carries it. */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
 export interface HostStageInput {
   root: string;
   stagingRoot: string;
@@ -113,6 +116,13 @@ export async function stageHostRelease({
     let config: HostRecord['config'];
     if (spec.config) {
       const source = await inStagingRoot(stagingReal, spec.config.path, 'config');
+      const { size } = await lstat(source);
+      if (size > MAX_CONFIG_BYTES) {
+        throw new ActivationError(
+          NodeReason.StageFailed,
+          `The config ${spec.config.path} is ${size} bytes; a host config may have at most ${MAX_CONFIG_BYTES}.`,
+        );
+      }
       await copyRegularFile(
         Buffer.from(source),
         Buffer.from(join(tmp, 'config')),
