@@ -20,15 +20,18 @@ import {
   NodeReason,
   type PluginActivationSpec,
   type PluginActivationStatus,
+  type ProbeResult,
 } from '../../api/index.ts';
 import { crashPoint } from '../actions/crash-point.ts';
+import { verifyWindowMs } from '../actions/verify.ts';
 import { type AttemptBase, driveAttempt, type Handlers, outcomeOf, performEffect } from '../attempt.ts';
 import type { Effect } from '../engine/transition.ts';
 import { ActivationError } from '../errors.ts';
 import type { ActivateOptions } from '../plugin-host.ts';
+import { runProbes } from '../runtime/index.ts';
 import { linkTarget, readLinkRevision, setLink } from '../store.ts';
 import { type HostAnswer, judgeCall, judgeTryActivate } from './answers.ts';
-import { forNode, type HostClient, hostClient } from './client.ts';
+import { forNode, type HostClient, type HostEndpoint, hostClient } from './client.ts';
 import {
   checkPluginsDir,
   restorePlugin,
@@ -67,6 +70,8 @@ interface Attempt extends AttemptBase {
   client?: HostClient;
   /** The host's try-activate body, as the status reports it. */
   hostAnswer?: string;
+  /** The last result of the release's own probes against the host, while verifying. */
+  lastProbe?: ProbeResult;
   /** What the swap changed so far, so that a restore undoes that and tells the host nothing else. */
   changed?: Changed;
 }
@@ -91,6 +96,14 @@ const UNEXPECTED_FAILURE_REASON: Record<Effect, NodeReason> = {
   StopCandidate: NodeReason.RollbackFailed,
   Restore: NodeReason.RollbackFailed,
 };
+
+/** Where the release's own probes reach the host: its admin address, as a handshake would name it. */
+const probeTarget = (endpoint: HostEndpoint) => ({
+  coreProtocol: 1,
+  appProtocol: 1,
+  network: endpoint.kind,
+  address: endpoint.kind === 'unix' ? endpoint.socketPath : `${endpoint.hostname}:${endpoint.port}`,
+});
 
 /** The host's plugin reload path for `plugin` (its `{plugin}` placeholder replaced). */
 const reloadPath = (host: HostSpec, plugin: string) =>
@@ -281,22 +294,30 @@ export class HostRuntime {
       return { type: 'Swapped' };
     },
     Verify: async (a) => {
-      const { host } = a.record!;
-      const deadline = Date.now() + a.spec.activation.verifySeconds * 1000;
-      let failures = 0;
-      while (Date.now() < deadline) {
-        await (this.#opts.delay ?? ((ms, signal) => sleep(ms, undefined, { signal })))(
-          host.health.periodSeconds * 1000,
-          a.options.signal,
-        );
-        const why = await this.#unhealthy(a.client!, host);
-        failures = why ? failures + 1 : 0;
-        if (why && failures >= host.health.failureThreshold) {
-          throw new ActivationError(
-            NodeReason.HostUnhealthy,
-            `After revision ${a.revision} was activated the host failed ${failures} health checks in a row: ${why}.`,
-          );
-        }
+      // As for processes: extended so that every probe can reach its failure threshold inside it.
+      const windowMs = verifyWindowMs(a.spec);
+      const stop = new AbortController();
+      const onAbort = () => stop.abort(a.options.signal?.reason);
+      a.options.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        // The host's health path, and the release's own probes against the host's address, if any.
+        const probes = a.spec.health.probes.length
+          ? [
+              runProbes(probeTarget(a.client!.endpoint), a.spec.health, {
+                until: 'window',
+                windowMs,
+                signal: stop.signal,
+                ...(this.#opts.delay ? { delay: this.#opts.delay } : {}),
+                onResult: (r) => {
+                  a.lastProbe = r;
+                },
+              }),
+            ]
+          : [];
+        await Promise.race([this.#watchHealth(a, windowMs, stop.signal), ...probes]);
+      } finally {
+        stop.abort(new Error('verification finished'));
+        a.options.signal?.removeEventListener('abort', onAbort);
       }
       crashPoint('host:verified');
       return { type: 'Verified' };
@@ -340,6 +361,25 @@ export class HostRuntime {
     config: NonNullable<HostRecord['config']>,
   ): Promise<{ bytes: Buffer; contentType: string }> {
     return { bytes: await readFile(config.path), contentType: config.contentType };
+  }
+
+  /** Checks the host's health every periodSeconds for `windowMs`; throws HostUnhealthy at the threshold. */
+  async #watchHealth(a: Attempt, windowMs: number, signal: AbortSignal): Promise<void> {
+    const { host } = a.record!;
+    const delay = this.#opts.delay ?? ((ms, s) => sleep(ms, undefined, { signal: s }));
+    const deadline = Date.now() + windowMs;
+    let failures = 0;
+    while (Date.now() < deadline) {
+      await delay(host.health.periodSeconds * 1000, signal);
+      const why = await this.#unhealthy(a.client!, host);
+      failures = why ? failures + 1 : 0;
+      if (why && failures >= host.health.failureThreshold) {
+        throw new ActivationError(
+          NodeReason.HostUnhealthy,
+          `After revision ${a.revision} was activated the host failed ${failures} health checks in a row: ${why}.`,
+        );
+      }
+    }
   }
 
   /** Why the host is not healthy now, or undefined when it is. */
@@ -482,6 +522,7 @@ export class HostRuntime {
       ...(this.#journal.active ? { activeRevision: this.#journal.active } : {}),
       ...(previousRevision ? { previousRevision } : {}),
       ...(a.hostAnswer !== undefined ? { hostAnswer: a.hostAnswer } : {}),
+      ...(a.lastProbe ? { lastProbe: a.lastProbe } : {}),
       attempts: a.attempts,
       ...(a.spec.retryAt ? { retryAt: a.spec.retryAt } : {}),
       lastTransitionTime: now.toISOString(),

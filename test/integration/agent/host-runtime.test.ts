@@ -112,6 +112,20 @@ describe('runtime Host on one node', { timeout: 60_000 }, () => {
     expect((await w.host.state()).config).toBe('v1');
   });
 
+  it("restores the previous config when the release's own probe against the host fails after activation", async () => {
+    const w = await aWorld();
+    await w.engine.activate(await withConfig(w, 'v1'));
+    const status = await w.engine.activate(
+      aSpec(w, 'v2', {
+        config: await hostConfig(join(w.staging, 'v2.json'), 'v2'),
+        health: { probes: [{ httpGet: { path: '/api/v2/ready' }, periodSeconds: 1, failureThreshold: 1 }] },
+      }),
+    );
+    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'ProbeFailed', activeRevision: 'v1' });
+    expect(status.lastProbe).toMatchObject({ probe: 'httpGet', success: false });
+    expect((await w.host.state()).config).toBe('v1');
+  });
+
   it('stops a dry run at Probed and changes nothing', async () => {
     const w = await aWorld();
     await w.engine.activate(await withConfig(w, 'v1'));
