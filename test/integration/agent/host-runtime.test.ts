@@ -258,3 +258,13 @@ describe('plugin-release try-activate with a Host release', { timeout: 60_000 },
 async function startReferenceHostAgain(w: World) {
   w.host = await startReferenceHost(join(w.dir, 'h'));
 }
+
+describe('examples/host-runtime.yaml', () => {
+  it('names the digest of the config it ships, examples/host/engine-v2.json', async () => {
+    const { parse } = await import('yaml');
+    const { readFile } = await import('node:fs/promises');
+    const { digestPath } = await import('../../../src/agent/digest.ts');
+    const release = parse(await readFile(join(REPO, 'examples/host-runtime.yaml'), 'utf8'));
+    expect(release.spec.config.digest).toBe(await digestPath(join(REPO, 'examples/host/engine-v2.json')));
+  });
+});
