@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
+import { HostRuntime, hostPlugins } from './host/host-runtime.ts';
 import {
   type ActivateOptions,
   PluginHost,
@@ -35,6 +36,8 @@ export interface NodeEngineOptions {
 export class NodeEngine {
   readonly #opts: NodeEngineOptions & { fronts: Fronts };
   readonly #hosts = new Map<string, Promise<PluginHost>>();
+  /** Plugins under runtime Host (src/agent/host): an existing plugin host runs them, not the agent. */
+  readonly #hostRuntimes = new Map<string, Promise<HostRuntime>>();
   #lock: RootLock | undefined;
 
   constructor(opts: NodeEngineOptions) {
@@ -63,21 +66,28 @@ export class NodeEngine {
     }
     const report: Record<string, string[]> = {};
     for (const plugin of plugins) report[plugin] = (await this.#host(plugin)).recoveryActions;
+    for (const plugin of await hostPlugins(this.#opts.root)) {
+      report[plugin] = [...(report[plugin] ?? []), ...(await this.#hostRuntime(plugin)).recoveryActions];
+    }
     return report;
   }
 
   /** Runs one activation (one at a time per plugin) and resolves with its final status. */
   async activate(spec: PluginActivationSpec, options: ActivateOptions = {}): Promise<PluginActivationStatus> {
+    if (spec.runtime === 'Host') return (await this.#hostRuntime(spec.plugin)).activate(spec, options);
     return (await this.#host(spec.plugin)).activate(spec, options);
   }
 
   /** The revision serving for `plugin` on this node, if any. */
   async activeRevision(plugin: string): Promise<string | undefined> {
-    return (await this.#host(plugin)).activeRevision;
+    const host = this.#hostRuntimes.get(plugin);
+    return (await (host ?? this.#host(plugin))).activeRevision;
   }
 
-  /** What supervision knows of `plugin`'s active process. */
+  /** What supervision knows of `plugin`'s active process (under runtime Host the host supervises itself). */
   async health(plugin: string): Promise<SupervisedHealth> {
+    const host = this.#hostRuntimes.get(plugin);
+    if (host) return { revision: (await host).activeRevision, restarts: 0, down: false };
     return (await this.#host(plugin)).health;
   }
 
@@ -88,9 +98,19 @@ export class NodeEngine {
   async close(stopPlugins = false): Promise<void> {
     // A host that failed to open (a damaged root) has nothing to close; the fronts still must be let go.
     for (const host of this.#hosts.values()) await (await host.catch(() => undefined))?.close(stopPlugins);
+    for (const host of this.#hostRuntimes.values()) await (await host.catch(() => undefined))?.close();
     await this.#opts.fronts.detach();
     await this.#lock?.release();
     this.#lock = undefined;
+  }
+
+  #hostRuntime(plugin: string): Promise<HostRuntime> {
+    let runtime = this.#hostRuntimes.get(plugin);
+    if (!runtime) {
+      runtime = HostRuntime.open({ ...this.#opts, plugin });
+      this.#hostRuntimes.set(plugin, runtime);
+    }
+    return runtime;
   }
 
   #host(plugin: string): Promise<PluginHost> {

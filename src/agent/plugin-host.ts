@@ -5,14 +5,12 @@
 // container, while the front holds new connections for the new process.
 import type { Logger } from 'pino';
 import {
-  type Condition,
   type HandshakeResult,
   NodeReason,
   type PluginActivationSpec,
   type PluginActivationStatus,
   type ProbeResult,
 } from '../api/index.ts';
-import { setCondition } from '../runtime/conditions.ts';
 import { crashPoint } from './actions/crash-point.ts';
 import { launch, relaunch, type TakenAddress } from './actions/launch.ts';
 import { type ProbeContext, probe } from './actions/probe.ts';
@@ -21,8 +19,8 @@ import { stage } from './actions/stage.ts';
 import { backendOf, recordIntent, retire, type Serving, swap, unload } from './actions/swap.ts';
 import { sweep } from './actions/sweep.ts';
 import { verify, verifyWindowMs } from './actions/verify.ts';
-import { type Effect, type Observation, type State, transition } from './engine/transition.ts';
-import { ActivationError } from './errors.ts';
+import { type AttemptBase, driveAttempt, outcomeOf, performEffect } from './attempt.ts';
+import type { Effect, Observation } from './engine/transition.ts';
 import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
 import { frontEndpoint } from './front/index.ts';
 import { type Journal, settleJournal, writeJournal } from './journal.ts';
@@ -85,13 +83,7 @@ export interface SupervisedHealth {
 export const RESTART_BACKOFF = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 } as const;
 
 /** One activation in progress: the state machine's state and everything the attempt has learned. */
-interface Attempt {
-  readonly spec: PluginActivationSpec;
-  readonly revision: string;
-  readonly logger: Logger;
-  readonly options: ActivateOptions;
-  readonly attempts: number;
-  state: State;
+interface Attempt extends AttemptBase {
   record?: ReleaseRecord;
   candidate?: PluginProcess;
   /** Set by Swap: the process that served before, and its connections' drain. */
@@ -100,17 +92,7 @@ interface Attempt {
   lastProbe?: ProbeResult;
   /** Why spec.process.resources could not be applied to the candidate, when they could not. */
   unappliedLimits?: string;
-  conditions: Condition[];
 }
-
-const PROGRESS_REASON: Record<string, string> = {
-  Pending: NodeReason.Pending,
-  Staged: NodeReason.Staged,
-  Probing: NodeReason.Probing,
-  Restoring: NodeReason.Probing,
-  Active: NodeReason.Activated,
-  Probed: NodeReason.ProbeSucceeded,
-};
 
 /** The reason an unexpected error (an I/O failure, not a misbehaving plugin) in each effect reports. */
 const UNEXPECTED_FAILURE_REASON: Record<Effect, NodeReason> = {
@@ -206,46 +188,19 @@ export class PluginHost {
       state: { phase: 'Pending', revision },
       conditions: [],
     };
-    let observation: Observation = { type: 'Start' };
-    for (;;) {
-      const step = transition(attempt.state, observation, {
+    await driveAttempt(
+      attempt,
+      () => ({
         strategy: spec.activation.strategy,
         dryRun: spec.dryRun,
         verifySeconds: spec.activation.verifySeconds,
         hasActive: this.#serving !== undefined,
-      });
-      const changed = step.next.phase !== attempt.state.phase;
-      attempt.state = step.next;
-      if (changed) options.onStatus?.(await this.#status(attempt));
-      if (!step.effect) break;
-      const startedAt = performance.now();
-      observation = await this.#perform(step.effect, attempt);
-      options.onEffect?.({
-        effect: step.effect,
-        startedAt,
-        endedAt: performance.now(),
-        observation: observation.type,
-      });
-    }
+      }),
+      (effect, a) => performEffect(this.#handlers, UNEXPECTED_FAILURE_REASON, effect, a),
+      (a) => this.#status(a),
+    );
     if (!spec.dryRun) this.#lastSpec = spec;
     return this.#status(attempt);
-  }
-
-  /** Performs one effect; every failure becomes a Failed observation with its reason. */
-  async #perform(effect: Effect, attempt: Attempt): Promise<Observation> {
-    try {
-      return await this.#handlers[effect](attempt);
-    } catch (error) {
-      if (attempt.options.signal?.aborted) throw error;
-      if (error instanceof ActivationError)
-        return { type: 'Failed', reason: error.reason, message: error.message };
-      attempt.logger.error({ err: error }, `${effect} failed unexpectedly`);
-      return {
-        type: 'Failed',
-        reason: UNEXPECTED_FAILURE_REASON[effect],
-        message: `${effect} failed: ${(error as Error).message}.`,
-      };
-    }
   }
 
   readonly #handlers: Record<Effect, (a: Attempt) => Promise<Observation>> = {
@@ -532,43 +487,15 @@ export class PluginHost {
   }
 
   async #status(a: Attempt): Promise<PluginActivationStatus> {
-    const { state } = a;
-    const phase = state.phase === 'Restoring' ? 'Probing' : state.phase;
-    const failure = state.phase === 'RolledBack' || state.phase === 'Failed' ? state.failure : undefined;
-    const verifying = state.phase === 'Probing' && state.step !== 'candidate';
-    const restoredSnapshot = phase === 'Active' && a.spec.rollbackTo !== undefined;
-    const reason =
-      failure?.reason ??
-      (verifying
-        ? NodeReason.Verifying
-        : restoredSnapshot
-          ? NodeReason.RolledBackToSnapshot
-          : PROGRESS_REASON[state.phase]!);
-    const message = failure
-      ? failure.message
-      : restoredSnapshot
-        ? `Rolled back to the kept snapshot of revision ${a.revision}, which is active and serving.`
-        : phase === 'Active'
-          ? `Revision ${a.revision} is active and serving.${a.unappliedLimits ? ` ${a.unappliedLimits}` : ''}`
-          : phase === 'Probed'
-            ? `Revision ${a.revision} staged and probed healthy; dry run, nothing swapped.`
-            : `Revision ${a.revision}: ${reason}.`;
     const now = this.#now();
-    const ready = phase === 'Active' || phase === 'Probed';
-    a.conditions = setCondition(
-      a.conditions,
-      { type: 'Ready', status: ready ? 'True' : 'False', reason, message },
-      0,
+    const { phase, reason, message } = outcomeOf(
+      a,
+      {
+        active: `Revision ${a.revision} is active and serving.${a.unappliedLimits ? ` ${a.unappliedLimits}` : ''}`,
+        probed: `Revision ${a.revision} staged and probed healthy; dry run, nothing swapped.`,
+      },
       now,
     );
-    if (failure) {
-      a.conditions = setCondition(
-        a.conditions,
-        { type: 'RolledBack', status: 'True', reason: failure.reason, message: failure.message },
-        0,
-        now,
-      );
-    }
     const previousRevision = await readLinkRevision(pluginDir(this.#opts.root, this.plugin), 'previous');
     return {
       phase,

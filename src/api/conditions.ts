@@ -88,6 +88,16 @@ export const NodeReason = {
   VerifyFailed: 'VerifyFailed',
   SwapFailed: 'SwapFailed',
   RollbackFailed: 'RollbackFailed',
+  // runtime Host (docs/host-runtime.md): the host failed, or judged the candidate
+  HostUnreachable: 'HostUnreachable',
+  HostUnhealthy: 'HostUnhealthy',
+  HostError: 'HostError',
+  HostTokenInvalid: 'HostTokenInvalid',
+  HostPluginDirRefused: 'HostPluginDirRefused',
+  TryActivateRejected: 'TryActivateRejected',
+  ActivateFailed: 'ActivateFailed',
+  PluginInstallFailed: 'PluginInstallFailed',
+  PluginReloadFailed: 'PluginReloadFailed',
   // a damaged agent root, found by recovery (docs/recovery.md)
   JournalQuarantined: 'JournalQuarantined',
   RestoreTargetMissing: 'RestoreTargetMissing',

@@ -2,7 +2,7 @@
 // state for that node); the node's agent writes the status. Each writer owns its own object.
 import { z } from 'zod';
 import { API_VERSION, Kinds } from './group.ts';
-import { NodeRunFields, Retention } from './pluginrelease.ts';
+import { checkRuntime, NodeRunFields, Retention } from './pluginrelease.ts';
 import { conditionList, dnsLabel, dnsSubdomain, ObjectMeta, revisionName } from './primitives.ts';
 
 export const ActivationPhase = z.enum([
@@ -16,22 +16,24 @@ export const ActivationPhase = z.enum([
 ]);
 export type ActivationPhase = z.infer<typeof ActivationPhase>;
 
-export const PluginActivationSpec = z.object({
-  release: z.object({ name: dnsSubdomain(), uid: z.string().max(128).optional() }),
-  nodeName: dnsSubdomain(),
-  plugin: dnsLabel(),
-  version: z.string().min(1).max(128),
-  // The agent names directories after revisions, so they are validated here and confined there too.
-  revision: revisionName().describe('The revision this node must run (or probe, in a dry run).'),
-  ...NodeRunFields,
-  retention: Retention.prefault({}),
-  dryRun: z.boolean().prefault(false),
-  rollbackTo: z
-    .object({ revision: revisionName() })
-    .optional()
-    .describe('Set by RollbackFleet: restore this kept snapshot instead of activating `revision`.'),
-  retryAt: z.string().optional().describe('Copied from the release annotation: a new value retries.'),
-});
+export const PluginActivationSpec = z
+  .object({
+    release: z.object({ name: dnsSubdomain(), uid: z.string().max(128).optional() }),
+    nodeName: dnsSubdomain(),
+    plugin: dnsLabel(),
+    version: z.string().min(1).max(128),
+    // The agent names directories after revisions, so they are validated here and confined there too.
+    revision: revisionName().describe('The revision this node must run (or probe, in a dry run).'),
+    ...NodeRunFields,
+    retention: Retention.prefault({}),
+    dryRun: z.boolean().prefault(false),
+    rollbackTo: z
+      .object({ revision: revisionName() })
+      .optional()
+      .describe('Set by RollbackFleet: restore this kept snapshot instead of activating `revision`.'),
+    retryAt: z.string().optional().describe('Copied from the release annotation: a new value retries.'),
+  })
+  .superRefine(checkRuntime);
 export type PluginActivationSpec = z.infer<typeof PluginActivationSpec>;
 export type PluginActivationSpecInput = z.input<typeof PluginActivationSpec>;
 
@@ -83,6 +85,11 @@ export const PluginActivationStatus = z.object({
     .optional()
     .describe('How the active plugin last exited on its own, and when; with its last stderr lines.'),
   retryAt: z.string().optional().describe('The retry token the agent acted on.'),
+  hostAnswer: z
+    .string()
+    .max(4096)
+    .optional()
+    .describe("Runtime Host: the host's last try-activate answer (its JSON body, cut at 4 KiB)."),
   lastTransitionTime: z.iso.datetime().optional().describe('When the phase last changed.'),
   conditions: conditionList().optional(),
 });

@@ -214,9 +214,86 @@ export const Retention = z.object({
     .describe('Old releases kept on disk besides current and previous.'),
 });
 
+export const Runtime = z.enum(['Process', 'Host']);
+export type Runtime = z.infer<typeof Runtime>;
+
+/** `${PLUGIN_RELEASE_NODE}` in a host field is replaced by the node's name on the node. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the placeholder itself, not a template.
+export const NODE_PLACEHOLDER = '${PLUGIN_RELEASE_NODE}';
+/** The host's admin API: loopback http, or a unix socket (after the node placeholder is replaced). */
+export const HOST_URL_PATTERN =
+  /^(http:\/\/(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}|unix:\/\/\/[^\s?#]+)$/;
+
+const hostPath = (fallback: string, what: string) =>
+  z
+    .object({
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/{}-]*$/, 'must be an absolute URL path')
+        .max(1024)
+        .prefault(fallback)
+        .describe(what),
+    })
+    .prefault({});
+
+export const HostSpec = z
+  .object({
+    url: z
+      .string()
+      .max(1024)
+      .regex(HOST_URL_PATTERN, 'must be http://127.0.0.1:PORT, http://localhost:PORT or unix:///path.sock')
+      .describe(
+        `The host's admin API on each node: loopback http or a unix socket. ${NODE_PLACEHOLDER} is replaced by the node's name.`,
+      ),
+    tokenFile: absolutePath()
+      .optional()
+      .describe('A file on the node holding a bearer token, sent as "Authorization: Bearer <token>".'),
+    timeoutSeconds: seconds(1, 300).prefault(10).describe('Bound on each request to the host.'),
+    tryActivate: hostPath(
+      '/api/workflow/try-activate',
+      'POST the candidate config: builds it without touching the active one.',
+    ),
+    activate: hostPath('/api/workflow/reload', 'POST a config to make it live (also the rollback).'),
+    health: z
+      .object({
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must be an absolute URL path')
+          .max(1024)
+          .prefault('/healthz')
+          .describe('GET: 2xx is healthy.'),
+        periodSeconds: seconds(1, 3600).prefault(1).describe('How often health is checked while verifying.'),
+        failureThreshold: z
+          .int()
+          .min(1)
+          .max(100)
+          .prefault(2)
+          .describe('Consecutive failed checks after the swap that restore the previous config.'),
+      })
+      .prefault({}),
+    plugins: z
+      .object({
+        dir: absolutePath().describe(
+          'Where the host loads plugins from; the artifact is installed as <dir>/<plugin>. The directory must hold a .plugin-release-managed file.',
+        ),
+        reload: hostPath(
+          '/api/v1/plugins/{plugin}/reload',
+          'POST: load the plugin now in place at <dir>/<plugin>; {plugin} is replaced by the plugin name.',
+        ),
+      })
+      .optional()
+      .describe('Where the artifact, when the release ships one, is installed for the host.'),
+  })
+  .describe('The plugin host the Host runtime drives through its admin API (docs/host-runtime.md).');
+export type HostSpec = z.infer<typeof HostSpec>;
+
 /** What a node needs to stage, start, judge and switch to a revision: shared by both kinds' specs. */
 export const NodeRunFields = {
-  artifact: Artifact,
+  runtime: Runtime.prefault('Process').describe(
+    "Process runs the plugin as the agent's own child behind its front; Host drives an existing plugin host.",
+  ),
+  host: HostSpec.optional(),
+  artifact: Artifact.optional().describe('Required for runtime Process; for Host, a plugin to install.'),
   config: Config.optional(),
   handshake: Handshake.prefault({}),
   health: Health.prefault({}),
@@ -225,14 +302,43 @@ export const NodeRunFields = {
   activation: Activation.prefault({}),
 };
 
-export const PluginReleaseSpec = z.object({
-  plugin: dnsLabel().describe('Plugin name; one release per plugin per node.'),
-  version: z.string().min(1).max(128).describe('The version being rolled out, as the plugin reports it.'),
-  ...NodeRunFields,
-  rollout: Rollout.prefault({}),
-  dryRun: z.boolean().prefault(false).describe('Stage and probe on every node, never swap.'),
-  retention: Retention.prefault({}),
-});
+/** The rules between `runtime` and the fields it needs, checked wherever NodeRunFields are parsed. */
+export function checkRuntime(
+  spec: {
+    runtime: Runtime;
+    host?: HostSpec | undefined;
+    artifact?: unknown;
+    config?: unknown;
+    activation: { strategy: ActivationStrategy };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (spec.runtime === 'Process') {
+    if (!spec.artifact) issue(['artifact'], 'is required with runtime Process');
+    if (spec.host) issue(['host'], 'is only used with runtime Host');
+    return;
+  }
+  if (!spec.host) {
+    issue(['host'], 'is required with runtime Host');
+    return;
+  }
+  if (!spec.artifact && !spec.config) issue(['config'], 'runtime Host needs a config, an artifact, or both');
+  if (spec.artifact && !spec.host.plugins) issue(['host', 'plugins'], 'is required to install an artifact');
+  if (spec.activation.strategy !== 'TryActivate')
+    issue(['activation', 'strategy'], 'must be TryActivate with runtime Host: the host swaps in place');
+}
+
+export const PluginReleaseSpec = z
+  .object({
+    plugin: dnsLabel().describe('Plugin name; one release per plugin per node.'),
+    version: z.string().min(1).max(128).describe('The version being rolled out, as the plugin reports it.'),
+    ...NodeRunFields,
+    rollout: Rollout.prefault({}),
+    dryRun: z.boolean().prefault(false).describe('Stage and probe on every node, never swap.'),
+    retention: Retention.prefault({}),
+  })
+  .superRefine(checkRuntime);
 export type PluginReleaseSpec = z.infer<typeof PluginReleaseSpec>;
 export type PluginReleaseSpecInput = z.input<typeof PluginReleaseSpec>;
 

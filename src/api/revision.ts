@@ -16,12 +16,27 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * Hashes the fields that change what runs on a node: plugin, version, artifact, config, handshake,
- * serve address and process options. Probes, activation and rollout settings change how a
- * revision is judged and spread, not what it is, so editing them does not start a new rollout.
+ * serve address and process options, and the runtime with its host's endpoints. Probes, activation
+ * and rollout settings change how a revision is judged and spread, not what it is, so editing them does not start a new rollout.
  * Takes a parsed (defaulted) spec so that an omitted default and an explicit one hash the same.
  */
 export function revisionOf(spec: PluginReleaseSpec): string {
-  const { plugin, version, artifact, config, handshake, serve, process } = spec;
-  const material = canonicalJson({ plugin, version, artifact, config, handshake, serve, process });
+  const { plugin, version, artifact, config, handshake, serve, process, runtime, host } = spec;
+  // Process is left out so that revisions named before runtimes existed keep their names; of the host,
+  // only where it is and what is called (timeouts and health settings judge, like probes).
+  const which =
+    runtime === 'Host' && host
+      ? {
+          runtime,
+          host: {
+            url: host.url,
+            tokenFile: host.tokenFile,
+            tryActivate: host.tryActivate,
+            activate: host.activate,
+            plugins: host.plugins,
+          },
+        }
+      : {};
+  const material = canonicalJson({ plugin, version, artifact, config, handshake, serve, process, ...which });
   return createHash('sha256').update(material).digest('hex').slice(0, 12);
 }

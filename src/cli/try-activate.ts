@@ -8,19 +8,33 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { ActivationError } from '../agent/errors.ts';
 import { LocalFronts } from '../agent/front/fronts.ts';
+import { hostPluginDir, hostReleaseDir } from '../agent/host/layout.ts';
 import { NodeEngine } from '../agent/node-engine.ts';
 import { isSameProcess, readProcessIdentity } from '../agent/runtime/index.ts';
 import { pluginDir, readLinkRevision, releaseDir, runRoot } from '../agent/store.ts';
-import { formatIssues, NodeReason, PluginActivationSpec, PluginRelease, revisionOf } from '../api/index.ts';
+import {
+  DNS_SUBDOMAIN_PATTERN,
+  formatIssues,
+  NodeReason,
+  PluginActivationSpec,
+  PluginRelease,
+  type Runtime,
+  revisionOf,
+} from '../api/index.ts';
 
-export const help = `Usage: plugin-release try-activate --release <file.yaml> --staging-root <dir> --root <dir>
+export const help = `Usage: plugin-release try-activate --release <file.yaml> --staging-root <dir> --root <dir> [--node <name>]
 
 Stages the release's artifact and config under --root, starts the candidate, checks its handshake and
-contract, runs its probes, then stops it. Nothing is swapped: whatever is active keeps serving.
+contract, runs its probes, then stops it. Nothing is swapped: whatever is active keeps serving. For a
+release with runtime Host, checks the host's health and POSTs the config to the host's try-activate
+instead; the host is never told to change (docs/host-runtime.md).
 Prints one JSON object: {"status":"probe_ok"|"probe_failed","revision","handshake","capabilities","reason",
-"message","recovery"} (recovery: what repairing --root took, by plugin), or {"status":"error","reason","message"}
+"message","recovery"} (recovery: what repairing --root took, by plugin; with runtime Host also "host": the
+host's try-activate answer), or {"status":"error","reason","message"}
 when --root could not be recovered or the run failed outright (docs/recovery.md). The candidate's release and
 run directories are removed afterwards, unless --root already held them.
+
+--node names this machine for \${PLUGIN_RELEASE_NODE} in the release (default: localhost).
 
 Exit codes: 0 probe_ok, 2 probe_failed, 1 error or invalid input.
 
@@ -32,6 +46,7 @@ const Flags = z.object({
   release: z.string().min(1, '--release is required'),
   'staging-root': z.string().min(1, '--staging-root is required'),
   root: z.string().min(1, '--root is required'),
+  node: z.string().regex(DNS_SUBDOMAIN_PATTERN, '--node must be a DNS subdomain').prefault('localhost'),
 });
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,7 +54,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({
       args: argv,
-      options: { release: { type: 'string' }, 'staging-root': { type: 'string' }, root: { type: 'string' } },
+      options: {
+        release: { type: 'string' },
+        'staging-root': { type: 'string' },
+        root: { type: 'string' },
+        node: { type: 'string' },
+      },
     });
     const parsed = Flags.safeParse({ release: '', 'staging-root': '', root: '', ...values });
     if (!parsed.success) throw new Error(formatIssues(parsed.error));
@@ -62,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   const parsedSpec = PluginActivationSpec.safeParse({
     ...release.spec,
     release: { name: release.metadata.name ?? 'try-activate' },
-    nodeName: 'localhost',
+    nodeName: flags.node,
     revision,
     dryRun: true,
   });
@@ -75,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   let engine: NodeEngine | undefined;
   let fronts: LocalFronts | undefined;
   try {
-    leftovers = await leftoversOf(flags.root, spec.plugin, revision);
+    leftovers = await leftoversOf(flags.root, spec.plugin, revision, spec.runtime);
     const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
     // Our own fronts, so they are let go of even when a plugin's recovery failed with its front open.
     fronts = new LocalFronts(logger);
@@ -92,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
         reason: status.reason,
         message: status.message,
         recovery,
+        ...(spec.runtime === 'Host' ? { host: hostAnswer(status.hostAnswer) } : {}),
       }),
     );
     return ok ? 0 : 2;
@@ -125,8 +146,13 @@ async function leftoversOf(
   root: string,
   plugin: string,
   revision: string,
+  runtime: Runtime,
 ): Promise<{ remove(): Promise<void> }> {
-  const releaseExisted = existsSync(releaseDir(root, plugin, revision));
+  const layout =
+    runtime === 'Host'
+      ? { dir: hostPluginDir(root, plugin), release: hostReleaseDir(root, plugin, revision) }
+      : { dir: pluginDir(root, plugin), release: releaseDir(root, plugin, revision) };
+  const releaseExisted = existsSync(layout.release);
   const runDirsBefore = new Set(await readdir(runRoot(root, plugin)).catch(() => []));
   return {
     async remove() {
@@ -138,10 +164,21 @@ async function leftoversOf(
         await rm(runDir, { recursive: true, force: true });
       }
       if (releaseExisted) return;
-      const dir = pluginDir(root, plugin);
-      const linked = [await readLinkRevision(dir, 'current'), await readLinkRevision(dir, 'previous')];
-      if (!linked.includes(revision))
-        await rm(releaseDir(root, plugin, revision), { recursive: true, force: true });
+      const linked = [
+        await readLinkRevision(layout.dir, 'current'),
+        await readLinkRevision(layout.dir, 'previous'),
+      ];
+      if (!linked.includes(revision)) await rm(layout.release, { recursive: true, force: true });
     },
   };
+}
+
+/** The host's try-activate answer as JSON when it is JSON, else as the text it was; null when none came. */
+function hostAnswer(answer: string | undefined): unknown {
+  if (answer === undefined) return null;
+  try {
+    return JSON.parse(answer);
+  } catch {
+    return answer;
+  }
 }

@@ -183,7 +183,7 @@ describe('plugin-release as processes', () => {
       spec: {
         ...current.spec,
         version: '2.0.0',
-        artifact: { ...current.spec.artifact, path: v2.path, digest: v2.digest },
+        artifact: { ...current.spec.artifact!, path: v2.path, digest: v2.digest },
         activation: { ...current.spec.activation, verifySeconds: 2 },
         rollout: { ...current.spec.rollout, maxUnavailable: 1 },
       },

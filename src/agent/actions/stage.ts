@@ -70,7 +70,7 @@ export const PluginManifest = z.object({
 });
 export const MANIFEST_FILE = 'plugin.json';
 
-function ioError(error: unknown, what: string, path: string): ActivationError {
+export function ioError(error: unknown, what: string, path: string): ActivationError {
   if (error instanceof ActivationError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT')
@@ -127,7 +127,7 @@ function unsupported(what: string, path: string, type: string): ActivationError 
  * descriptor: a regular file (UnsupportedFileType otherwise) with exactly one link (HardLinkRefused
  * otherwise: a second name can be anywhere on the filesystem, outside the staging root).
  */
-async function copyRegularFile(src: Buffer, dst: Buffer, what: string, shown: string): Promise<void> {
+export async function copyRegularFile(src: Buffer, dst: Buffer, what: string, shown: string): Promise<void> {
   let input: FileHandle;
   try {
     input = await open(src, READ_FLAGS);
@@ -172,7 +172,7 @@ async function copyRegularFile(src: Buffer, dst: Buffer, what: string, shown: st
 }
 
 /** Copies directory `src` (at `depth` below the artifact root) to `dst`, refusing what it must. */
-async function copyDirectory(src: Buffer, dst: Buffer, depth: number, mode: number): Promise<void> {
+export async function copyDirectory(src: Buffer, dst: Buffer, depth: number, mode: number): Promise<void> {
   await mkdir(dst, { mode: 0o700 });
   let names: Buffer[];
   try {
@@ -222,7 +222,7 @@ async function copyDirectory(src: Buffer, dst: Buffer, depth: number, mode: numb
 }
 
 /** After the copy: every symlink in it resolves (it is not dangling) to somewhere inside it. */
-async function checkCopiedSymlinks(copyRoot: Buffer, dir: Buffer, sourceRoot: Buffer): Promise<void> {
+export async function checkCopiedSymlinks(copyRoot: Buffer, dir: Buffer, sourceRoot: Buffer): Promise<void> {
   for (const name of await readdir(dir, { encoding: 'buffer' })) {
     const path = joinBytes(dir, name);
     const st = await lstat(path);
@@ -250,6 +250,13 @@ async function checkCopiedSymlinks(copyRoot: Buffer, dir: Buffer, sourceRoot: Bu
   }
 }
 
+/** The error for a rollback target that is not kept on this node. */
+export const snapshotMissing = (revision: string) =>
+  new ActivationError(
+    NodeReason.SnapshotMissing,
+    `Revision ${revision} is not kept on this node, so it cannot be restored; apply that version again instead.`,
+  );
+
 export interface StageInput {
   root: string;
   stagingRoot: string;
@@ -257,7 +264,7 @@ export interface StageInput {
   now: Date;
 }
 
-function checkNames(spec: PluginActivationSpec): void {
+export function checkNames(spec: PluginActivationSpec): void {
   for (const revision of [spec.revision, spec.rollbackTo?.revision]) {
     if (revision !== undefined && !(REVISION_PATTERN.test(revision) && revision.length <= 63)) {
       throw new ActivationError(
@@ -288,10 +295,12 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     await verifyRelease(root, spec.plugin, existing);
     return existing;
   }
-  if (spec.rollbackTo) {
+  if (spec.rollbackTo) throw snapshotMissing(revision);
+  const { artifact } = spec;
+  if (!artifact) {
     throw new ActivationError(
-      NodeReason.SnapshotMissing,
-      `Revision ${revision} is not kept on this node, so it cannot be restored; apply that version again instead.`,
+      NodeReason.ArtifactNotFound,
+      'Runtime Process needs spec.artifact; none was given.',
     );
   }
 
@@ -304,30 +313,30 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
   });
   let artifactReal: string;
   try {
-    artifactReal = await realpath(spec.artifact.path);
+    artifactReal = await realpath(artifact.path);
   } catch (error) {
-    throw ioError(error, 'artifact', spec.artifact.path);
+    throw ioError(error, 'artifact', artifact.path);
   }
   if (!isInside(stagingReal, artifactReal)) {
     throw new ActivationError(
       NodeReason.ArtifactOutsideStagingRoot,
-      `The artifact ${spec.artifact.path} resolves to ${artifactReal}, outside the staging root ${stagingReal}; stage artifacts under the staging root.`,
+      `The artifact ${artifact.path} resolves to ${artifactReal}, outside the staging root ${stagingReal}; stage artifacts under the staging root.`,
     );
   }
   const artifactStat = await lstat(artifactReal);
   const isDir = artifactStat.isDirectory();
   if (!isDir && !artifactStat.isFile()) {
-    throw unsupported('artifact', spec.artifact.path, fileTypeName(artifactStat));
+    throw unsupported('artifact', artifact.path, fileTypeName(artifactStat));
   }
 
   // The entrypoint: the file itself, or a confined relative path inside the directory.
   let entrypointRel = '';
   if (isDir) {
-    const ep = spec.artifact.entrypoint;
+    const ep = artifact.entrypoint;
     if (!ep || !RELATIVE_PATH_PATTERN.test(ep)) {
       throw new ActivationError(
         NodeReason.EntrypointNotFound,
-        `A directory artifact needs spec.artifact.entrypoint: a relative path inside it without "." or ".." segments (got ${JSON.stringify(ep)}).`,
+        `A directory artifact needs artifact.entrypoint: a relative path inside it without "." or ".." segments (got ${JSON.stringify(ep)}).`,
       );
     }
     entrypointRel = ep;
@@ -368,27 +377,22 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
       await copyDirectory(source, copy, 0, artifactStat.mode);
       await checkCopiedSymlinks(copy, copy, source);
     } else {
-      await copyRegularFile(
-        Buffer.from(artifactReal),
-        Buffer.from(artifactCopy),
-        'artifact',
-        spec.artifact.path,
-      );
+      await copyRegularFile(Buffer.from(artifactReal), Buffer.from(artifactCopy), 'artifact', artifact.path);
     }
     const got = await digestPath(artifactCopy).catch((error) => {
       if (error instanceof UnhashableFileError) throw unsupported('artifact file', error.path, 'unhashable');
-      throw ioError(error, 'artifact', spec.artifact.path);
+      throw ioError(error, 'artifact', artifact.path);
     });
-    if (got !== spec.artifact.digest) {
+    if (got !== artifact.digest) {
       // Say so when the release still names a digest in the old, non-injective format (v1).
       const legacy = await digestPathV1(artifactCopy).catch(() => undefined);
       const hint =
-        legacy === spec.artifact.digest
+        legacy === artifact.digest
           ? ' That digest is in the retired v1 directory format; recompute it with `plugin-release digest` (docs/security.md, migration).'
           : '';
       throw new ActivationError(
         NodeReason.DigestMismatch,
-        `The artifact ${spec.artifact.path} has digest ${got}, not the ${spec.artifact.digest} the release names; stage the right artifact or fix the digest.${hint}`,
+        `The artifact ${artifact.path} has digest ${got}, not the ${artifact.digest} the release names; stage the right artifact or fix the digest.${hint}`,
       );
     }
     const entrypoint = isDir ? join(artifactCopy, entrypointRel) : artifactCopy;
@@ -397,13 +401,13 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     if (!epStat?.isFile() || !epReal || !isInside(artifactCopy, epReal)) {
       throw new ActivationError(
         NodeReason.EntrypointNotFound,
-        `The entrypoint ${entrypointRel || spec.artifact.path} is not a file in the artifact.`,
+        `The entrypoint ${entrypointRel || artifact.path} is not a file in the artifact.`,
       );
     }
     if (!(epStat.mode & 0o111)) {
       throw new ActivationError(
         NodeReason.EntrypointNotFound,
-        `The entrypoint ${entrypointRel || spec.artifact.path} is not executable; set its execute bit where it is staged.`,
+        `The entrypoint ${entrypointRel || artifact.path} is not executable; set its execute bit where it is staged.`,
       );
     }
     if (isDir) await checkManifest(artifactCopy, spec);
@@ -426,10 +430,10 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     const record: ReleaseRecord = {
       revision,
       version: spec.version,
-      artifactDigest: spec.artifact.digest,
+      artifactDigest: artifact.digest,
       digestFormat: DIGEST_FORMAT,
       entrypoint: join(final, relative(tmp, entrypoint)),
-      args: spec.artifact.args,
+      args: artifact.args,
       // The node's name, so a plugin can tell which node it serves (spec.process.env may override it).
       env: {
         PLUGIN_RELEASE_NODE: spec.nodeName,
@@ -452,7 +456,7 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
   }
 }
 
-async function checkManifest(artifact: string, spec: PluginActivationSpec): Promise<void> {
+export async function checkManifest(artifact: string, spec: PluginActivationSpec): Promise<void> {
   let raw: string;
   try {
     raw = await readFile(join(artifact, MANIFEST_FILE), 'utf8');
