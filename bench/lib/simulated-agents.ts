@@ -171,7 +171,7 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
       binding = new ActivationBinding({
         nodeName,
         engine: engine as unknown as NodeEngine,
-        caches: { activation: (k) => activations.get(k) },
+        caches: { activation: (k) => activations.get(k), activations: () => activations.list() },
         writer: {
           // The same write as src/agent/daemon.ts: one merge patch of the status subresource.
           writeStatus: async (a, status) => {

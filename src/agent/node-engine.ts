@@ -1,6 +1,6 @@
 // The node engine: every plugin under one agent root. The Kubernetes binding and the try-activate CLI
 // drive it; it knows nothing of Kubernetes.
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
@@ -12,6 +12,7 @@ import {
   type SupervisionEvent,
 } from './plugin-host.ts';
 import { type Holder, type LockOptions, lockRoot, type RootLock } from './root-lock.ts';
+import { pluginDir } from './store.ts';
 
 export interface NodeEngineOptions {
   /** The agent's own directory: plugins/<plugin>/{releases,current,previous,journal.json,run}. */
@@ -79,6 +80,21 @@ export class NodeEngine {
   /** What supervision knows of `plugin`'s active process. */
   async health(plugin: string): Promise<SupervisedHealth> {
     return (await this.#host(plugin)).health;
+  }
+
+  /**
+   * Uninstalls `plugin` from this node (PluginHost.uninstall), then deletes its directory: releases,
+   * snapshots, links and journal. Idempotent: a plugin the node never had, or one half removed by an
+   * agent that died meanwhile, ends removed too.
+   */
+  async uninstall(plugin: string): Promise<void> {
+    const host = await this.#host(plugin).catch((err: unknown) => {
+      this.#opts.logger.warn({ plugin, err }, 'the plugin could not be opened; removing its directory');
+      return undefined;
+    });
+    this.#hosts.delete(plugin);
+    await host?.uninstall();
+    await rm(pluginDir(this.#opts.root, plugin), { recursive: true, force: true });
   }
 
   /**

@@ -218,6 +218,10 @@ export class PluginHost {
       attempt.state = step.next;
       if (changed) options.onStatus?.(await this.#status(attempt));
       if (!step.effect) break;
+      if (options.signal?.aborted) {
+        await this.#cancel(attempt);
+        throw options.signal.reason;
+      }
       const startedAt = performance.now();
       observation = await this.#perform(step.effect, attempt);
       options.onEffect?.({
@@ -236,7 +240,10 @@ export class PluginHost {
     try {
       return await this.#handlers[effect](attempt);
     } catch (error) {
-      if (attempt.options.signal?.aborted) throw error;
+      if (attempt.options.signal?.aborted) {
+        await this.#cancel(attempt);
+        throw error;
+      }
       if (error instanceof ActivationError)
         return { type: 'Failed', reason: error.reason, message: error.message };
       attempt.logger.error({ err: error }, `${effect} failed unexpectedly`);
@@ -365,6 +372,21 @@ export class PluginHost {
       return { type: 'Restored' };
     },
   };
+
+  /**
+   * Leaves the node as the cancelled attempt found it: a candidate not yet swapped in stops; one already
+   * swapped in (verifying) is reverted to the process it replaced, as a failed verification would be.
+   */
+  async #cancel(a: Attempt): Promise<void> {
+    const swappedIn = a.candidate !== undefined && this.#serving?.process === a.candidate;
+    try {
+      if (swappedIn && a.retiring) await this.#handlers.Restore(a);
+      else if (!swappedIn) await a.candidate?.stop(STOP_GRACE_MS);
+      a.logger.info({ phase: a.state.phase }, 'attempt cancelled');
+    } catch (error) {
+      a.logger.warn({ err: error }, 'could not undo the cancelled attempt; recovery repairs it on restart');
+    }
+  }
 
   #probeContext(a: Attempt): ProbeContext {
     return {
@@ -584,6 +606,21 @@ export class PluginHost {
       lastTransitionTime: now.toISOString(),
       conditions: a.conditions,
     };
+  }
+
+  /**
+   * Takes the plugin off this node: supervision stops, the front closes (a unix front's socket goes with
+   * it) and the serving process stops. Waits for the activation in flight first (cancel it to hurry).
+   * The caller removes the plugin's directory, so no later agent brings it back.
+   */
+  async uninstall(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
+    await this.#queue.catch(() => {});
+    await this.#front?.close();
+    await this.#serving?.process.stop(STOP_GRACE_MS);
+    this.#front = undefined;
+    this.#serving = undefined;
   }
 
   /**
