@@ -6,8 +6,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginReleaseSpec, type PluginReleaseSpecInput, revisionOf } from '../../src/api/index.ts';
 import { startTraffic } from '../../src/cli/demo/traffic.ts';
@@ -32,8 +34,17 @@ const NODES = 3;
 const everyNode = <T>(value: T) => Array.from({ length: NODES }, () => value);
 const revision = (spec: PluginReleaseSpecInput) => revisionOf(PluginReleaseSpec.parse(spec));
 
+/** What the controller and agents logged at warn or above, as parsed JSON records. */
+const warnings: Array<{ msg?: string; err?: { stack?: string }; [key: string]: unknown }> = [];
+
 beforeAll(async () => {
-  world = await aWorld(NODES);
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) warnings.push(JSON.parse(line));
+      done();
+    },
+  });
+  world = await aWorld(NODES, pino({ level: 'warn' }, sink));
 }, 60_000);
 
 afterAll(async () => {
@@ -169,9 +180,12 @@ describe('deleting a release', { timeout: 120_000 }, () => {
     // Both versions run on every node: the active one and the candidate.
     expect((await pluginProcesses('india')).map((pids) => pids.length)).toEqual(everyNode(2));
 
+    const before = warnings.length;
     await world.fleet.clients.releases.delete({ namespace: world.namespace, name: 'india' });
     await noActivations('india');
     await expectUninstalled('india');
+    // A deletion is no failure: no "could not report progress … not found", no stack trace.
+    expect(warnings.slice(before).map((w) => w.msg)).toEqual([]);
   });
 });
 
