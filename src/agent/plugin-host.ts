@@ -374,14 +374,14 @@ export class PluginHost {
   };
 
   /**
-   * Leaves the node as the cancelled attempt found it: a candidate not yet swapped in stops; one already
-   * swapped in (verifying) is reverted to the process it replaced, as a failed verification would be.
+   * Leaves the node as the cancelled attempt found it: before any irreversible step the candidate just
+   * stops; after one (the journal holds its intent: a swap, or Recreate's unload) what served before is
+   * restored, as a failed verification would be.
    */
   async #cancel(a: Attempt): Promise<void> {
-    const swappedIn = a.candidate !== undefined && this.#serving?.process === a.candidate;
     try {
-      if (swappedIn && a.retiring) await this.#handlers.Restore(a);
-      else if (!swappedIn) await a.candidate?.stop(STOP_GRACE_MS);
+      if (this.#journal?.intent) await this.#handlers.Restore(a);
+      else await a.candidate?.stop(STOP_GRACE_MS);
       a.logger.info({ phase: a.state.phase }, 'attempt cancelled');
     } catch (error) {
       a.logger.warn({ err: error }, 'could not undo the cancelled attempt; recovery repairs it on restart');

@@ -188,7 +188,8 @@ export function plan(input: PlanInput): Plan {
     // included (its agent cancels the attempt); a node it reached first has nothing to go back to,
     // so its activation is deleted and its agent uninstalls the plugin.
     for (const n of nodes) {
-      if ((n.kind !== 'done' && n.kind !== 'inFlight') || n.activation.spec.rollbackTo) continue;
+      if (n.kind !== 'done' && n.kind !== 'inFlight') continue;
+      if (n.activation.spec.rollbackTo || deleting(n.activation)) continue;
       const stable = stableRevisionOf(n.activation, revision);
       if (stable === undefined) base.delete.push(n.activation);
       else
@@ -208,7 +209,13 @@ export function plan(input: PlanInput): Plan {
       for (const n of nodes) {
         if (left === 0) break;
         const previous = n.activation?.status?.previousRevision;
-        if (n.kind === 'done' && !n.activation.spec.rollbackTo && previous && previous !== revision) {
+        if (
+          n.kind === 'done' &&
+          !n.activation.spec.rollbackTo &&
+          !deleting(n.activation) &&
+          previous &&
+          previous !== revision
+        ) {
           update.push(
             withIdentity(
               desiredActivation(release, revision, n.node, n.activation.spec.retryAt, now, previous),

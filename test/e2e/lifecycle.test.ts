@@ -13,6 +13,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginReleaseSpec, type PluginReleaseSpecInput, revisionOf } from '../../src/api/index.ts';
 import { startTraffic } from '../../src/cli/demo/traffic.ts';
+import { until } from '../support/processes.ts';
 import {
   activationsOf,
   aPlugin,
@@ -22,7 +23,7 @@ import {
   HAS_KUBECTL,
   REAL,
   serving,
-  until,
+  until as untilRelease,
   type World,
 } from './support.ts';
 
@@ -78,16 +79,9 @@ async function pluginProcesses(plugin: string): Promise<number[][]> {
   });
 }
 
-/** Waits until `check` holds, polling; fails naming `what`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** `until` from test/support with the e2e suites' generous bound. */
+const eventually = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 45_000) =>
+  until(what, check, timeoutMs);
 
 const releaseGone = (name: string) =>
   eventually(
@@ -117,7 +111,7 @@ describe('deleting a release', { timeout: 120_000 }, () => {
   it('stops the plugin on every node, removes its front, and its activations go', async () => {
     const plugin = aPlugin(world, 'golf');
     await apply(world, 'golf', await plugin.spec('1.0.0'));
-    await until(world, 'golf', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'golf', (x) => x.status?.phase === 'Ready');
     expect(await serving(world, 'golf')).toEqual(everyNode('1.0.0'));
     expect((await pluginProcesses('golf')).map((pids) => pids.length > 0)).toEqual(everyNode(true));
 
@@ -129,7 +123,7 @@ describe('deleting a release', { timeout: 120_000 }, () => {
   it('with --cascade=orphan keeps the plugin serving, with 0 failed requests', async () => {
     const plugin = aPlugin(world, 'hotel');
     await apply(world, 'hotel', await plugin.spec('1.0.0'));
-    await until(world, 'hotel', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'hotel', (x) => x.status?.phase === 'Ready');
     const traffic = startTraffic(world.fleet.agents.map((a) => world.fleet.frontSocket(a.node, 'hotel')));
     if (HAS_KUBECTL) await world.kubectl('delete', 'plr', 'hotel', '--cascade=orphan');
     else
@@ -164,7 +158,7 @@ describe('deleting a release', { timeout: 120_000 }, () => {
   it('mid-probe stops the candidate, and no node serves the deleted revision', async () => {
     const plugin = aPlugin(world, 'india');
     await apply(world, 'india', await plugin.spec('1.0.0'));
-    await until(world, 'india', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'india', (x) => x.status?.phase === 'Ready');
     // A long soak keeps every candidate in Probing.
     const v2 = await plugin.spec('2.0.0', {
       health: { probes: [{ grpc: {}, periodSeconds: 1 }], soakSeconds: 300 },
@@ -194,14 +188,14 @@ describe('undo and abort', { timeout: 150_000 }, () => {
     const plugin = aPlugin(world, 'juliet');
     const v1 = await plugin.spec('1.0.0');
     await apply(world, 'juliet', v1);
-    await until(world, 'juliet', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'juliet', (x) => x.status?.phase === 'Ready');
     await apply(world, 'juliet', await plugin.spec('2.0.0'));
-    await until(world, 'juliet', (x) => x.status?.phase === 'Ready' && x.spec.version === '2.0.0');
+    await untilRelease(world, 'juliet', (x) => x.status?.phase === 'Ready' && x.spec.version === '2.0.0');
     expect(await serving(world, 'juliet')).toEqual(everyNode('2.0.0'));
 
     const traffic = startTraffic(world.fleet.agents.map((a) => world.fleet.frontSocket(a.node, 'juliet')));
     expect(await pluginrelease('undo', 'juliet')).toMatch(/rolled back to history entry 1, version 1\.0\.0/);
-    const r = await until(
+    const r = await untilRelease(
       world,
       'juliet',
       (x) => x.status?.phase === 'Ready' && x.status?.revision === revision(v1),
@@ -232,7 +226,7 @@ describe('undo and abort', { timeout: 150_000 }, () => {
     const plugin = aPlugin(world, 'kilo');
     const v1 = await plugin.spec('1.0.0');
     await apply(world, 'kilo', v1);
-    await until(world, 'kilo', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'kilo', (x) => x.status?.phase === 'Ready');
     // One node at a time, each soaking long enough to be caught mid-probe.
     const v2 = await plugin.spec('2.0.0', {
       health: { probes: [{ grpc: {}, periodSeconds: 1 }], soakSeconds: 6 },
@@ -255,7 +249,7 @@ describe('undo and abort', { timeout: 150_000 }, () => {
     );
     const traffic = startTraffic(world.fleet.agents.map((a) => world.fleet.frontSocket(a.node, 'kilo')));
     expect(await pluginrelease('abort', 'kilo')).toMatch(/abort requested/);
-    const r = await until(
+    const r = await untilRelease(
       world,
       'kilo',
       (x) =>
@@ -289,7 +283,7 @@ describe.runIf(OWN_NODES)('a node that is gone', { timeout: 120_000 }, () => {
   it('does not hold up the deletion of its activation', async () => {
     const plugin = aPlugin(world, 'lima');
     await apply(world, 'lima', await plugin.spec('1.0.0'));
-    await until(world, 'lima', (x) => x.status?.phase === 'Ready');
+    await untilRelease(world, 'lima', (x) => x.status?.phase === 'Ready');
     // The last node's agent stops for good and its Node object is deleted, as when a machine is retired.
     const last = world.fleet.agents.at(-1)!;
     await last.agent.stop(true);
