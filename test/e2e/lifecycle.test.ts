@@ -1,6 +1,7 @@
 // End to end: the lifecycle after a rollout. Deleting a release uninstalls its plugin from every node
 // (cascade) or leaves it serving (--cascade=orphan), a deletion cancels an attempt mid-probe, undo rolls
-// the fleet back to the previous revision and abort returns the nodes a rollout reached.
+// the fleet back to the previous revision, abort returns the nodes a rollout reached, and a node past
+// its progress deadline rejoins by itself.
 // Runs on the dev cluster; with E2E_REAL_CLUSTER=1 and KUBECONFIG set, against that cluster.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,8 +12,10 @@ import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAgent } from '../../src/agent/daemon.ts';
 import { PluginReleaseSpec, type PluginReleaseSpecInput, revisionOf } from '../../src/api/index.ts';
 import { startTraffic } from '../../src/cli/demo/traffic.ts';
+import { loadKubeConfig } from '../../src/kube/index.ts';
 import { until } from '../support/processes.ts';
 import {
   activationsOf,
@@ -273,6 +276,45 @@ describe('undo and abort', { timeout: 150_000 }, () => {
     await eventually('one process per node', async () =>
       (await pluginProcesses('kilo')).every((pids) => pids.length === 1) ? true : undefined,
     );
+  });
+});
+
+describe('a node past its progress deadline', { timeout: 150_000 }, () => {
+  it('rejoins by itself when its agent comes back: Stalled, then Ready with no retry, and an Event says so', async () => {
+    const plugin = aPlugin(world, 'mike');
+    await apply(world, 'mike', await plugin.spec('1.0.0'));
+    await untilRelease(world, 'mike', (x) => x.status?.phase === 'Ready');
+    // The last node's agent goes away (its plugin keeps serving); nobody acts on its activation.
+    const last = world.fleet.agents.at(-1)!;
+    await last.agent.stop(false);
+    await apply(world, 'mike', await plugin.spec('2.0.0', { rollout: { progressDeadlineSeconds: 10 } }));
+    const stalled = await untilRelease(
+      world,
+      'mike',
+      (x) => x.status?.failedNodes?.[0]?.reason === 'ProgressDeadlineExceeded',
+      60_000,
+    );
+    expect(condition(stalled, 'Stalled')).toMatchObject({ status: 'True', reason: 'RolloutHalted' });
+    expect(condition(stalled, 'Stalled')?.message).toMatch(/rejoins the rollout by itself/);
+
+    last.agent = await startAgent({
+      kubeConfig: loadKubeConfig(world.fleet.kubeconfigPath),
+      nodeName: last.node,
+      root: last.root,
+      stagingRoot: world.fleet.stagingRoot,
+      logger: pino({ level: 'silent' }),
+    });
+    const ready = await untilRelease(world, 'mike', (x) => x.status?.phase === 'Ready', 60_000);
+    expect(ready.metadata.annotations?.['pluginrelease.io/retry-at']).toBeUndefined();
+    expect(await serving(world, 'mike')).toEqual(everyNode('2.0.0'));
+    const core = world.fleet.clients.kubeConfig.makeApiClient(CoreV1Api);
+    await eventually('the RolloutResumed Event', async () => {
+      const events = await core.listNamespacedEvent({
+        namespace: world.namespace,
+        fieldSelector: 'involvedObject.name=mike',
+      });
+      return events.items.some((e) => e.reason === 'RolloutResumed') || undefined;
+    });
   });
 });
 
