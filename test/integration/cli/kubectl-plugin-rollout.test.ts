@@ -59,6 +59,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
       'echo',
       'Ready on both nodes',
       (r) => r.status?.phase === 'Ready' && r.status.ready === '2/2',
+      80_000,
     );
     const { code, stdout } = await f.kubectl(['status', 'echo']);
     expect(code).toBe(0);
@@ -68,7 +69,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
     for (const node of ['node-1', 'node-2']) {
       expect(stdout).toMatch(new RegExp(`^ {2}${node}\\s+Active\\s+${rev}\\s+${rev}\\s+Activated\\s`, 'm'));
     }
-  });
+  }, 90_000); // a second node's whole activation: generous for a loaded machine
 
   it('prints the history with the completed revision marked as current', async () => {
     const { code, stdout } = await f.kubectl(['history', 'echo']);
