@@ -20,7 +20,7 @@ import { done } from '../../src/runtime/reconcile.ts';
 import { ActivationWriter } from './api-writer.ts';
 
 /** The part of NodeEngine the binding uses; the bench's engine fulfils it without processes or files. */
-type EngineContract = Pick<NodeEngine, 'activate' | 'activeRevision' | 'health'>;
+type EngineContract = Pick<NodeEngine, 'activate' | 'activeRevision' | 'health' | 'uninstall'>;
 
 /**
  * One node's engine with an instant runtime: every activation stages, probes and swaps at once and
@@ -35,6 +35,12 @@ export class InstantEngine implements EngineContract {
 
   async activeRevision(plugin: string): Promise<string | undefined> {
     return this.#active.get(plugin);
+  }
+
+  /** A deleted activation: the plugin is gone from this node at once. */
+  async uninstall(plugin: string): Promise<void> {
+    this.#active.delete(plugin);
+    this.#previous.delete(plugin);
   }
 
   /** Instant plugins never crash: supervision has nothing to report. */
@@ -171,7 +177,7 @@ export async function startSimulatedAgents(options: SimulatedAgentsOptions): Pro
       binding = new ActivationBinding({
         nodeName,
         engine: engine as unknown as NodeEngine,
-        caches: { activation: (k) => activations.get(k) },
+        caches: { activation: (k) => activations.get(k), activations: () => activations.list() },
         writer: {
           // The same write as src/agent/daemon.ts: one merge patch of the status subresource.
           writeStatus: async (a, status) => {

@@ -38,13 +38,15 @@ const PROGRESS_REASON: Record<string, string> = {
 /**
  * Runs `attempt` to a terminal phase: the transition function picks the next effect from the state and
  * the last observation, `perform` carries it out. Reports every phase change through `onStatus` and
- * every effect through `onEffect`. Throws only what `perform` throws (an abort).
+ * every effect through `onEffect`. When the attempt's signal aborts (its activation was deleted or sent
+ * elsewhere), `cancel` undoes what the attempt did so far and the abort's reason is thrown.
  */
 export async function driveAttempt<A extends AttemptBase>(
   attempt: A,
   policy: () => Policy,
   perform: (effect: Effect, a: A) => Promise<Observation>,
   status: (a: A) => Promise<PluginActivationStatus>,
+  cancel: (a: A) => Promise<void>,
 ): Promise<void> {
   const { options } = attempt;
   let observation: Observation = { type: 'Start' };
@@ -54,8 +56,17 @@ export async function driveAttempt<A extends AttemptBase>(
     attempt.state = step.next;
     if (changed) options.onStatus?.(await status(attempt));
     if (!step.effect) return;
+    if (options.signal?.aborted) {
+      await cancel(attempt);
+      throw options.signal.reason;
+    }
     const startedAt = performance.now();
-    observation = await perform(step.effect, attempt);
+    try {
+      observation = await perform(step.effect, attempt);
+    } catch (error) {
+      if (options.signal?.aborted) await cancel(attempt);
+      throw error;
+    }
     options.onEffect?.({
       effect: step.effect,
       startedAt,

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import {
   ConditionType,
+  Finalizers,
   formatIssues,
   NodeReason,
   type PluginActivation,
@@ -10,13 +11,15 @@ import {
   type PluginActivationStatus,
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
-import { setCondition } from '../runtime/conditions.ts';
+import { findCondition, setCondition } from '../runtime/conditions.ts';
 import { done, type ReconcileResult } from '../runtime/reconcile.ts';
 import type { NodeEngine } from './node-engine.ts';
 import type { SupervisedHealth } from './plugin-host.ts';
 
 export interface AgentCaches {
   activation(key: string): PluginActivation | undefined;
+  /** Every activation of this node in the cache. */
+  activations(): readonly PluginActivation[];
 }
 
 export interface AgentWriter {
@@ -33,6 +36,19 @@ export interface BindingOptions {
   recovered?: Record<string, string[]>;
   /** Observes each finished activation (metrics). */
   onFinished?: (activation: PluginActivation, status: PluginActivationStatus, durationMs: number) => void;
+  /** Observes each plugin removed because its activation was deleted (an Event). */
+  onUninstalled?: (activation: PluginActivation) => void;
+}
+
+/**
+ * Whether `next` makes the attempt running for `previous` pointless, so it is cancelled rather than
+ * finished: the activation is being deleted, or the controller sends the node back (an abort or a
+ * fleet rollback names a new `rollbackTo`).
+ */
+export function cancelsAttempt(previous: PluginActivation, next: PluginActivation): boolean {
+  if (next.metadata.deletionTimestamp !== undefined) return previous.metadata.deletionTimestamp === undefined;
+  const target = next.spec.rollbackTo?.revision;
+  return target !== undefined && target !== previous.spec.rollbackTo?.revision;
 }
 
 const TERMINAL = new Set(['Active', 'RolledBack', 'Failed', 'Probed']);
@@ -45,6 +61,8 @@ export class ActivationBinding {
    * as still Probing; what we wrote wins for the same generation.
    */
   readonly #written = new Map<string, { generation: number; status: PluginActivationStatus }>();
+  /** The attempt running per activation key, to cancel (see cancelsAttempt). */
+  readonly #running = new Map<string, AbortController>();
 
   constructor(options: BindingOptions) {
     this.#o = options;
@@ -57,11 +75,12 @@ export class ActivationBinding {
    */
   async reconcile(key: string, logger: Logger, signal: AbortSignal): Promise<ReconcileResult> {
     const activation = this.#o.caches.activation(key);
-    if (!activation || activation.metadata.deletionTimestamp) {
+    if (!activation) {
       this.#written.delete(key);
       return done;
     }
     if (activation.spec.nodeName !== this.#o.nodeName) return done;
+    if (activation.metadata.deletionTimestamp) return this.#uninstall(key, activation, logger);
     const generation = activation.metadata.generation ?? 0;
     const written = this.#written.get(key);
     const status = (written?.generation === generation ? written.status : activation.status) ?? {};
@@ -92,7 +111,7 @@ export class ActivationBinding {
         status.phase === 'Active'
           ? supervisedStatus(status, await this.#o.engine.health(spec.plugin), new Date())
           : status;
-      const acknowledged = { ...supervised, ...recovered, observedGeneration: generation };
+      const acknowledged = stamped({ ...supervised, ...recovered }, generation);
       if (canonicalJson(acknowledged) !== canonicalJson(status)) {
         await this.#write(activation, acknowledged);
         this.#written.set(key, { generation, status: acknowledged });
@@ -102,15 +121,90 @@ export class ActivationBinding {
 
     const started = performance.now();
     const reporter = new StatusReporter((s) => this.#write(activation, s), logger);
-    const final = await this.#o.engine.activate(spec, {
-      signal,
-      onStatus: (s) => reporter.offer({ ...s, ...this.#finished(generation, activation) }),
-    });
-    const result: PluginActivationStatus = { ...final, ...this.#finished(generation, activation) };
+    const cancel = new AbortController();
+    this.#running.set(key, cancel);
+    let final: PluginActivationStatus;
+    try {
+      final = await this.#o.engine.activate(spec, {
+        signal: AbortSignal.any([signal, cancel.signal]),
+        onStatus: (s) =>
+          reporter.offer(stamped({ ...s, ...this.#finished(generation, activation) }, generation)),
+      });
+    } catch (error) {
+      if (!cancel.signal.aborted || signal.aborted) throw error;
+      // The queue runs the key again (the change that cancelled it enqueued it) for what it asks now.
+      logger.info({ reason: String(cancel.signal.reason) }, 'attempt cancelled');
+      return done;
+    } finally {
+      this.#running.delete(key);
+    }
+    const result = stamped({ ...final, ...this.#finished(generation, activation) }, generation);
     await reporter.finish(result);
     this.#written.set(key, { generation, status: result });
     this.#o.onFinished?.(activation, result, performance.now() - started);
     logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
+    return done;
+  }
+
+  /** Cancels the attempt running for `key`, if any: its candidate stops, the node stays as it was. */
+  cancel(key: string, why: string): void {
+    this.#running.get(key)?.abort(new Error(why));
+  }
+
+  /**
+   * A deleted activation that waits for this node (the controller's finalizer pluginrelease.io/agent):
+   * takes the plugin off the node (process, front, directory) unless another live activation of this
+   * node now holds the same plugin, then says so in the status (condition Uninstalled), which tells the
+   * controller to let the activation go. An attempt in flight was cancelled by the change that deleted
+   * it (cancelsAttempt); the engine waits for it to unwind.
+   */
+  async #uninstall(key: string, activation: PluginActivation, logger: Logger): Promise<ReconcileResult> {
+    this.#written.delete(key);
+    const status = activation.status ?? {};
+    if (
+      !activation.metadata.finalizers?.includes(Finalizers.agent) ||
+      findCondition(status.conditions, ConditionType.Uninstalled)?.status === 'True'
+    )
+      return done;
+    const plugin = PluginActivationSpec.shape.plugin.safeParse(activation.spec.plugin);
+    const heldElsewhere = this.#o.caches
+      .activations()
+      .some(
+        (a) =>
+          a.metadata.uid !== activation.metadata.uid &&
+          !a.metadata.deletionTimestamp &&
+          a.spec.nodeName === this.#o.nodeName &&
+          a.spec.plugin === activation.spec.plugin,
+      );
+    const name = activation.spec.plugin;
+    let message =
+      activation.spec.runtime === 'Host'
+        ? `Plugin ${name} was released from ${this.#o.nodeName}: the host keeps serving its current config and plugins, and the agent removed its snapshots of them.`
+        : `Plugin ${name} was uninstalled from ${this.#o.nodeName}: its process stopped, its front closed and its files were removed.`;
+    if (!plugin.success)
+      message = `Nothing to uninstall: the plugin name ${JSON.stringify(name)} is invalid.`;
+    else if (heldElsewhere)
+      message = `Plugin ${name} was left running on ${this.#o.nodeName}: another PluginActivation of this node holds it now.`;
+    else {
+      await this.#o.engine.uninstall(plugin.data);
+      logger.info({ plugin: plugin.data }, 'plugin uninstalled: its activation was deleted');
+      this.#o.onUninstalled?.(activation);
+    }
+    const generation = activation.metadata.generation ?? 0;
+    const conditions = setCondition(
+      status.conditions ?? [],
+      { type: ConditionType.Uninstalled, status: 'True', reason: NodeReason.Uninstalled, message },
+      generation,
+      new Date(),
+    );
+    const { activeRevision: _, ...rest } = status;
+    await this.#write(activation, {
+      ...rest,
+      observedGeneration: generation,
+      reason: NodeReason.Uninstalled,
+      message,
+      conditions,
+    });
     return done;
   }
 
@@ -241,6 +335,17 @@ export function supervisedStatus(
     restarts: health.restarts,
     ...(health.lastExit ? { lastExit: health.lastExit.slice(0, 4096) } : {}),
     conditions,
+  };
+}
+
+/** `status` with its conditions stamped with the generation it describes (the host knows none). */
+function stamped(status: PluginActivationStatus, generation: number): PluginActivationStatus {
+  return {
+    ...status,
+    observedGeneration: generation,
+    ...(status.conditions
+      ? { conditions: status.conditions.map((c) => ({ ...c, observedGeneration: generation })) }
+      : {}),
   };
 }
 

@@ -17,7 +17,7 @@ import {
 } from '../observability/index.ts';
 import { type Clock, systemClock } from '../runtime/clock.ts';
 import { WorkQueue } from '../runtime/queue.ts';
-import { ActivationBinding } from './binding.ts';
+import { ActivationBinding, cancelsAttempt } from './binding.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
 import { KeeperFronts } from './front/keeper.ts';
 import { NodeEngine } from './node-engine.ts';
@@ -107,7 +107,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const queue = new WorkQueue({ name: 'pluginactivation' });
   metrics.trackQueue(queue);
   const key = (a: PluginActivation) => `${a.metadata.namespace}/${a.metadata.name}`;
-  activations.on({ add: (a) => queue.add(key(a)), update: (_, a) => queue.add(key(a)) });
+  activations.on({
+    add: (a) => queue.add(key(a)),
+    update: (old, a) => {
+      queue.add(key(a));
+      if (cancelsAttempt(old, a))
+        binding.cancel(key(a), a.metadata.deletionTimestamp ? 'the activation was deleted' : 'sent back');
+    },
+  });
   const events = clients.eventRecorder({ component: 'plugin-release-agent', instance: nodeName, logger });
   // Supervision news: re-reconcile the plugin's activations (their status shows it) and record an Event.
   onHealth = (plugin, health, event) => {
@@ -137,7 +144,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     nodeName,
     engine,
     recovered,
-    caches: { activation: (k) => activations.get(k) },
+    caches: { activation: (k) => activations.get(k), activations: () => activations.list() },
     writer: {
       writeStatus: async (a, status) => {
         await clients.activations.patchStatus(
@@ -146,6 +153,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         );
       },
     },
+    onUninstalled: (a) =>
+      events.recordEvent(
+        a,
+        'Normal',
+        EventReason.PluginUninstalled,
+        `Plugin ${a.spec.plugin} was uninstalled from ${nodeName}: its process stopped and its front closed.`,
+      ),
     onFinished: (activation, status) => {
       if (status.phase === 'RolledBack' || status.phase === 'Failed') {
         metrics.rollbacksTotal.inc({ plugin: activation.spec.plugin, scope: 'node' });

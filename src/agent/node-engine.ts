@@ -1,11 +1,12 @@
 // The node engine: every plugin under one agent root. The Kubernetes binding and the try-activate CLI
 // drive it; it knows nothing of Kubernetes.
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PluginActivationSpec, PluginActivationStatus } from '../api/index.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
 import { HostRuntime, hostPlugins } from './host/host-runtime.ts';
+import { hostPluginDir } from './host/layout.ts';
 import {
   type ActivateOptions,
   PluginHost,
@@ -13,6 +14,7 @@ import {
   type SupervisionEvent,
 } from './plugin-host.ts';
 import { type Holder, type LockOptions, lockRoot, type RootLock } from './root-lock.ts';
+import { pluginDir } from './store.ts';
 
 export interface NodeEngineOptions {
   /** The agent's own directory: plugins/<plugin>/{releases,current,previous,journal.json,run}. */
@@ -89,6 +91,30 @@ export class NodeEngine {
     const host = this.#hostRuntimes.get(plugin);
     if (host) return { revision: (await host).activeRevision, restarts: 0, down: false };
     return (await this.#host(plugin)).health;
+  }
+
+  /**
+   * Uninstalls `plugin` from this node (PluginHost.uninstall), then deletes its directory: releases,
+   * snapshots, links and journal. Idempotent: a plugin the node never had, or one half removed by an
+   * agent that died meanwhile, ends removed too.
+   */
+  async uninstall(plugin: string): Promise<void> {
+    if ((await hostPlugins(this.#opts.root)).includes(plugin)) {
+      // Under runtime Host the config and plugins are the host's: they stay live, and only the agent's
+      // own record of them (snapshots, journal) goes.
+      const runtime = this.#hostRuntimes.get(plugin);
+      this.#hostRuntimes.delete(plugin);
+      await (await runtime?.catch(() => undefined))?.close();
+      await rm(hostPluginDir(this.#opts.root, plugin), { recursive: true, force: true });
+      return;
+    }
+    const host = await this.#host(plugin).catch((err: unknown) => {
+      this.#opts.logger.warn({ plugin, err }, 'the plugin could not be opened; removing its directory');
+      return undefined;
+    });
+    this.#hosts.delete(plugin);
+    await host?.uninstall();
+    await rm(pluginDir(this.#opts.root, plugin), { recursive: true, force: true });
   }
 
   /**

@@ -198,6 +198,7 @@ export class PluginHost {
       }),
       (effect, a) => performEffect(this.#handlers, UNEXPECTED_FAILURE_REASON, effect, a),
       (a) => this.#status(a),
+      (a) => this.#cancel(a),
     );
     if (!spec.dryRun) this.#lastSpec = spec;
     return this.#status(attempt);
@@ -320,6 +321,21 @@ export class PluginHost {
       return { type: 'Restored' };
     },
   };
+
+  /**
+   * Leaves the node as the cancelled attempt found it: before any irreversible step the candidate just
+   * stops; after one (the journal holds its intent: a swap, or Recreate's unload) what served before is
+   * restored, as a failed verification would be.
+   */
+  async #cancel(a: Attempt): Promise<void> {
+    try {
+      if (this.#journal?.intent) await this.#handlers.Restore(a);
+      else await a.candidate?.stop(STOP_GRACE_MS);
+      a.logger.info({ phase: a.state.phase }, 'attempt cancelled');
+    } catch (error) {
+      a.logger.warn({ err: error }, 'could not undo the cancelled attempt; recovery repairs it on restart');
+    }
+  }
 
   #probeContext(a: Attempt): ProbeContext {
     return {
@@ -511,6 +527,21 @@ export class PluginHost {
       lastTransitionTime: now.toISOString(),
       conditions: a.conditions,
     };
+  }
+
+  /**
+   * Takes the plugin off this node: supervision stops, the front closes (a unix front's socket goes with
+   * it) and the serving process stops. Waits for the activation in flight first (cancel it to hurry).
+   * The caller removes the plugin's directory, so no later agent brings it back.
+   */
+  async uninstall(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
+    await this.#queue.catch(() => {});
+    await this.#front?.close();
+    await this.#serving?.process.stop(STOP_GRACE_MS);
+    this.#front = undefined;
+    this.#serving = undefined;
   }
 
   /**

@@ -14,6 +14,8 @@ export const ConditionType = {
   Probed: 'Probed',
   /** The active plugin exited on its own and is being restarted (True while it crash-loops). */
   Degraded: 'Degraded',
+  /** A deleted activation's plugin was taken off its node; the controller then lets the activation go. */
+  Uninstalled: 'Uninstalled',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -24,6 +26,7 @@ export const ReleaseReason = {
   CanaryPaused: 'CanaryPaused',
   RolloutComplete: 'RolloutComplete',
   RolloutHalted: 'RolloutHalted',
+  RolloutAborted: 'RolloutAborted',
   FleetRolledBack: 'FleetRolledBack',
   ProgressDeadlineExceeded: 'ProgressDeadlineExceeded',
   InvalidSpec: 'InvalidSpec',
@@ -105,6 +108,8 @@ export const NodeReason = {
   FrontUnavailable: 'FrontUnavailable',
   RecoveryFailed: 'RecoveryFailed',
   InternalError: 'InternalError',
+  // a deleted activation
+  Uninstalled: 'Uninstalled',
 } as const;
 export type NodeReason = (typeof NodeReason)[keyof typeof NodeReason];
 
@@ -120,7 +125,12 @@ export const EventReason = {
   NodeFailed: 'NodeFailed',
   RolloutComplete: 'RolloutComplete',
   RolloutHalted: 'RolloutHalted',
+  RolloutAborted: 'RolloutAborted',
+  /** A Stalled rollout of the same revision progresses again (a late node reported, or a retry). */
+  RolloutResumed: 'RolloutResumed',
   FleetRollbackStarted: 'FleetRollbackStarted',
+  // recorded by the agent on a PluginActivation being deleted
+  PluginUninstalled: 'PluginUninstalled',
   DryRunComplete: 'DryRunComplete',
   // recorded by the agent on a PluginActivation
   PluginCrashed: 'PluginCrashed',

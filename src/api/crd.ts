@@ -106,7 +106,13 @@ export function pluginReleaseCrd() {
       name: 'Ready',
       type: 'string',
       jsonPath: '.status.ready',
-      description: 'Active nodes / targeted nodes',
+      description: 'Nodes where the plugin serves (any revision) / targeted nodes, as a DaemonSet READY',
+    },
+    {
+      name: 'Up-to-date',
+      type: 'integer',
+      jsonPath: '.status.nodes.upToDate',
+      description: 'Nodes serving the revision being rolled out',
     },
     { name: 'Status', type: 'string', jsonPath: '.status.phase' },
     AGE,
@@ -118,9 +124,15 @@ export function pluginActivationCrd() {
   return crd(Kinds.PluginActivation, schemaOf(PluginActivationSpec, PluginActivationStatus), [
     { name: 'Node', type: 'string', jsonPath: '.spec.nodeName' },
     { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-    { name: 'Revision', type: 'string', jsonPath: '.spec.revision' },
+    { name: 'Revision', type: 'string', jsonPath: '.spec.revision', description: 'The revision asked for' },
+    // What serves, beside what is asked for: after a fleet rollback they differ.
+    {
+      name: 'Serving',
+      type: 'string',
+      jsonPath: '.status.activeRevision',
+      description: 'The revision the node serves',
+    },
     AGE,
-    { name: 'Active', type: 'string', jsonPath: '.status.activeRevision', priority: 1 },
     { name: 'Reason', type: 'string', jsonPath: '.status.reason', priority: 1 },
   ]);
 }

@@ -35,4 +35,23 @@ export const Annotations = {
   retryAt: `${GROUP}/retry-at`,
   /** Set by the controller on a PluginActivation when it starts an attempt: the progress deadline's origin. */
   startedAt: `${GROUP}/started-at`,
+  /**
+   * Set to a revision (`kubectl pluginrelease promote`): a rollout paused after its canaries continues
+   * while it names the revision being rolled out. Metadata, not spec, so GitOps tools leave it alone.
+   */
+  promote: `${GROUP}/promote`,
+  /**
+   * Set to a revision (`kubectl pluginrelease abort`): while it names the revision being rolled out, the
+   * rollout starts nothing and every node it touched returns to the revision it served before.
+   */
+  abort: `${GROUP}/abort`,
+} as const;
+
+export const Finalizers = {
+  /**
+   * Set by the controller on each PluginActivation it creates, and removed by it once the node's agent
+   * reported the plugin uninstalled (condition Uninstalled: process stopped, front closed, attempt
+   * cancelled), or once the activation's Node is gone.
+   */
+  agent: `${GROUP}/agent`,
 } as const;

@@ -358,6 +358,8 @@ export const NodeCounts = z.object({
   unavailable: count().describe(
     'Of the active nodes, those whose plugin process is down while the agent restarts it (not ready).',
   ),
+  serving: count().describe('Nodes where a revision of the plugin serves (any revision, process up).'),
+  upToDate: count().describe('Nodes serving the revision being rolled out (process up).'),
 });
 export type NodeCounts = z.infer<typeof NodeCounts>;
 
@@ -380,16 +382,30 @@ export const RevisionOutcome = z.enum([
   'RolledBack',
   'Superseded',
   'Probed',
+  'Aborted',
 ]);
 export type RevisionOutcome = z.infer<typeof RevisionOutcome>;
 
+/** What a node runs for a revision: the spec fields `kubectl pluginrelease undo` writes back. */
+export const NodeRunSpec = z.object({
+  version: z.string().min(1).max(128),
+  ...NodeRunFields,
+});
+export type NodeRunSpec = z.infer<typeof NodeRunSpec>;
+
 export const HistoryEntry = z.object({
+  number: z
+    .int()
+    .min(1)
+    .optional()
+    .describe("Increases with every entry, as a ControllerRevision's revision: `undo --to-revision N`."),
   revision: z.string(),
   version: z.string(),
   outcome: RevisionOutcome,
   startedAt: z.iso.datetime(),
-  finishedAt: z.iso.datetime().optional(),
-  message: z.string().max(4096).optional(),
+  finishedAt: z.iso.datetime().optional().describe('When the entry last reached a final outcome.'),
+  message: z.string().max(4096).optional().describe('Why it ended (or what it waits for).'),
+  nodeRun: NodeRunSpec.optional().describe('The node-run spec of the revision, kept for undo.'),
 });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
@@ -397,7 +413,10 @@ export const PluginReleaseStatus = z.object({
   observedGeneration: z.int().min(0).optional().describe('The metadata.generation this status describes.'),
   revision: z.string().optional().describe('The revision being rolled out.'),
   phase: ReleasePhase.optional().describe('One-word summary for `kubectl get`.'),
-  ready: z.string().optional().describe('Active nodes / targeted nodes, as "n/m".'),
+  ready: z
+    .string()
+    .optional()
+    .describe('Nodes where the plugin serves (any revision) / targeted nodes, as "n/m".'),
   nodes: NodeCounts.optional().describe('Targeted nodes by the phase of their activation.'),
   failedNodes: z
     .array(FailedNode)

@@ -30,6 +30,7 @@ Examples:
   kubectl pluginrelease resume echo --context prod
   kubectl pluginrelease retry echo && kubectl pluginrelease status echo
   kubectl pluginrelease history echo
+  kubectl pluginrelease undo echo --to-revision 2
 
 Exit codes: 0 success; 1 invalid input, release not found, or an API or kubeconfig error.
 Install: put bin/kubectl-pluginrelease.js on PATH as kubectl-pluginrelease (see docs/cli.md).`;
@@ -44,6 +45,11 @@ const Flags = z.object({
     .optional(),
   help: z.boolean().default(false),
   version: z.boolean().default(false),
+  'to-revision': z
+    .string()
+    .regex(/^[1-9][0-9]*$/, '--to-revision needs a history NUMBER (kubectl pluginrelease history)')
+    .transform(Number)
+    .optional(),
 });
 
 export interface Invocation {
@@ -66,6 +72,7 @@ export function parseInvocation(argv: string[]): Invocation {
         namespace: { type: 'string', short: 'n' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        'to-revision': { type: 'string' },
       },
     });
   } catch (error) {
@@ -84,6 +91,8 @@ export function parseInvocation(argv: string[]): Invocation {
   if (!Object.hasOwn(pluginCommands, command)) throw new UsageError(`unknown command "${command}"`);
   if (release === undefined) throw new UsageError(`${command} needs a release name`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (flags.data['to-revision'] !== undefined && command !== 'undo')
+    throw new UsageError('--to-revision is a flag of undo');
   return { command, release, flags: flags.data };
 }
 
@@ -120,5 +129,9 @@ export async function main(argv: string[]): Promise<number> {
 
   // The Kubernetes client loads only now: --help and usage errors stay instant.
   const { runAgainstCluster } = await import('./kubectl-plugin/cluster.ts');
-  return runAgainstCluster(command, release, flags);
+  const { 'to-revision': toRevision, ...access } = flags;
+  return runAgainstCluster(command, release, {
+    ...access,
+    ...(toRevision !== undefined ? { toRevision } : {}),
+  });
 }

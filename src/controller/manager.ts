@@ -4,13 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Labels, type PluginActivation } from '../api/index.ts';
+import { Finalizers, Labels, type PluginActivation } from '../api/index.ts';
 import {
   CACHE_SYNC_TIMEOUT_MS,
   createKubeClients,
+  ignoreNotFound,
   type KubeConfig,
   type KubeNode,
   objectKey,
+  removeFinalizer,
   replaceStatusPatch,
   waitForCacheSync,
 } from '../kube/index.ts';
@@ -115,8 +117,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
       enqueue(releaseKeyOf(a));
     },
   });
+  // Every release, and every deleted one whose activations linger (a Node leaving may free them).
   const everyRelease = () => {
-    for (const key of releases.keys()) enqueue(key);
+    for (const key of new Set([...releases.keys(), ...byRelease.keys()])) enqueue(key);
   };
   nodes.on({
     add: everyRelease,
@@ -149,6 +152,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
           namespace: a.metadata.namespace ?? '',
           name: a.metadata.name ?? '',
         });
+      },
+      releaseFinalizer: async (a) => {
+        await ignoreNotFound(removeFinalizer(clients.activations, a, Finalizers.agent));
       },
       patchReleaseStatus: async (r, status) => {
         await clients.releases.patchStatus(

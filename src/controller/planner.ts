@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import {
   Annotations,
   API_VERSION,
+  ConditionType,
   type FailedNode,
+  Finalizers,
   Kinds,
   Labels,
   NodeReason,
@@ -44,6 +46,7 @@ export type Verdict =
   | { kind: 'noNodes' }
   | { kind: 'halted' }
   | { kind: 'rollingBackFleet' }
+  | { kind: 'aborted' }
   | { kind: 'complete' }
   | { kind: 'paused'; byCanary: boolean }
   | { kind: 'progressing' };
@@ -67,7 +70,11 @@ export function plan(input: PlanInput): Plan {
   const { release, now } = input;
   const spec = release.spec;
   const revision = revisionOf(spec);
-  const retryAt = release.metadata.annotations?.[Annotations.retryAt];
+  const annotations = release.metadata.annotations ?? {};
+  const retryAt = annotations[Annotations.retryAt];
+  // Annotations name the revision they act on, so a new revision is never aborted or promoted by accident.
+  const aborted = !spec.dryRun && annotations[Annotations.abort] === revision;
+  const promoted = annotations[Annotations.promote] === revision;
   const targets = input.nodes
     .filter((n) => matches(n.labels, spec.rollout.nodeSelector))
     .map((n) => n.name)
@@ -75,14 +82,16 @@ export function plan(input: PlanInput): Plan {
   const byNode = new Map(input.activations.map((a) => [a.spec.nodeName, a]));
   const base = { revision, targets, create: [], update: [], delete: [] as PluginActivation[] };
 
-  // Nodes that left (or no longer match) lose their activation, whatever else happens.
+  // Nodes that left (or no longer match) lose their activation, whatever else happens; one being
+  // deleted (its agent uninstalls the plugin) is not deleted again.
   const targetSet = new Set(targets);
-  base.delete = input.activations.filter((a) => !targetSet.has(a.spec.nodeName));
+  const deleting = (a: PluginActivation) => a.metadata.deletionTimestamp !== undefined;
+  base.delete = input.activations.filter((a) => !targetSet.has(a.spec.nodeName) && !deleting(a));
 
   const conflict = olderConflict(input, targets);
   if (conflict) {
     const lost = new Set(conflict.nodes);
-    base.delete.push(...input.activations.filter((a) => lost.has(a.spec.nodeName)));
+    base.delete.push(...input.activations.filter((a) => lost.has(a.spec.nodeName) && !deleting(a)));
     return { ...base, nodes: [], verdict: { kind: 'conflict', ...conflict } };
   }
   if (targets.length === 0) return { ...base, nodes: [], verdict: { kind: 'noNodes' } };
@@ -118,9 +127,10 @@ export function plan(input: PlanInput): Plan {
   });
 
   const failed = nodes.filter((n) => n.kind === 'failed');
-  if (failed.length === 0 || spec.rollout.failurePolicy !== 'RollbackFleet') {
-    // A fleet rollback lasts only while its cause does: after a retry (or a new revision) those
-    // nodes roll forward again.
+  const rollingBack = aborted || (failed.length > 0 && spec.rollout.failurePolicy === 'RollbackFleet');
+  if (!rollingBack) {
+    // A fleet rollback (or an abort) lasts only while its cause does: after a retry (or a new
+    // revision) those nodes roll forward again.
     nodes = nodes.map((n) =>
       n.activation?.spec.rollbackTo && n.kind !== 'outdated'
         ? { kind: 'outdated', node: n.node, activation: n.activation }
@@ -131,11 +141,14 @@ export function plan(input: PlanInput): Plan {
   const create: PluginActivation[] = [];
   const update: PluginActivation[] = [];
   const start = (state: NodeState, rollbackTo?: string) => {
+    // The old activation must be gone (its agent uninstalling) before the name can be used again.
+    if (state.activation && deleting(state.activation)) return;
     const desired = desiredActivation(release, revision, state.node, retryAt, now, rollbackTo);
     if (state.activation) update.push(withIdentity(desired, state.activation));
     else create.push(desired);
   };
   const refresh = (state: NodeState & { activation: PluginActivation }) => {
+    if (deleting(state.activation)) return; // its agent is uninstalling; nothing more to say to it
     const desired = desiredActivation(
       release,
       revision,
@@ -144,7 +157,9 @@ export function plan(input: PlanInput): Plan {
       now,
       state.activation.spec.rollbackTo?.revision,
     );
-    if (canonicalJson(desired.spec) !== canonicalJson(state.activation.spec)) {
+    // Activations made before the finalizer existed get it with their next write.
+    const unheld = !(state.activation.metadata.finalizers ?? []).includes(Finalizers.agent);
+    if (unheld || canonicalJson(desired.spec) !== canonicalJson(state.activation.spec)) {
       const startedAt = state.activation.metadata.annotations?.[Annotations.startedAt];
       update.push(withIdentity(desired, state.activation, startedAt));
     }
@@ -168,6 +183,25 @@ export function plan(input: PlanInput): Plan {
     if (outdated.length > 0 || inFlight > 0) return result({ kind: 'progressing' });
     return result({ kind: failed.length > 0 ? 'halted' : 'complete' });
   }
+  if (aborted) {
+    // An emergency stop: every node the revision reached goes back at once, a candidate mid-probe
+    // included (its agent cancels the attempt); a node it reached first has nothing to go back to,
+    // so its activation is deleted and its agent uninstalls the plugin.
+    for (const n of nodes) {
+      if (n.kind !== 'done' && n.kind !== 'inFlight') continue;
+      if (n.activation.spec.rollbackTo || deleting(n.activation)) continue;
+      const stable = stableRevisionOf(n.activation, revision);
+      if (stable === undefined) base.delete.push(n.activation);
+      else
+        update.push(
+          withIdentity(
+            desiredActivation(release, revision, n.node, n.activation.spec.retryAt, now, stable),
+            n.activation,
+          ),
+        );
+    }
+    return result({ kind: 'aborted' });
+  }
   if (failed.length > 0) {
     if (spec.rollout.failurePolicy === 'RollbackFleet') {
       // Send nodes that already run the new revision back to the one they ran before.
@@ -175,7 +209,13 @@ export function plan(input: PlanInput): Plan {
       for (const n of nodes) {
         if (left === 0) break;
         const previous = n.activation?.status?.previousRevision;
-        if (n.kind === 'done' && !n.activation.spec.rollbackTo && previous && previous !== revision) {
+        if (
+          n.kind === 'done' &&
+          !n.activation.spec.rollbackTo &&
+          !deleting(n.activation) &&
+          previous &&
+          previous !== revision
+        ) {
           update.push(
             withIdentity(
               desiredActivation(release, revision, n.node, n.activation.spec.retryAt, now, previous),
@@ -202,7 +242,8 @@ export function plan(input: PlanInput): Plan {
     return result(spec.rollout.paused ? { kind: 'paused', byCanary: false } : { kind: 'progressing' });
   }
   if (spec.rollout.paused) return result({ kind: 'paused', byCanary: false });
-  if (canaries.size > 0 && spec.rollout.canary.pauseAfter) return result({ kind: 'paused', byCanary: true });
+  if (canaries.size > 0 && spec.rollout.canary.pauseAfter && !promoted)
+    return result({ kind: 'paused', byCanary: true });
   for (const n of outdated.slice(0, budget)) start(n);
   return result({ kind: 'progressing' });
 }
@@ -248,6 +289,36 @@ function isDone(activation: PluginActivation, phase: string): boolean {
   if (activation.spec.rollbackTo)
     return TERMINAL_FAILURE.has(phase) || activation.status?.activeRevision === target;
   return phase === 'Active' && activation.status?.activeRevision === target;
+}
+
+/**
+ * The revision a node served before `revision` reached it: what it still serves while the candidate is
+ * probed, else the `previous` it reported after the swap. Undefined on a first install.
+ */
+function stableRevisionOf(activation: PluginActivation, revision: string): string | undefined {
+  const { activeRevision, previousRevision } = activation.status ?? {};
+  if (activeRevision !== undefined && activeRevision !== revision) return activeRevision;
+  if (previousRevision !== undefined && previousRevision !== revision) return previousRevision;
+  return undefined;
+}
+
+/**
+ * Deleted activations the controller may let go (it removes finalizer pluginrelease.io/agent): their
+ * agent reported the plugin uninstalled (condition Uninstalled), or their Node object is gone, so a
+ * vanished node never blocks a deletion.
+ */
+export function releasableActivations(
+  activations: readonly PluginActivation[],
+  nodes: readonly NodeInfo[],
+): PluginActivation[] {
+  const live = new Set(nodes.map((n) => n.name));
+  return activations.filter(
+    (a) =>
+      a.metadata.deletionTimestamp !== undefined &&
+      (a.metadata.finalizers ?? []).includes(Finalizers.agent) &&
+      (!live.has(a.spec.nodeName) ||
+        a.status?.conditions?.some((c) => c.type === ConditionType.Uninstalled && c.status === 'True')),
+  );
 }
 
 function failureOf(activation: PluginActivation, phase: string): FailedNode {
@@ -327,6 +398,8 @@ export function desiredActivation(
       namespace: release.metadata.namespace,
       labels: { [Labels.node]: node, [Labels.release]: name, [Labels.plugin]: s.plugin },
       annotations: { [Annotations.startedAt]: now.toISOString() },
+      // The node's agent uninstalls the plugin before the activation goes (releasableActivations).
+      finalizers: [Finalizers.agent],
       ownerReferences: [
         {
           apiVersion: API_VERSION,
@@ -355,6 +428,7 @@ function withIdentity(
       ...existing.metadata,
       labels: { ...existing.metadata.labels, ...desired.metadata.labels },
       annotations,
+      finalizers: [...new Set([...(existing.metadata.finalizers ?? []), Finalizers.agent])],
     },
     ...(existing.status ? { status: existing.status } : {}),
   };

@@ -15,7 +15,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { forEachLimited } from '../runtime/concurrency.ts';
 import { markStalled, setCondition } from '../runtime/conditions.ts';
 import { done, type ReconcileResult, requeueAfter } from '../runtime/reconcile.ts';
-import { type NodeInfo, plan } from './planner.ts';
+import { type NodeInfo, plan, releasableActivations } from './planner.ts';
 import { type PlannedEvent, releaseStatus } from './status.ts';
 
 /** API writes one reconcile keeps in flight at once. */
@@ -36,6 +36,8 @@ export interface ControllerWriter {
   /** Replaces spec, labels and annotations; throws a conflict when `resourceVersion` is stale. */
   replaceActivation(activation: PluginActivation): Promise<void>;
   deleteActivation(activation: PluginActivation): Promise<void>;
+  /** Removes finalizer pluginrelease.io/agent from a deleted activation (NotFound is fine). */
+  releaseFinalizer(activation: PluginActivation): Promise<void>;
   patchReleaseStatus(release: PluginRelease, status: PluginReleaseStatus): Promise<void>;
   recordEvent(release: PluginRelease, event: PlannedEvent): Promise<void>;
 }
@@ -67,6 +69,12 @@ export class ReleaseReconciler {
    */
   async reconcile(key: string, logger: Logger): Promise<ReconcileResult> {
     const { caches, writer, clock } = this.#o;
+    const [keyNamespace = '', keyName = ''] = key.split('/');
+    // Deleted activations whose node is done with them (or gone): the release itself may be gone.
+    const releasable = releasableActivations(caches.activationsOf(keyNamespace, keyName), caches.nodes());
+    await forEachLimited(releasable, WRITE_CONCURRENCY, (a) => writer.releaseFinalizer(a));
+    if (releasable.length > 0)
+      logger.info({ activations: releasable.map((a) => a.metadata.name) }, 'released deleted activations');
     const cached = caches.release(key);
     if (!cached || cached.metadata.deletionTimestamp) {
       this.#written.delete(key);

@@ -1,6 +1,7 @@
 // Release status aggregation: a pure function from a plan to the status it should show and the
 // Events worth recording. Conditions go through src/runtime/conditions.ts.
 import {
+  Annotations,
   type Condition,
   ConditionType,
   EventReason,
@@ -9,6 +10,8 @@ import {
   MAX_HISTORY,
   type NodeCounts,
   NodeReason,
+  type NodeRunSpec,
+  type PluginActivation,
   type PluginRelease,
   type PluginReleaseStatus,
   type ReleasePhase,
@@ -42,11 +45,11 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
   const generation = release.metadata.generation ?? 0;
   const spec = release.spec;
   const counts = countNodes(plan);
-  const failedNodes = plan.nodes
-    .flatMap((n) => (n.kind === 'failed' ? [n.failure] : []))
-    .slice(0, MAX_FAILED_NODES);
-  const done = spec.dryRun ? counts.probed : counts.active - counts.unavailable;
-  const ready = `${done}/${plan.targets.length}`;
+  const failed = plan.nodes.flatMap((n) => (n.kind === 'failed' ? [n] : []));
+  const failedNodes = failed.map((n) => n.failure).slice(0, MAX_FAILED_NODES);
+  // What serves, as a DaemonSet's READY counts ready pods of any revision: the truth for a halted release.
+  const ready = `${counts.serving}/${plan.targets.length}`;
+  const upToDate = `${spec.dryRun ? counts.probed : counts.upToDate}/${plan.targets.length}`;
   const v = plan.verdict;
 
   let conditions: Condition[] = previous.conditions ?? [];
@@ -67,7 +70,18 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
     .slice(0, 3)
     .map((f) => `${f.node} (${f.reason}: ${firstSentence(f.message)})`)
     .join('; ');
-  const retryHint = `Fix the cause and apply a new version, or retry with \`kubectl annotate plr ${release.metadata.name} ${'pluginrelease.io/retry-at'}=$(date +%s) --overwrite\`.`;
+  const retryHint = `Fix the cause and apply a new version, or retry with \`kubectl pluginrelease retry ${release.metadata.name}\` (sets ${Annotations.retryAt}).`;
+  // A node past its deadline has not said no: when its agent reports, the rollout goes on by itself.
+  const lateHint = failedNodes.some((f) => f.reason === ReleaseReason.ProgressDeadlineExceeded)
+    ? ' A node that exceeded the progress deadline rejoins the rollout by itself if its agent reports a result.'
+    : '';
+  const kept = failed.filter((n) => n.activation.status?.activeRevision !== undefined).length;
+  const serving =
+    kept === failed.length
+      ? 'The previous version keeps serving there.'
+      : kept === 0
+        ? 'No earlier version was installed there, so nothing serves the plugin on those nodes.'
+        : 'The previous version keeps serving where there was one; the others serve nothing.';
 
   switch (v.kind) {
     case 'conflict':
@@ -97,7 +111,7 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
       } else {
         stalled(
           ReleaseReason.RolloutHalted,
-          `Rollout of revision ${plan.revision} halted: ${failedNodes.length} node(s) did not activate: ${failureSummary}. The previous version keeps serving there. ${retryHint}`,
+          `Rollout of revision ${plan.revision} halted: ${failedNodes.length} node(s) did not activate: ${failureSummary}. ${serving}${lateHint} ${retryHint}`,
         );
       }
       break;
@@ -106,7 +120,15 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
       outcome = 'RolledBack';
       stalled(
         ReleaseReason.FleetRolledBack,
-        `Revision ${plan.revision} failed on ${failedNodes.length} node(s): ${failureSummary}; failurePolicy RollbackFleet returns every node to its previous revision. ${retryHint}`,
+        `Revision ${plan.revision} failed on ${failedNodes.length} node(s): ${failureSummary}; failurePolicy RollbackFleet returns every node to its previous revision.${lateHint} ${retryHint}`,
+      );
+      break;
+    case 'aborted':
+      phase = 'Stalled';
+      outcome = 'Aborted';
+      stalled(
+        ReleaseReason.RolloutAborted,
+        `Rollout of revision ${plan.revision} was aborted (${Annotations.abort}): it starts on no further node, and every node it reached returns to the revision it served before (${ready} serving). Apply another version, undo (\`kubectl pluginrelease undo ${release.metadata.name}\`), or try this revision again with \`kubectl pluginrelease retry ${release.metadata.name}\`.`,
       );
       break;
     case 'complete':
@@ -128,8 +150,8 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
       progressing(
         v.byCanary ? ReleaseReason.CanaryPaused : ReleaseReason.RolloutPaused,
         v.byCanary
-          ? `The ${spec.rollout.canary.nodes} canary node(s) run revision ${plan.revision}; set spec.rollout.canary.pauseAfter to false (kubectl pluginrelease resume) to continue.`
-          : `Rollout paused at ${ready} nodes; set spec.rollout.paused to false (kubectl pluginrelease resume) to continue.`,
+          ? `The ${spec.rollout.canary.nodes} canary node(s) run revision ${plan.revision}; promote it to continue: \`kubectl pluginrelease promote ${release.metadata.name}\` (sets the annotation ${Annotations.promote}=${plan.revision}; the spec is untouched).`
+          : `Rollout paused with ${upToDate} node(s) on revision ${plan.revision}; set spec.rollout.paused to false (in Git, or \`kubectl pluginrelease resume ${release.metadata.name}\`) to continue.`,
       );
       break;
     case 'progressing':
@@ -137,7 +159,7 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
       outcome = 'Progressing';
       progressing(
         spec.dryRun ? ReleaseReason.DryRunProgressing : ReleaseReason.RolloutProgressing,
-        `${spec.dryRun ? 'Probing' : 'Rolling out'} revision ${plan.revision}: ${ready} node(s) done, ${counts.pending + counts.staged + counts.probing} in progress.`,
+        `${spec.dryRun ? 'Probing' : 'Rolling out'} revision ${plan.revision}: ${upToDate} node(s) done, ${plan.nodes.filter((n) => n.kind === 'inFlight').length} in progress.`,
       );
       break;
   }
@@ -173,8 +195,15 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
     conditions = removeCondition(conditions, ConditionType.Probed);
   }
 
-  const history = nextHistory(previous.history ?? [], plan.revision, spec.version, outcome, now);
-  const retryAt = release.metadata.annotations?.['pluginrelease.io/retry-at'];
+  const retryAt = release.metadata.annotations?.[Annotations.retryAt];
+  const readyCondition = findCondition(conditions, ConditionType.Ready);
+  const history = nextHistory(previous.history ?? [], {
+    revision: plan.revision,
+    outcome,
+    message: readyCondition ? firstSentence(readyCondition.message, 1024) : undefined,
+    nodeRun: nodeRunOf(spec),
+    now,
+  });
   const status: PluginReleaseStatus = {
     observedGeneration: generation,
     revision: plan.revision,
@@ -200,10 +229,20 @@ function countNodes(plan: Plan): NodeCounts {
     failed: 0,
     probed: 0,
     unavailable: 0,
+    serving: 0,
+    upToDate: 0,
   };
   for (const n of plan.nodes) {
-    if (n.kind === 'outdated') counts.pending++;
-    else if (n.kind === 'failed') {
+    // What serves comes from the node's own report, whatever attempt it is on.
+    const serving = servingRevision(n.activation);
+    if (serving !== undefined) counts.serving++;
+    if (serving === plan.revision) counts.upToDate++;
+    if (n.kind === 'outdated') {
+      // Not yet (or no longer) on this revision: counted by what its activation last reported.
+      const observed = n.activation?.status?.observedGeneration === (n.activation?.metadata.generation ?? 0);
+      if (observed && n.activation?.status?.phase === 'Active') counts.active++;
+      else counts.pending++;
+    } else if (n.kind === 'failed') {
       if (n.failure.phase === 'RolledBack') counts.rolledBack++;
       else counts.failed++;
     } else if (n.kind === 'done') {
@@ -211,12 +250,7 @@ function countNodes(plan: Plan): NodeCounts {
       else if (n.activation.spec.rollbackTo) counts.rolledBack++;
       else {
         counts.active++;
-        // The agent supervises the active process: while it is down the node serves nothing.
-        if (
-          findCondition(n.activation.status?.conditions, ConditionType.Ready)?.reason ===
-          NodeReason.PluginDown
-        )
-          counts.unavailable++;
+        if (isDown(n.activation)) counts.unavailable++;
       }
     } else if (n.phase === 'Staged') counts.staged++;
     else if (n.phase === 'Probing') counts.probing++;
@@ -225,33 +259,87 @@ function countNodes(plan: Plan): NodeCounts {
   return counts;
 }
 
-/** Newest first: a new revision opens an entry and supersedes the open one; the top entry tracks the outcome. */
-function nextHistory(
-  history: readonly HistoryEntry[],
-  revision: string,
-  version: string,
-  outcome: RevisionOutcome,
-  now: Date,
-): HistoryEntry[] {
-  const at = now.toISOString();
+/** The agent supervises the active process: while it is down (PluginDown) the node serves nothing. */
+function isDown(activation: PluginActivation): boolean {
+  return findCondition(activation.status?.conditions, ConditionType.Ready)?.reason === NodeReason.PluginDown;
+}
+
+/** The revision the node reports serving, if its process is up. */
+function servingRevision(activation: PluginActivation | undefined): string | undefined {
+  const active = activation?.status?.activeRevision;
+  return active !== undefined && !isDown(activation!) ? active : undefined;
+}
+
+/** What the nodes run for this spec: the fields `undo` writes back. */
+function nodeRunOf(spec: PluginRelease['spec']): NodeRunSpec {
+  const { version, runtime, host, artifact, config, handshake, health, serve, process, activation } = spec;
+  return {
+    version,
+    runtime,
+    ...(host ? { host } : {}),
+    ...(artifact ? { artifact } : {}),
+    ...(config ? { config } : {}),
+    handshake,
+    health,
+    serve,
+    process,
+    activation,
+  };
+}
+
+interface HistoryUpdate {
+  revision: string;
+  outcome: RevisionOutcome;
+  message: string | undefined;
+  nodeRun: NodeRunSpec;
+  now: Date;
+}
+
+const FINAL: ReadonlySet<RevisionOutcome> = new Set([
+  'Complete',
+  'Halted',
+  'RolledBack',
+  'Probed',
+  'Aborted',
+]);
+
+/**
+ * Newest first, one entry per revision (as a DaemonSet keeps one ControllerRevision per template): a new
+ * revision supersedes the open entry and goes on top with the next number; a revision applied again
+ * moves to the top with a new number. The top entry tracks the outcome; `finishedAt` is when it last
+ * reached a final outcome, and stays through a retry.
+ */
+export function nextHistory(history: readonly HistoryEntry[], u: HistoryUpdate): HistoryEntry[] {
+  const at = u.now.toISOString();
   const [top, ...rest] = history;
-  if (top?.revision === revision && top.version === version) {
-    if (top.outcome === outcome) return [...history];
-    const { finishedAt: _, ...open } = top;
-    const entry: HistoryEntry = outcome === 'Progressing' ? open : { ...open, outcome, finishedAt: at };
-    return [entry, ...rest];
+  const message = u.message !== undefined ? { message: u.message } : {};
+  if (top?.revision === u.revision && top.version === u.nodeRun.version) {
+    const finished = FINAL.has(u.outcome) && top.outcome !== u.outcome ? { finishedAt: at } : {};
+    return [{ ...top, outcome: u.outcome, ...message, ...finished, nodeRun: u.nodeRun }, ...rest];
   }
-  const older = top
-    ? [
-        top.outcome === 'Progressing' ? { ...top, outcome: 'Superseded' as const, finishedAt: at } : top,
-        ...rest,
-      ]
-    : [];
-  const entry: HistoryEntry =
-    outcome === 'Progressing'
-      ? { revision, version, outcome, startedAt: at }
-      : { revision, version, outcome, startedAt: at, finishedAt: at };
+  const number = Math.max(0, ...history.map((h) => h.number ?? 0)) + 1;
+  const older = (top ? [supersede(top, u), ...rest] : []).filter((h) => h.revision !== u.revision);
+  const entry: HistoryEntry = {
+    number,
+    revision: u.revision,
+    version: u.nodeRun.version,
+    outcome: u.outcome,
+    startedAt: at,
+    ...(FINAL.has(u.outcome) ? { finishedAt: at } : {}),
+    ...message,
+    nodeRun: u.nodeRun,
+  };
   return [entry, ...older].slice(0, MAX_HISTORY);
+}
+
+function supersede(entry: HistoryEntry, by: HistoryUpdate): HistoryEntry {
+  if (entry.outcome !== 'Progressing') return entry;
+  return {
+    ...entry,
+    outcome: 'Superseded',
+    finishedAt: by.now.toISOString(),
+    message: `Superseded by revision ${by.revision} (version ${by.nodeRun.version}) before it completed.`,
+  };
 }
 
 function eventsBetween(before: PluginReleaseStatus, after: PluginReleaseStatus, plan: Plan): PlannedEvent[] {
@@ -306,6 +394,8 @@ function eventsBetween(before: PluginReleaseStatus, after: PluginReleaseStatus, 
             : EventReason.RolloutComplete,
         message: ready?.message ?? '',
       });
+    } else if (reasonAfter === ReleaseReason.RolloutAborted) {
+      events.push({ type: 'Warning', reason: EventReason.RolloutAborted, message: ready?.message ?? '' });
     } else if (reasonAfter === ReleaseReason.FleetRolledBack) {
       events.push({
         type: 'Warning',
@@ -320,6 +410,15 @@ function eventsBetween(before: PluginReleaseStatus, after: PluginReleaseStatus, 
       events.push({ type: 'Warning', reason: EventReason.RolloutHalted, message: ready?.message ?? '' });
     }
   }
+  const stalledBefore = findCondition(before.conditions, ConditionType.Stalled)?.status === 'True';
+  const stalledAfter = findCondition(after.conditions, ConditionType.Stalled)?.status === 'True';
+  if (stalledBefore && !stalledAfter && before.revision === after.revision) {
+    events.push({
+      type: 'Normal',
+      reason: EventReason.RolloutResumed,
+      message: `Revision ${after.revision} is no longer stalled: ${findCondition(after.conditions, ConditionType.Ready)?.message ?? ''}`,
+    });
+  }
   return events;
 }
 
@@ -327,7 +426,7 @@ function readyReason(conditions: readonly Condition[] | undefined): string | und
   return conditions?.find((c) => c.type === ConditionType.Ready)?.reason;
 }
 
-function firstSentence(message: string): string {
+function firstSentence(message: string, max = 200): string {
   const line = message.split('\n')[0] ?? '';
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 }

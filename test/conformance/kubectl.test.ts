@@ -31,11 +31,19 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
     expect(res.stdout.trim()).toBe(`pluginrelease.pluginrelease.io/${name()} created`);
   });
 
-  it('lists PluginReleases with the printer columns PLUGIN, VERSION, READY, STATUS and AGE', async () => {
+  it('lists PluginReleases with the printer columns PLUGIN, VERSION, READY, UP-TO-DATE, STATUS and AGE', async () => {
     const res = await t.kubectl(['get', 'plr', ...ns()]);
     expect(res.code).toBe(0);
     const [header, row] = res.stdout.trim().split('\n');
-    expect(header!.split(/\s+/)).toEqual(['NAME', 'PLUGIN', 'VERSION', 'READY', 'STATUS', 'AGE']);
+    expect(header!.split(/\s+/)).toEqual([
+      'NAME',
+      'PLUGIN',
+      'VERSION',
+      'READY',
+      'UP-TO-DATE',
+      'STATUS',
+      'AGE',
+    ]);
     expect(row!.split(/\s+/).slice(0, 3)).toEqual([name(), 'echo', '1.0.0']);
     expect(row).toMatch(/\d+s$/);
   });

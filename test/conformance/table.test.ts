@@ -9,7 +9,9 @@ beforeAll(async () => {
   name = uniqueName('tbl');
   await t.call('POST', t.path('pluginreleases'), { body: aRelease(name) });
   await t.call('PATCH', `${t.path('pluginreleases', name)}/status`, {
-    body: JSON.stringify({ status: { phase: 'Progressing', ready: '1/3', revision: 'abc123' } }),
+    body: JSON.stringify({
+      status: { phase: 'Progressing', ready: '1/3', nodes: { upToDate: 1 }, revision: 'abc123' },
+    }),
     contentType: 'application/merge-patch+json',
   });
 });
@@ -31,15 +33,16 @@ describe('Table output', () => {
       ['Plugin', 'string', 0],
       ['Version', 'string', 0],
       ['Ready', 'string', 0],
+      ['Up-to-date', 'integer', 0],
       ['Status', 'string', 0],
       ['Age', 'date', 0],
       ['Revision', 'string', 1],
     ]);
     expect(res.body.columnDefinitions[0].format).toBe('name');
     const row = res.body.rows.find((r: Body) => r.cells[0] === name);
-    expect(row.cells.slice(0, 5)).toEqual([name, 'echo', '1.0.0', '1/3', 'Progressing']);
-    expect(row.cells[5]).toMatch(/^\d+s$/);
-    expect(row.cells[6]).toBe('abc123');
+    expect(row.cells.slice(0, 6)).toEqual([name, 'echo', '1.0.0', '1/3', 1, 'Progressing']);
+    expect(row.cells[6]).toMatch(/^\d+s$/);
+    expect(row.cells[7]).toBe('abc123');
     expect(row.object).toMatchObject({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1' });
     expect(row.object.metadata.name).toBe(name);
   });

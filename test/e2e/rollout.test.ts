@@ -50,7 +50,9 @@ describe('a rollout', { timeout: 120_000 }, () => {
       expect(await world.kubectl('wait', '--for=condition=Ready', 'plr/alpha', '--timeout=30s')).toMatch(
         /pluginrelease.pluginrelease.io\/alpha condition met/,
       );
-      expect(await world.kubectl('get', 'plr', 'alpha')).toMatch(/alpha\s+alpha\s+1\.0\.0\s+5\/5\s+Ready/);
+      expect(await world.kubectl('get', 'plr', 'alpha')).toMatch(
+        /alpha\s+alpha\s+1\.0\.0\s+5\/5\s+5\s+Ready/,
+      );
     }
   });
 

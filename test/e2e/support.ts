@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import {
   API_VERSION,
   type PluginActivation,
@@ -35,7 +35,7 @@ export interface World {
  * creates E2E_CREATE_NODES Node objects when asked, and runs one local agent per Node of the cluster.
  * Either way the test gets a namespace of its own, deleted at close.
  */
-export async function aWorld(nodes: number): Promise<World> {
+export async function aWorld(nodes: number, logger: Logger = pino({ level: 'silent' })): Promise<World> {
   const created: string[] = [];
   if (REAL) {
     await run(KUBECTL, ['apply', '-f', CRDS]);
@@ -49,7 +49,7 @@ export async function aWorld(nodes: number): Promise<World> {
   // The controller sees only this namespace: on a shared real cluster, other suites' releases stay theirs.
   const namespace = `plr-e2e-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const fleet = await startLocalFleet({
-    logger: pino({ level: 'silent' }),
+    logger,
     nodes,
     namespace,
     ...(REAL ? { kubeconfig: process.env.KUBECONFIG } : {}),
@@ -71,6 +71,14 @@ export async function aWorld(nodes: number): Promise<World> {
     },
     async close() {
       await core.deleteNamespace({ name: namespace }).catch(() => {});
+      // Its activations wait for the agents to uninstall their plugins: keep them running until then,
+      // or a real cluster keeps the namespace Terminating.
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const left = await fleet.clients.activations.list(namespace).catch(() => undefined);
+        if (!left || left.items.length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       for (const name of created) await core.deleteNode({ name }).catch(() => {});
       await fleet.stop();
     },

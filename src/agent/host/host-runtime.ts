@@ -179,8 +179,28 @@ export class HostRuntime {
       }),
       (effect, a) => performEffect(this.#handlers, UNEXPECTED_FAILURE_REASON, effect, a),
       (a) => this.#status(a),
+      (a) => this.#cancel(a),
     );
     return this.#status(attempt);
+  }
+
+  /**
+   * A cancelled attempt (its activation deleted or sent elsewhere) undoes its swap if it made one; before
+   * the swap the host was never told. The restore's calls are not tied to the aborted signal; one that
+   * fails is finished by recovery before the next activation.
+   */
+  async #cancel(a: Attempt): Promise<void> {
+    if (!this.#journal.intent || !a.record) return;
+    try {
+      a.client = await hostClient(a.record.host, a.record.node);
+      await this.#handlers.Restore(a);
+      a.logger.info({ phase: a.state.phase }, 'attempt cancelled; the previous config is restored');
+    } catch (error) {
+      a.logger.warn(
+        { err: error },
+        'could not undo the cancelled attempt; it is restored before the next one',
+      );
+    }
   }
 
   readonly #handlers: Handlers<Attempt> = {

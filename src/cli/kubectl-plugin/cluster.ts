@@ -37,7 +37,7 @@ export function describeFailure(error: unknown, release: string, access: Kubectl
 export async function runAgainstCluster(
   command: PluginCommand,
   name: string,
-  options: KubectlAccessOptions,
+  options: KubectlAccessOptions & { toRevision?: number },
 ): Promise<number> {
   let access: KubectlAccess | undefined;
   try {
@@ -52,6 +52,7 @@ export async function runAgainstCluster(
       activations: clients.activations,
       ref: { namespace: access.namespace, name },
       now: Date.now,
+      ...(options.toRevision !== undefined ? { toRevision: options.toRevision } : {}),
     });
     console.log(output);
     return 0;

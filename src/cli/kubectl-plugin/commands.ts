@@ -13,6 +13,8 @@ export interface CommandContext {
   ref: ObjectRef & { namespace: string };
   /** Milliseconds since the epoch; a parameter so ages and retry tokens are testable. */
   now(): number;
+  /** `undo --to-revision N`: the history entry's number. */
+  toRevision?: number;
 }
 
 export interface PluginCommand {
@@ -58,7 +60,8 @@ const retry: PluginCommand = {
 Sets the annotation ${Annotations.retryAt} to the current unix time. Any new value tells the
 controller to try the current revision again on the nodes that rolled it back or failed it, without
 editing the spec: fix the cause first (stage the artifact, free the port, ...), then retry.
-Nodes that succeeded are left alone.
+Nodes that succeeded are left alone. It also removes ${Annotations.abort}, so an aborted revision
+rolls out again. Touches no Git-owned field.
 
 ${COMMON_FLAGS}
 
@@ -71,7 +74,10 @@ Examples:
     // Two retries within one second must still differ: only a new value is a new retry.
     let token = Math.floor(now() / 1000);
     if (Number.isSafeInteger(previous) && previous >= token) token = previous + 1;
-    await releases.mergePatch(ref, { metadata: { annotations: { [Annotations.retryAt]: String(token) } } });
+    // A retry also lifts an abort of the same revision.
+    await releases.mergePatch(ref, {
+      metadata: { annotations: { [Annotations.retryAt]: String(token), [Annotations.abort]: null } },
+    });
     const failed = release.status?.failedNodes?.length ?? 0;
     const note =
       failed > 0
@@ -86,7 +92,9 @@ const pause: PluginCommand = {
   help: `Usage: kubectl pluginrelease pause <release> [flags]
 
 Sets spec.rollout.paused=true: the controller starts no new node activations. Nodes already in
-flight finish; nothing is rolled back. Undo with \`kubectl pluginrelease resume\`.
+flight finish; nothing is rolled back. Undo with \`kubectl pluginrelease resume\`. This writes the
+spec, as \`flux suspend\` does: under GitOps, set spec.rollout.paused in Git instead, or the next sync
+puts it back.
 
 ${COMMON_FLAGS}
 
@@ -100,25 +108,144 @@ Example:
   },
 };
 
+/** The Ready condition's reason: what the rollout waits for. */
+const readyReason = (release: PluginRelease) =>
+  release.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+
+const promote: PluginCommand = {
+  summary: `Continue a rollout paused after its canaries (sets ${Annotations.promote}; spec untouched)`,
+  help: `Usage: kubectl pluginrelease promote <release> [flags]
+
+Sets the annotation ${Annotations.promote} to the revision being rolled out: a rollout waiting after
+its canary nodes (reason CanaryPaused, spec.rollout.canary.pauseAfter) continues with the next wave.
+The annotation names the revision, so the next revision pauses after its canaries again. It is
+metadata, not spec: Argo CD shows no drift and Flux does not revert it.
+
+${COMMON_FLAGS}
+
+Example:
+  kubectl pluginrelease promote echo`,
+  async run({ releases, ref }) {
+    const release = await releases.get(ref);
+    const revision = release.status?.revision;
+    if (readyReason(release) !== 'CanaryPaused' || revision === undefined) {
+      return `${kindRef(ref.name)} is not waiting after its canaries; nothing to promote`;
+    }
+    await releases.mergePatch(ref, { metadata: { annotations: { [Annotations.promote]: revision } } });
+    return `${kindRef(ref.name)} promoted (${Annotations.promote}=${revision})`;
+  },
+};
+
 const resume: PluginCommand = {
-  summary: 'Continue a paused rollout, including one paused after its canaries',
+  summary: 'Continue a paused rollout: spec.rollout.paused=false, or promote after the canaries',
   help: `Usage: kubectl pluginrelease resume <release> [flags]
 
-Sets spec.rollout.paused=false and spec.rollout.canary.pauseAfter=false, so a rollout paused by hand
-or waiting after its canary nodes (reason CanaryPaused) continues with the next wave.
+Continues a rollout: one paused by hand gets spec.rollout.paused=false (a spec field, as Flux's
+suspend: under GitOps change it in Git); one waiting after its canary nodes (reason CanaryPaused) is
+promoted with the annotation ${Annotations.promote}, as \`kubectl pluginrelease promote\` does,
+leaving the spec alone.
 
 ${COMMON_FLAGS}
 
 Example:
   kubectl pluginrelease resume echo`,
+  async run(context) {
+    const { releases, ref } = context;
+    const release = await releases.get(ref);
+    if (release.spec.rollout?.paused === true) {
+      await releases.mergePatch(ref, { spec: { rollout: { paused: false } } });
+      return `${kindRef(ref.name)} resumed (spec.rollout.paused=false)`;
+    }
+    if (readyReason(release) === 'CanaryPaused') return promote.run(context);
+    return `${kindRef(ref.name)} not paused`;
+  },
+};
+
+const abort: PluginCommand = {
+  summary: `Stop the rollout in flight and return the nodes it reached (sets ${Annotations.abort})`,
+  help: `Usage: kubectl pluginrelease abort <release> [flags]
+
+Sets the annotation ${Annotations.abort} to the revision being rolled out. While it names that
+revision the controller starts it on no further node and sends every node it reached back to the
+revision that node served before, a candidate still being probed included; a node that had no
+earlier version has its activation deleted, which uninstalls the plugin there. The release is
+Stalled (RolloutAborted). The spec still names the aborted version: apply another one, \`undo\`,
+or \`retry\` to roll it out again. Metadata only: GitOps tools leave it alone.
+
+${COMMON_FLAGS}
+
+Example:
+  kubectl pluginrelease abort echo`,
   async run({ releases, ref }) {
     const release = await releases.get(ref);
-    const rollout = release.spec.rollout;
-    if (rollout?.paused !== true && rollout?.canary?.pauseAfter !== true) {
-      return `${kindRef(ref.name)} not paused`;
+    const revision = release.status?.revision;
+    if (revision === undefined) return `${kindRef(ref.name)} has rolled nothing out yet; nothing to abort`;
+    if (release.status?.phase === 'Ready') {
+      return `${kindRef(ref.name)} revision ${revision} is complete on every node; nothing to abort (use undo)`;
     }
-    await releases.mergePatch(ref, { spec: { rollout: { paused: false, canary: { pauseAfter: false } } } });
-    return `${kindRef(ref.name)} resumed`;
+    await releases.mergePatch(ref, { metadata: { annotations: { [Annotations.abort]: revision } } });
+    return `${kindRef(ref.name)} abort requested (${Annotations.abort}=${revision})\nNodes that revision ${revision} reached return to the revision they served before.`;
+  },
+};
+
+/** The node-run fields of a spec: what `undo` replaces, and removes when the old revision lacked them. */
+const NODE_RUN_FIELDS = [
+  'version',
+  'artifact',
+  'config',
+  'handshake',
+  'health',
+  'serve',
+  'process',
+  'activation',
+] as const;
+
+const undo: PluginCommand = {
+  summary: 'Roll the fleet back to the previous revision, or --to-revision N, through the planner',
+  help: `Usage: kubectl pluginrelease undo <release> [--to-revision N] [flags]
+
+Writes the node-run spec the controller kept for an earlier revision (status.history, the last
+10) back into the release's spec: version, artifact, config, handshake, health, serve, process and
+activation. The old revision then rolls out like any new one (canaries, maxUnavailable, probes),
+and nodes that kept its snapshot start it from there. Without --to-revision: the newest revision
+other than the current one; N is the NUMBER \`kubectl pluginrelease history\` shows.
+This edits Git-owned spec fields, as \`kubectl rollout undo\` does: under GitOps, git revert the
+commit that changed the version instead; the result is the same revision.
+
+${COMMON_FLAGS}
+  --to-revision <N>      the history entry to return to (default: the previous revision)
+
+Examples:
+  kubectl pluginrelease undo echo
+  kubectl pluginrelease history echo && kubectl pluginrelease undo echo --to-revision 3`,
+  async run({ releases, ref, toRevision }) {
+    const release = await releases.get(ref);
+    const history = release.status?.history ?? [];
+    const current = release.status?.revision;
+    const target =
+      toRevision !== undefined
+        ? history.find((h) => h.number === toRevision)
+        : history.find((h) => h.revision !== current);
+    if (!target) {
+      throw new Error(
+        toRevision !== undefined
+          ? `pluginrelease "${ref.name}" has no history entry ${toRevision}; \`kubectl pluginrelease history ${ref.name}\` lists them`
+          : `pluginrelease "${ref.name}" has no earlier revision to go back to`,
+      );
+    }
+    if (target.revision === current) {
+      return `${kindRef(ref.name)} is already on revision ${target.revision} (version ${target.version})`;
+    }
+    if (!target.nodeRun) {
+      throw new Error(
+        `history entry ${target.number ?? target.revision} (version ${target.version}) keeps no spec (recorded by an older controller); apply that version by hand`,
+      );
+    }
+    const spec: Record<string, unknown> = { ...release.spec };
+    for (const field of NODE_RUN_FIELDS) delete spec[field];
+    // replace() carries the resourceVersion read above: a concurrent edit makes this fail, not vanish.
+    await releases.replace({ ...release, spec: { ...spec, ...target.nodeRun } as PluginRelease['spec'] });
+    return `${kindRef(ref.name)} rolled back to ${target.number !== undefined ? `history entry ${target.number}, ` : ''}version ${target.version} (revision ${target.revision})`;
   },
 };
 
@@ -127,8 +254,9 @@ const history: PluginCommand = {
   help: `Usage: kubectl pluginrelease history <release> [flags]
 
 Prints status.history: each revision's version, outcome (Progressing, Complete, Halted, RolledBack,
-Superseded, Probed), when it started, how long it took and why it ended. The controller keeps the
-last 10; the revision the release is on now is marked with *.
+Superseded, Probed, Aborted), when it started, how long it took and why it ended. The controller
+keeps the last 10, one per revision; the revision the release is on now is marked with *. NUMBER is
+what \`undo --to-revision\` takes.
 
 ${COMMON_FLAGS}
 
@@ -139,4 +267,13 @@ Example:
   },
 };
 
-export const pluginCommands: Record<string, PluginCommand> = { status, retry, pause, resume, history };
+export const pluginCommands: Record<string, PluginCommand> = {
+  status,
+  retry,
+  pause,
+  resume,
+  promote,
+  abort,
+  undo,
+  history,
+};

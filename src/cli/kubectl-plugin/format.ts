@@ -153,14 +153,19 @@ export function renderHistory(release: PluginRelease, now: number): string {
     return `No history for pluginrelease "${name}" in namespace "${release.metadata.namespace ?? ''}" yet.`;
   }
   const current = release.status?.revision;
-  const rows = history.map((h) => [
-    h.revision === current ? `${h.revision}*` : h.revision,
+  // Only the newest entry of the current revision is what the release is on (older statuses may repeat it).
+  const on = history.findIndex((h) => h.revision === current);
+  const rows = history.map((h, i) => [
+    h.number !== undefined ? String(h.number) : NONE,
+    i === on ? `${h.revision}*` : h.revision,
     h.version,
     h.outcome,
     h.startedAt && !Number.isNaN(Date.parse(h.startedAt)) ? `${age(h.startedAt, now)} ago` : '<unknown>',
-    h.finishedAt ? humanDuration(Date.parse(h.finishedAt) - Date.parse(h.startedAt)) : NONE,
+    h.finishedAt && h.outcome !== 'Progressing'
+      ? humanDuration(Date.parse(h.finishedAt) - Date.parse(h.startedAt))
+      : NONE,
     truncate(h.message ?? ''),
   ]);
-  const text = table(['REVISION', 'VERSION', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE'], rows);
+  const text = table(['NUMBER', 'REVISION', 'VERSION', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE'], rows);
   return current ? `${text}\n\n* the revision the release is on now` : text;
 }

@@ -105,6 +105,7 @@ function aStalledRelease(): PluginRelease {
     ],
     history: [
       {
+        number: 2,
         revision: 'rev-new',
         version: '2.0.0',
         outcome: 'Halted',
@@ -112,7 +113,7 @@ function aStalledRelease(): PluginRelease {
         finishedAt: ago(5 * M),
         message: 'node-10 rolled back',
       },
-      { revision: 'rev-old', version: '1.0.0', outcome: 'Superseded', startedAt: ago(2 * D) },
+      { number: 1, revision: 'rev-old', version: '1.0.0', outcome: 'Superseded', startedAt: ago(2 * D) },
     ],
   };
   return release;
@@ -178,12 +179,22 @@ describe('renderStatus', () => {
 describe('renderHistory', () => {
   it('prints newest first, marks the current revision, and shows durations of finished ones', () => {
     expect(renderHistory(aStalledRelease(), NOW).split('\n')).toEqual([
-      'REVISION   VERSION   OUTCOME      STARTED   DURATION   MESSAGE',
-      'rev-new*   2.0.0     Halted       6m ago    60s        node-10 rolled back',
-      'rev-old    1.0.0     Superseded   2d ago    <none>',
+      'NUMBER   REVISION   VERSION   OUTCOME      STARTED   DURATION   MESSAGE',
+      '2        rev-new*   2.0.0     Halted       6m ago    60s        node-10 rolled back',
+      '1        rev-old    1.0.0     Superseded   2d ago    <none>',
       '',
       '* the revision the release is on now',
     ]);
+  });
+
+  it('marks only the newest entry of the current revision when an older status lists it twice', () => {
+    const release = aStalledRelease();
+    const history = release.status?.history ?? [];
+    release.status = { ...release.status, history: [...history, { ...history[0]!, number: 0 }] };
+    const marked = renderHistory(release, NOW)
+      .split('\n')
+      .filter((l) => l.includes('rev-new*'));
+    expect(marked).toHaveLength(1);
   });
 
   it('says so when a release has no history yet', () => {

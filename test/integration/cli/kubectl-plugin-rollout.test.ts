@@ -45,18 +45,21 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
     expect(stdout).not.toMatch(/^ {2}node-2\s+Active/m);
   });
 
-  it('resumes: clears both pause flags, and the rollout finishes on every node', async () => {
+  it('resumes by promoting the revision (an annotation, the spec untouched), and the rollout finishes on every node', async () => {
     const resumed = await f.kubectl(['resume', 'echo']);
-    expect(resumed).toMatchObject({ code: 0, stdout: 'pluginrelease.pluginrelease.io/echo resumed\n' });
-    expect((await f.get('echo')).spec.rollout).toMatchObject({
-      paused: false,
-      canary: { pauseAfter: false },
+    expect(resumed).toMatchObject({
+      code: 0,
+      stdout: `pluginrelease.pluginrelease.io/echo promoted (pluginrelease.io/promote=${rev})\n`,
     });
+    const promoted = await f.get('echo');
+    expect(promoted.spec.rollout).toMatchObject({ canary: { pauseAfter: true } });
+    expect(promoted.metadata.annotations?.['pluginrelease.io/promote']).toBe(rev);
 
     await f.until(
       'echo',
       'Ready on both nodes',
       (r) => r.status?.phase === 'Ready' && r.status.ready === '2/2',
+      80_000,
     );
     const { code, stdout } = await f.kubectl(['status', 'echo']);
     expect(code).toBe(0);
@@ -66,13 +69,18 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
     for (const node of ['node-1', 'node-2']) {
       expect(stdout).toMatch(new RegExp(`^ {2}${node}\\s+Active\\s+${rev}\\s+${rev}\\s+Activated\\s`, 'm'));
     }
-  });
+  }, 90_000); // a second node's whole activation: generous for a loaded machine
 
   it('prints the history with the completed revision marked as current', async () => {
     const { code, stdout } = await f.kubectl(['history', 'echo']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^REVISION\s+VERSION\s+OUTCOME\s+STARTED\s+DURATION\s+MESSAGE$/m);
-    expect(stdout).toMatch(new RegExp(`^${rev}\\*\\s+1\\.0\\.0\\s+Complete\\s+\\d+s ago\\s+\\d+s`, 'm'));
+    expect(stdout).toMatch(/^NUMBER\s+REVISION\s+VERSION\s+OUTCOME\s+STARTED\s+DURATION\s+MESSAGE$/m);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^1\\s+${rev}\\*\\s+1\\.0\\.0\\s+Complete\\s+\\d+s ago\\s+\\d+s\\s+Revision ${rev} \\(version 1\\.0\\.0\\) is active`,
+        'm',
+      ),
+    );
   });
 
   it('pauses once, says "already paused" the second time, and status shows the pause', async () => {

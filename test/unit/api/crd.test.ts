@@ -61,11 +61,11 @@ describe('PluginRelease CRD', () => {
   const spec = plr.spec.versions[0].schema.openAPIV3Schema.properties.spec;
   const status = plr.spec.versions[0].schema.openAPIV3Schema.properties.status;
 
-  it('shows PLUGIN, VERSION, READY, STATUS and AGE in kubectl get plr', () => {
+  it('shows PLUGIN, VERSION, READY, UP-TO-DATE, STATUS and AGE in kubectl get plr', () => {
     const columns = plr.spec.versions[0].additionalPrinterColumns
       .filter((c: Node) => !c.priority)
       .map((c: Node) => String(c.name).toUpperCase());
-    expect(columns).toEqual(['PLUGIN', 'VERSION', 'READY', 'STATUS', 'AGE']);
+    expect(columns).toEqual(['PLUGIN', 'VERSION', 'READY', 'UP-TO-DATE', 'STATUS', 'AGE']);
     expect(plr.spec.names).toMatchObject({ shortNames: ['plr'], categories: ['pluginrelease'] });
   });
 

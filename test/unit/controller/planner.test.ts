@@ -3,12 +3,19 @@
 import { describe, expect, it } from 'vitest';
 import {
   Annotations,
+  Finalizers,
   type PluginActivation,
   type PluginActivationStatus,
   type PluginRelease,
   revisionOf,
 } from '../../../src/api/index.ts';
-import { desiredActivation, type NodeInfo, plan, type Verdict } from '../../../src/controller/planner.ts';
+import {
+  desiredActivation,
+  type NodeInfo,
+  plan,
+  releasableActivations,
+  type Verdict,
+} from '../../../src/controller/planner.ts';
 import { aRelease, parsedRelease } from '../../support/builders.ts';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
@@ -29,6 +36,10 @@ interface Given {
   rollbackTo?: string;
   retryAt?: string;
   dryRun?: boolean;
+  /** The revision the node reports serving while this attempt is in flight. */
+  serving?: string;
+  /** Deleted, its agent still uninstalling (finalizer held). */
+  deleting?: boolean;
 }
 
 /** An activation of `release` on `node` in the state `given` describes. */
@@ -46,12 +57,14 @@ function activation(release: PluginRelease, node: string, given: Given = {}): Pl
   const target = given.rollbackTo ?? desired.spec.revision;
   desired.metadata.generation = 1;
   desired.metadata.resourceVersion = '7';
+  if (given.deleting) desired.metadata.deletionTimestamp = minutesAgo(0).toISOString();
   if (!given.phase) return desired;
   desired.status = {
     observedGeneration: given.unobserved ? 0 : 1,
     phase: given.phase,
     revision: desired.spec.revision,
     ...(given.phase === 'Active' || given.rollbackTo ? { activeRevision: target } : {}),
+    ...(given.serving ? { activeRevision: given.serving } : {}),
     ...(given.previousRevision ? { previousRevision: given.previousRevision } : {}),
     ...(given.reason
       ? { reason: given.reason, message: 'grpc probe failed 3 times: connection refused' }
@@ -91,6 +104,13 @@ const selective = r(
     .withMaxUnavailable(10)
     .withSpec({ rollout: { nodeSelector: { pool: 'edge' } } }),
 );
+/** `builder`'s release with `annotation` naming its own revision (abort, promote). */
+const naming = (builder: ReturnType<typeof aRelease>, annotation: string, other = false) =>
+  parsedRelease(builder, {
+    annotations: { [annotation]: other ? 'bbbbbbbbbbbb' : revisionOf(r(builder).spec) },
+  });
+const aborted = naming(aRelease().withMaxUnavailable(1), Annotations.abort);
+const STABLE = 'aaaaaaaaaaaa';
 const newer = parsedRelease(aRelease().named('echo-b'), { creationTimestamp: '2026-11-23T11:00:00Z' });
 const older = parsedRelease(aRelease().named('echo-a'), { creationTimestamp: '2026-11-23T10:00:00Z' });
 
@@ -318,6 +338,57 @@ const cases: Case[] = [
     want: { verdict: 'progressing', create: ['node-1'] },
   },
   {
+    name: 'abort sends every node the revision reached back at once, and uninstalls a first install',
+    release: aborted,
+    nodes: fleet(4),
+    activations: [
+      ['node-1', { phase: 'Active', previousRevision: STABLE }],
+      ['node-2', { phase: 'Probing', serving: STABLE }],
+      ['node-3', { phase: 'Probing' }],
+    ],
+    want: { verdict: 'aborted', update: ['node-1', 'node-2'], delete: ['node-3'] },
+  },
+  {
+    name: 'abort leaves a node already on its way back, and one that rolled back on its own',
+    release: aborted,
+    nodes: fleet(2),
+    activations: [
+      ['node-1', { phase: 'Probing', rollbackTo: STABLE }],
+      ['node-2', { phase: 'RolledBack', reason: 'ProbeFailed' }],
+    ],
+    want: { verdict: 'aborted', failed: ['node-2'] },
+  },
+  {
+    name: 'an abort of another revision does not stop this one',
+    release: naming(aRelease().withMaxUnavailable(1), Annotations.abort, true),
+    nodes: fleet(2),
+    want: { verdict: 'progressing', create: ['node-1'] },
+  },
+  {
+    name: 'promoting the revision continues a rollout paused after its canaries',
+    release: naming(aRelease().withCanary(1, true).withMaxUnavailable(5), Annotations.promote),
+    nodes: fleet(3),
+    activations: [['node-1', { phase: 'Active' }]],
+    want: { verdict: 'progressing', create: ['node-2', 'node-3'] },
+  },
+  {
+    name: 'a promotion of another revision keeps the canary pause',
+    release: naming(aRelease().withCanary(1, true).withMaxUnavailable(5), Annotations.promote, true),
+    nodes: fleet(3),
+    activations: [['node-1', { phase: 'Active' }]],
+    want: { verdict: 'paused' },
+  },
+  {
+    name: 'an activation being deleted is neither deleted again, nor replaced until it is gone',
+    release: base,
+    nodes: fleet(1),
+    activations: [
+      ['node-1', { stale: true, phase: 'Active', deleting: true }],
+      ['node-9', { phase: 'Active', deleting: true }],
+    ],
+    want: { verdict: 'progressing' },
+  },
+  {
     name: 'no matching node waits for one to join',
     release: selective,
     nodes: fleet(2),
@@ -375,11 +446,74 @@ describe('plan', () => {
     );
   });
 
+  it('aborts a node to what it served before: its active revision mid-probe, else its previous', () => {
+    const got = plan({
+      release: aborted,
+      nodes: fleet(2),
+      activations: [
+        activation(aborted, 'node-1', { phase: 'Active', previousRevision: STABLE }),
+        activation(aborted, 'node-2', { phase: 'Probing', serving: 'cccccccccccc' }),
+      ],
+      others: [],
+      now: NOW,
+    });
+    expect(got.update.map((a) => a.spec.rollbackTo?.revision)).toEqual([STABLE, 'cccccccccccc']);
+  });
+
+  it('holds the agent finalizer on every activation it writes, adding it to older ones', () => {
+    const created = plan({ release: base, nodes: fleet(1), activations: [], others: [], now: NOW }).create[0];
+    expect(created?.metadata.finalizers).toEqual([Finalizers.agent]);
+    const legacy = activation(base, 'node-1', { phase: 'Active' });
+    legacy.metadata.finalizers = ['example.com/other'];
+    const got = plan({ release: base, nodes: fleet(1), activations: [legacy], others: [], now: NOW });
+    expect(got.update[0]?.metadata.finalizers).toEqual(['example.com/other', Finalizers.agent]);
+  });
+
   it('gives every activation an owner reference, the node label and a stable name', () => {
     const got = plan({ release: base, nodes: fleet(1), activations: [], others: [], now: NOW });
     const created = got.create[0];
     expect(created?.metadata.name).toBe('echo-node-1');
     expect(created?.metadata.labels?.['pluginrelease.io/node']).toBe('node-1');
     expect(created?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'PluginRelease', controller: true });
+  });
+});
+
+describe('releasableActivations', () => {
+  const uninstalled = {
+    type: 'Uninstalled',
+    status: 'True' as const,
+    reason: 'Uninstalled',
+    message: 'gone',
+    lastTransitionTime: NOW.toISOString(),
+  };
+  const cases: { name: string; given: Given; uninstalled?: boolean; node?: string; want: boolean }[] = [
+    {
+      name: 'a deleted activation its agent reported uninstalled',
+      given: { phase: 'Active', deleting: true },
+      uninstalled: true,
+      want: true,
+    },
+    {
+      name: 'a deleted activation on a Node that is gone',
+      given: { phase: 'Active', deleting: true },
+      node: 'node-9',
+      want: true,
+    },
+    {
+      name: 'not a deleted activation its live agent has not reported on',
+      given: { phase: 'Active', deleting: true },
+      want: false,
+    },
+    {
+      name: 'not a live activation, even on a gone Node',
+      given: { phase: 'Active' },
+      node: 'node-9',
+      want: false,
+    },
+  ];
+  it.each(cases)('$name', ({ given, uninstalled: done, node = 'node-1', want }) => {
+    const a = activation(base, node, given);
+    if (done && a.status) a.status.conditions = [uninstalled];
+    expect(releasableActivations([a], fleet(1)).length === 1).toBe(want);
   });
 });

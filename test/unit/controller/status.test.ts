@@ -21,10 +21,14 @@ function aPlan(verdict: Verdict, nodes: NodeState[] = []): Plan {
 }
 
 const activation = {} as never;
+const REVISION = 'abc123abc123';
 const done = (node: string): NodeState => ({
   kind: 'done',
   node,
-  activation: { spec: { dryRun: false }, status: { lastTransitionTime: NOW.toISOString() } } as never,
+  activation: {
+    spec: { dryRun: false },
+    status: { lastTransitionTime: NOW.toISOString(), activeRevision: REVISION },
+  } as never,
 });
 const rolledBack = (node: string): NodeState => ({
   kind: 'failed',
@@ -169,5 +173,135 @@ describe('releaseStatus', () => {
     const again = releaseStatus({ ...release, status: first.status }, plan, new Date(NOW.getTime() + 5000));
     expect(again.events).toEqual([]);
     expect(again.status).toEqual(first.status);
+  });
+
+  describe('counts what serves', () => {
+    const serving = (revision: string | undefined) =>
+      ({
+        metadata: { generation: 1 },
+        spec: { dryRun: false },
+        status: {
+          observedGeneration: 1,
+          phase: 'Active',
+          ...(revision ? { activeRevision: revision } : {}),
+        },
+      }) as never;
+    const failedOn = (node: string, revision: string | undefined): NodeState => ({
+      ...(rolledBack(node) as NodeState & { kind: 'failed' }),
+      activation: serving(revision),
+    });
+    const untouched = (node: string): NodeState => ({ kind: 'outdated', node, activation: serving('old') });
+
+    it('shows a halted release as READY on every node that still serves the previous version', () => {
+      const plan = aPlan({ kind: 'halted' }, [
+        failedOn('node-1', 'old'),
+        untouched('node-2'),
+        untouched('node-3'),
+      ]);
+      const { status } = releaseStatus(release, plan, NOW);
+      expect(status.ready).toBe('3/3');
+      expect(status.nodes).toMatchObject({ serving: 3, upToDate: 0, active: 2, rolledBack: 1, pending: 0 });
+      expect(status.conditions?.find((c) => c.type === 'Stalled')?.message).toMatch(
+        /The previous version keeps serving there\./,
+      );
+    });
+
+    it('does not claim a previous version serves where a first install failed', () => {
+      const { status } = releaseStatus(
+        release,
+        aPlan({ kind: 'halted' }, [failedOn('node-1', undefined)]),
+        NOW,
+      );
+      const message = status.conditions?.find((c) => c.type === 'Stalled')?.message ?? '';
+      expect(message).not.toMatch(/previous version keeps serving/);
+      expect(message).toMatch(/No earlier version was installed there/);
+      expect(status.ready).toBe('0/1');
+    });
+  });
+
+  describe('history', () => {
+    const at = (s: number) => new Date(NOW.getTime() + s * 1000);
+    const halted = aPlan({ kind: 'halted' }, [rolledBack('node-1')]);
+    const progressing = aPlan({ kind: 'progressing' }, [inFlight('node-1')]);
+
+    it('gives each entry a number, a message and the node-run spec undo writes back', () => {
+      const [entry] = releaseStatus(release, halted, NOW).status.history ?? [];
+      expect(entry).toMatchObject({ number: 1, outcome: 'Halted', finishedAt: NOW.toISOString() });
+      expect(entry?.message).toMatch(
+        /^Rollout of revision abc123abc123 halted: 1 node\(s\) did not activate/,
+      );
+      expect(entry?.nodeRun).toMatchObject({
+        version: release.spec.version,
+        artifact: release.spec.artifact,
+      });
+    });
+
+    it('keeps finishedAt through a retry, and moves it when the retry ends', () => {
+      const first = releaseStatus(release, halted, NOW).status;
+      const retrying = releaseStatus({ ...release, status: first }, progressing, at(10)).status;
+      expect(retrying.history?.[0]).toMatchObject({ outcome: 'Progressing', finishedAt: NOW.toISOString() });
+      const ended = releaseStatus({ ...release, status: retrying }, halted, at(20)).status;
+      expect(ended.history?.[0]).toMatchObject({ outcome: 'Halted', finishedAt: at(20).toISOString() });
+      expect(ended.history).toHaveLength(1);
+    });
+
+    it('moves a revision applied again to the top with the next number, listing it once', () => {
+      const history = [
+        {
+          number: 2,
+          revision: 'other',
+          version: '2.0.0',
+          outcome: 'Complete' as const,
+          startedAt: NOW.toISOString(),
+        },
+        {
+          number: 1,
+          revision: 'abc123abc123',
+          version: release.spec.version,
+          outcome: 'Complete' as const,
+          startedAt: NOW.toISOString(),
+        },
+      ];
+      const { status } = releaseStatus({ ...release, status: { history } }, progressing, at(5));
+      expect(status.history?.map((h) => [h.number, h.revision, h.outcome])).toEqual([
+        [3, 'abc123abc123', 'Progressing'],
+        [2, 'other', 'Complete'],
+      ]);
+    });
+
+    it('says why a superseded entry ended', () => {
+      const history = [
+        {
+          number: 4,
+          revision: 'old',
+          version: '0.9.0',
+          outcome: 'Progressing' as const,
+          startedAt: NOW.toISOString(),
+        },
+      ];
+      const { status } = releaseStatus({ ...release, status: { history } }, progressing, at(5));
+      expect(status.history?.[1]?.message).toBe(
+        'Superseded by revision abc123abc123 (version 1.0.0) before it completed.',
+      );
+    });
+  });
+
+  it('marks an aborted rollout Stalled (RolloutAborted), in history and in an Event', () => {
+    const { status, events } = releaseStatus(release, aPlan({ kind: 'aborted' }, [done('node-1')]), NOW);
+    expect(status.phase).toBe('Stalled');
+    expect(reasonOf(status.conditions, 'Stalled')).toBe('RolloutAborted');
+    expect(status.history?.[0]?.outcome).toBe('Aborted');
+    expect(events.map((e) => `${e.type}/${e.reason}`)).toContain('Warning/RolloutAborted');
+  });
+
+  it('records RolloutResumed when a Stalled revision progresses again without a new spec', () => {
+    const stalled = releaseStatus(release, aPlan({ kind: 'halted' }, [rolledBack('node-1')]), NOW).status;
+    const { status, events } = releaseStatus(
+      { ...release, status: stalled },
+      aPlan({ kind: 'progressing' }, [inFlight('node-1')]),
+      new Date(NOW.getTime() + 1000),
+    );
+    expect(statusOf(status.conditions, 'Stalled')).toBeUndefined();
+    expect(events.map((e) => e.reason)).toContain('RolloutResumed');
   });
 });
