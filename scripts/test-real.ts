@@ -11,6 +11,8 @@ import { join, relative } from 'node:path';
 const LANE = [
   'test/conformance',
   'test/e2e/rollout.test.ts',
+  'test/e2e/lifecycle.test.ts',
+  'test/e2e/host-runtime.test.ts',
   'test/e2e/identities.test.ts',
   'test/e2e/watch-expiry.test.ts',
 ];

@@ -424,7 +424,7 @@ const expectedGrants: Record<
     grants: [
       [GROUP, releases, 'list watch'],
       [GROUP, `${releases}/status`, 'patch'],
-      [GROUP, activations, 'list watch create update delete'],
+      [GROUP, activations, 'list watch create update patch delete'],
       ['', 'nodes', 'list watch'],
       ['', 'events', 'create patch'],
     ],
