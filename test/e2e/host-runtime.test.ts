@@ -44,6 +44,14 @@ afterAll(async () => {
 const states = () => Promise.all([...hosts.values()].map((h) => h.state()));
 const configs = async () => (await states()).map((s) => s.config);
 const everyNode = <T>(value: T) => [...hosts.keys()].map(() => value);
+/**
+ * Under Halt a release is Stalled at its first failed node, while the rest of the wave still runs (and
+ * may be mid-swap): what a test asserts of every node holds once none is in flight.
+ */
+const halted = (r: PluginRelease) => {
+  const n = r.status?.nodes;
+  return r.status?.phase === 'Stalled' && n !== undefined && n.pending + n.staged + n.probing === 0;
+};
 
 /** A Host release of `plugin` whose config is named `name` (and whose modules are `modules`). */
 async function aHostRelease(
@@ -78,7 +86,7 @@ describe('runtime Host on three nodes', { timeout: 120_000 }, () => {
   it("rolls back a config the host refuses at try-activate, with the host's error, never changing any host", async () => {
     const before = await states();
     await apply(world, 'engine', await aHostRelease('engine', 'v2-unknown-type', [{ type: 'bad.type' }]));
-    const r = await until(world, 'engine', (x) => x.status?.phase === 'Stalled');
+    const r = await until(world, 'engine', halted);
     expect(r.status?.failedNodes).toHaveLength(3);
     for (const f of r.status?.failedNodes ?? []) {
       expect(f).toMatchObject({ phase: 'RolledBack', reason: 'TryActivateRejected' });
@@ -94,7 +102,8 @@ describe('runtime Host on three nodes', { timeout: 120_000 }, () => {
       'engine',
       await aHostRelease('engine', 'v3-fails-start', [{ type: 'http.server', failStart: true }]),
     );
-    const r = await until(world, 'engine', (x) => x.status?.phase === 'Stalled');
+    const r = await until(world, 'engine', halted);
+    expect(r.status?.failedNodes).toHaveLength(3);
     for (const f of r.status?.failedNodes ?? []) {
       expect(f).toMatchObject({ phase: 'RolledBack', reason: 'ActivateFailed' });
       expect(f.message).toMatch(/failed to start/);
@@ -105,7 +114,8 @@ describe('runtime Host on three nodes', { timeout: 120_000 }, () => {
   it('restores the previous config within verifySeconds when the host turns unhealthy after activation', async () => {
     const spec = await aHostRelease('engine', 'v4-sickens', [{ type: 'http.server', unhealthyAfterMs: 500 }]);
     await apply(world, 'engine', spec);
-    const r = await until(world, 'engine', (x) => x.status?.phase === 'Stalled');
+    const r = await until(world, 'engine', halted);
+    expect(r.status?.failedNodes).toHaveLength(3);
     for (const f of r.status?.failedNodes ?? []) {
       expect(f).toMatchObject({ phase: 'RolledBack', reason: 'HostUnhealthy' });
     }
@@ -166,7 +176,8 @@ describe('runtime Host on three nodes', { timeout: 120_000 }, () => {
 
     const v2 = await hostPlugin(join(staging, 'v2'), { name: 'cache', version: 'v2', failLoad: true });
     await apply(world, 'cache', spec(v2, 'v2'));
-    const r = await until(world, 'cache', (x) => x.status?.phase === 'Stalled');
+    const r = await until(world, 'cache', halted);
+    expect(r.status?.failedNodes).toHaveLength(3);
     for (const f of r.status?.failedNodes ?? []) expect(f.reason).toBe('PluginReloadFailed');
     const after = await Promise.all([...hosts.values()].map((h) => treeOf(join(h.pluginsDir, 'cache'))));
     expect(after).toEqual(trees);

@@ -334,7 +334,8 @@ export class HostRuntime {
               }),
             ]
           : [];
-        await Promise.race([this.#watchHealth(a, windowMs, stop.signal), ...probes]);
+        // Verified when both are done; the first failure ends it.
+        await Promise.all([this.#watchHealth(a, windowMs, stop.signal), ...probes]);
       } finally {
         stop.abort(new Error('verification finished'));
         a.options.signal?.removeEventListener('abort', onAbort);
@@ -383,14 +384,19 @@ export class HostRuntime {
     return { bytes: await readFile(config.path), contentType: config.contentType };
   }
 
-  /** Checks the host's health every periodSeconds for `windowMs`; throws HostUnhealthy at the threshold. */
+  /**
+   * Checks the host's health every periodSeconds, as many times as `windowMs` holds and at least
+   * failureThreshold times; throws HostUnhealthy at the threshold. The checks are counted, not timed
+   * against the clock: on a loaded node the window stretches rather than losing checks.
+   */
   async #watchHealth(a: Attempt, windowMs: number, signal: AbortSignal): Promise<void> {
     const { host } = a.record!;
     const delay = this.#opts.delay ?? ((ms, s) => sleep(ms, undefined, { signal: s }));
-    const deadline = Date.now() + windowMs;
+    const periodMs = host.health.periodSeconds * 1000;
+    const checks = Math.max(host.health.failureThreshold, Math.ceil(windowMs / periodMs));
     let failures = 0;
-    while (Date.now() < deadline) {
-      await delay(host.health.periodSeconds * 1000, signal);
+    for (let i = 0; i < checks; i++) {
+      await delay(periodMs, signal);
       const why = await this.#unhealthy(a.client!, host);
       failures = why ? failures + 1 : 0;
       if (why && failures >= host.health.failureThreshold) {

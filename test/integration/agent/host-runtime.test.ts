@@ -100,17 +100,26 @@ describe('runtime Host on one node', { timeout: 60_000 }, () => {
     expect((await w.host.state()).config).toBe('v1');
   });
 
-  it('restores the previous config when the host turns unhealthy inside verifySeconds', async () => {
-    const w = await aWorld();
-    await w.engine.activate(await withConfig(w, 'v1'));
-    const started = Date.now();
-    const status = await w.engine.activate(
-      await withConfig(w, 'v2', [{ type: 'http.server', unhealthyAfterMs: 300 }]),
-    );
-    expect(status).toMatchObject({ phase: 'RolledBack', reason: 'HostUnhealthy', activeRevision: 'v1' });
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect((await w.host.state()).config).toBe('v1');
-  });
+  // With verifySeconds 1 the window holds one check of a period of 1 s: it is extended to the threshold (2).
+  it.each([2, 1])(
+    'restores the previous config when the host turns unhealthy inside verifySeconds %i',
+    async (verifySeconds) => {
+      const w = await aWorld();
+      await w.engine.activate(await withConfig(w, 'v1'));
+      const started = Date.now();
+      const status = await w.engine.activate(
+        aSpec(w, 'v2', {
+          config: await hostConfig(join(w.staging, 'v2.json'), 'v2', [
+            { type: 'http.server', unhealthyAfterMs: 300 },
+          ]),
+          activation: { verifySeconds },
+        }),
+      );
+      expect(status).toMatchObject({ phase: 'RolledBack', reason: 'HostUnhealthy', activeRevision: 'v1' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await w.host.state()).config).toBe('v1');
+    },
+  );
 
   it("restores the previous config when the release's own probe against the host fails after activation", async () => {
     const w = await aWorld();
