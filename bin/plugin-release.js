@@ -3,5 +3,7 @@
 import { prepare } from './runtime.js';
 
 prepare('plugin-release');
+// Before anything imports src/kube: client-node's KubeConfig without its generated API (src/kube/loader.ts).
+(await import('../src/kube/loader.ts')).narrowClientNode();
 const { run } = await import('../src/cli/main.ts');
 process.exitCode = await run(process.argv.slice(2));

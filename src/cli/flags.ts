@@ -1,6 +1,7 @@
 // Shared CLI plumbing: flags parsed by node:util and validated by zod, and a clean stop on signals.
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import { z } from 'zod';
+// Types only: the keeper uses UsageError and untilSignal, and must not load zod (keeper.ts).
+import type { z } from 'zod';
 
 /** Thrown for bad flags; the command prints the message and its help, and exits 1. */
 export class UsageError extends Error {}
@@ -51,5 +52,5 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** A listen address: `host:port`, `:port` or `[::1]:port`. */
-export const hostPort = () => z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port');
+/** A listen address: `host:port`, `:port` or `[::1]:port` (for z.string().regex). */
+export const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/;
