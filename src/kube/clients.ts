@@ -48,7 +48,7 @@ export interface KubeClients {
   /** A new informer over one of the resources above (not started). */
   informer<T extends PluginRelease | PluginActivation | KubeNode>(
     resource: KubeResource<T>,
-    options?: InformerOptions,
+    options?: InformerOptions<T>,
   ): Informer<T>;
   /** The Lease lock for leader election (namespace/name of the Lease). */
   leaseLock(namespace: string, name: string): KubeLeaseLock;

@@ -59,6 +59,7 @@ export {
   removeFinalizerPatch,
 } from './finalizers.ts';
 export { Informer, type InformerHandlers, type InformerOptions, type InformerStats } from './informer.ts';
+export { leanActivation, leanNode, Sharing } from './lean.ts';
 export { KubeLeaseLock } from './lease.ts';
 export {
   type CallOptions,
