@@ -6,8 +6,10 @@ import module from 'node:module';
  * node and idles: a 1 MB young generation (the default grows to 16-32 MB and keeps it) and no
  * optimising compilers (their code and output) cost it nothing it needs and save about 35 MB resident.
  */
-const NODE_FLAGS = {
+export const NODE_FLAGS = {
   agent: ['--max-semi-space-size=1', '--no-opt', '--no-maglev'],
+  // Smaller heap growth steps and earlier GCs: about 12 MB less at rest, 30 MB less at 1,000 activations.
+  controller: ['--optimize-for-size'],
 };
 
 /**

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
+import { NODE_FLAGS } from '../../bin/runtime.js';
 import { narrowClientNode } from '../../src/kube/loader.ts';
 
 /** One report of the process's resource use. */
@@ -68,7 +69,7 @@ export async function spawnController(kubeconfig: string, readyTimeoutMs = 60_00
   const extra = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...extra, '--expose-gc', import.meta.filename, kubeconfig],
+    [...NODE_FLAGS.controller, ...extra, '--expose-gc', import.meta.filename, kubeconfig],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
     },

@@ -79,6 +79,7 @@ export async function nodeFootprint(
   node: string,
   dirs: { root: string; staging: string },
   idle: IdleOptions,
+  env: Record<string, string> = {},
 ): Promise<NodeFootprint> {
   const agentArgs = ['agent', '--node', node, '--root', dirs.root, '--staging-root', dirs.staging];
   const keeper = spawn(
@@ -100,7 +101,7 @@ export async function nodeFootprint(
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
   );
   let stderr = '';
   keeper.stderr.setEncoding('utf8').on('data', (d: string) => {

@@ -227,7 +227,7 @@ export class Informer<T extends KubeObject> {
       ({ items, resourceVersion } = await this.#listAll(0, signal));
     }
     const next = new Map<string, T>();
-    for (const item of items) next.set(objectKey(item), this.#transform(item));
+    for (const item of items) next.set(objectKey(item), item);
     const previous = new Map(this.#cache);
     this.#cache.clear();
     for (const [key, obj] of next) this.#cache.set(key, obj);
@@ -259,7 +259,8 @@ export class Informer<T extends KubeObject> {
         ...(continueToken ? { continue: continueToken } : {}),
       };
       const page = await this.#source.listPage(this.#options.namespace, options);
-      items.push(...page.items);
+      // Transformed page by page, so the full objects of a large list die young.
+      for (const item of page.items) items.push(this.#transform(item));
       // The first page's resourceVersion is the snapshot every later page belongs to.
       resourceVersion ||= page.resourceVersion;
       continueToken = page.continue;

@@ -104,6 +104,7 @@ describe.each(benchmarkNames)('the %s benchmark', (name) => {
       expect(targets.map((r) => r.figure)).toEqual([
         'agent RSS at rest, no plugins',
         'keeper RSS at rest, no fronts',
+        'agent RSS at rest, first start (cold compile cache)',
         'controller RSS at rest, empty cluster',
         'controller RSS at rest, 100 activations',
         'plugin-release --version',
