@@ -1,6 +1,9 @@
-// Controller memory at rest: the real controller (its own process) with every PluginActivation of a
-// converged fleet in its caches, idle; RSS and heap, against the same controller with none cached.
+// Footprint at rest: the agent and its keeper as the DaemonSet runs them, the real controller (its own
+// process) with every PluginActivation of a converged fleet in its caches, and the start-up time of
+// each command; each figure beside its target (issue 16, docs/benchmarks.md).
 import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
@@ -12,12 +15,22 @@ import { ActivationWriter } from './lib/api-writer.ts';
 import type { Benchmark } from './lib/benchmark.ts';
 import { type ControllerChild, type ProcessSample, spawnController } from './lib/controller-process.ts';
 import { benchRelease, inBatches, NAMESPACE, quiet, totalRequests } from './lib/fleet.ts';
+import { type NodeFootprint, nodeFootprint, startupMs } from './lib/footprint.ts';
 import { InstantEngine } from './lib/simulated-agents.ts';
 import type { Row } from './lib/table.ts';
 
 const MB = 2 ** 20;
-/** RSS target from the issue. */
+/** Targets from issue 16 (MB of RSS, ms of wall time). */
 const TARGET_RSS_MB = 200;
+const TARGET = { agentRssMb: 60, controllerIdleRssMb: 100, controllerRssMb: TARGET_RSS_MB, startupMs: 300 };
+/** Commands whose start-up is timed: none of them may load the Kubernetes client. */
+const STARTUP_COMMANDS = [
+  ['--version'],
+  ['--help'],
+  ['controller', '--help'],
+  ['agent', '--help'],
+  ['keeper', '--help'],
+];
 /** Idle: over this window the controller used less than IDLE_CPU_SECONDS and nobody called the API. */
 const IDLE_WINDOW_MS = 1000;
 const IDLE_CPU_SECONDS = 0.02;
@@ -71,29 +84,44 @@ async function convergedFleet(
   }
 }
 
-/** One step of the controller's start-up footprint: RSS and heap after loading more modules (after GC). */
+/** One step of a process's start-up footprint: RSS and heap after loading more modules (after GC). */
 export interface FootprintStep {
   step: string;
   rssBytes: number;
   heapUsedBytes: number;
 }
 
+/** What each step of importFootprint loads, in order (module specifiers, from the repository root). */
+const FOOTPRINT_STEPS: [string, string[]][] = [
+  ['node:https (TLS to the API server)', ['node:https']],
+  ["client-node's KubeConfig (src/kube/loader.ts)", ['@kubernetes/client-node/dist/config.js']],
+  ['zod', ['zod']],
+  ['pino, prom-client', ['pino', 'prom-client']],
+  ['src/api (the zod schemas)', ['./src/api/index.ts']],
+  ['the agent (src/agent, src/kube, src/observability)', ['./src/cli/agent.ts', './src/agent/daemon.ts']],
+  ['the controller (src/controller)', ['./src/controller/manager.ts']],
+];
+
 /**
- * Where an idle controller's baseline goes: a fresh Node process (same binary) loads, in order,
- * client-node, a first TypeScript module (type stripping) and the controller's modules, sampling
- * memory after a full GC at each step.
+ * Where a process's baseline goes: a fresh Node process (same binary, compile cache and module hook
+ * as bin/plugin-release.js) loads the steps in order, sampling memory after a full GC at each. With
+ * `full`, it loads the whole @kubernetes/client-node index instead (what src/kube loaded before).
  */
-export async function importFootprint(): Promise<FootprintStep[]> {
+export async function importFootprint(full = false): Promise<FootprintStep[]> {
+  const steps: [string, string[]][] = full
+    ? [['@kubernetes/client-node (index)', ['@kubernetes/client-node']]]
+    : FOOTPRINT_STEPS;
   const script = `
+    const module = await import('node:module');
+    module.enableCompileCache();
+    (await import('./src/kube/loader.ts')).narrowClientNode();
     const steps = [];
     const sample = (step) => { globalThis.gc(); const m = process.memoryUsage(); steps.push({ step, rssBytes: m.rss, heapUsedBytes: m.heapUsed }); };
     sample('Node alone');
-    await import('@kubernetes/client-node');
-    sample('+ @kubernetes/client-node');
-    await import('./src/runtime/reconcile.ts');
-    sample('+ type stripping (a first .ts module)');
-    await import('./src/controller/manager.ts');
-    sample('+ the controller (src/, pino, prom-client, zod, …)');
+    for (const [step, specifiers] of ${JSON.stringify(steps)}) {
+      for (const s of specifiers) await import(s);
+      sample('+ ' + step);
+    }
     process.stdout.write(JSON.stringify(steps));
   `;
   const { stdout } = await promisify(execFile)(
@@ -155,15 +183,36 @@ async function measure(
 
 export const benchmark: Benchmark = {
   name: 'memory',
-  title: 'Controller memory at rest',
+  title: 'Footprint: agent, keeper and controller at rest, and start-up',
   async run({ quick, smoke, log }) {
     const nodes = smoke ? 100 : 1000;
     // Releases cached at each step: none (the baseline), then a converged fleet of each size.
     const steps = smoke || quick ? [0, 1] : [0, 1, 10];
     const footprint = await importFootprint();
+    const [clientNodeBefore, clientNodeFull] = await importFootprint(true);
+    const startup = STARTUP_COMMANDS.map((args) => ({ args, ms: startupMs(args, smoke ? 1 : 5) }));
     const cluster = await startDevCluster({ nodes, logger: pino({ level: 'silent' }) });
     const results: RestMeasurement[] = [];
+    let node: NodeFootprint;
+    let cold: NodeFootprint;
+    const dir = await mkdtemp(join(tmpdir(), 'bench-memory-'));
+    await mkdir(join(dir, 'root'));
     try {
+      // A new pod starts with an empty compile cache (Node then strips the TypeScript types itself,
+      // and keeps the stripper loaded); a restarted agent finds the cache its first start wrote.
+      const measureNode = () =>
+        nodeFootprint(
+          cluster.kubeconfigPath,
+          cluster.nodes[0]!.name,
+          { root: join(dir, 'root'), staging: dir },
+          { settleMs: smoke ? 1_000 : 10_000 },
+          { NODE_COMPILE_CACHE: join(dir, 'compile-cache') },
+        );
+      cold = await measureNode();
+      node = await measureNode();
+      log(
+        `agent RSS ${(node.agent.rssBytes / MB).toFixed(1)} MB (${(cold.agent.rssBytes / MB).toFixed(1)} MB cold), keeper RSS ${(node.keeper.rssBytes / MB).toFixed(1)} MB (${(cold.keeper.rssBytes / MB).toFixed(1)} MB cold) at rest`,
+      );
       const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
       let releases = 0;
       for (const step of steps) {
@@ -178,6 +227,7 @@ export const benchmark: Benchmark = {
       }
     } finally {
       await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
     }
 
     const [baseline] = results as [RestMeasurement];
@@ -200,24 +250,76 @@ export const benchmark: Benchmark = {
     }));
     const largest = results.at(-1)!;
     const rssMb = largest.atRest.rssBytes / MB;
+    const againstTarget = (figure: string, measured: number, target: number, unit: string): Row => ({
+      figure,
+      measured: `${measured.toFixed(unit === 'ms' ? 0 : 1)} ${unit}`,
+      target: `≤ ${target} ${unit}`,
+      met: measured <= target ? 'yes' : 'NO',
+    });
+    const targets: Row[] = [
+      againstTarget('agent RSS at rest, no plugins', node.agent.rssBytes / MB, TARGET.agentRssMb, 'MB'),
+      againstTarget('keeper RSS at rest, no fronts', node.keeper.rssBytes / MB, TARGET.agentRssMb, 'MB'),
+      againstTarget(
+        'agent RSS at rest, first start (cold compile cache)',
+        cold.agent.rssBytes / MB,
+        TARGET.agentRssMb,
+        'MB',
+      ),
+      againstTarget(
+        'controller RSS at rest, empty cluster',
+        baseline.atRest.rssBytes / MB,
+        TARGET.controllerIdleRssMb,
+        'MB',
+      ),
+      againstTarget(
+        `controller RSS at rest, ${largest.activations} activations`,
+        rssMb,
+        TARGET.controllerRssMb,
+        'MB',
+      ),
+      ...startup.map(({ args, ms }) =>
+        againstTarget(`plugin-release ${args.join(' ')}`, ms, TARGET.startupMs, 'ms'),
+      ),
+    ];
+    const step = (f: FootprintStep, i: number, all: FootprintStep[]) => ({
+      step: f.step,
+      'RSS MB': f.rssBytes / MB,
+      '+ RSS MB': i === 0 ? f.rssBytes / MB : (f.rssBytes - all[i - 1]!.rssBytes) / MB,
+      'heap used MB': f.heapUsedBytes / MB,
+    });
+    const clientNodeRssMb = (clientNodeFull!.rssBytes - clientNodeBefore!.rssBytes) / MB;
     return {
       name: 'memory',
-      title: 'Controller memory at rest',
+      title: 'Footprint: agent, keeper and controller at rest, and start-up',
       notes: [
-        `The real controller (src/controller/manager.ts) in its own process, against the dev cluster with ${nodes} Nodes and a converged fleet: ${largest.releases} PluginRelease(s) of different plugins, each on every node, so ${largest.activations} PluginActivations, created as the controller creates them and with the Active status an agent leaves. Each step starts a fresh controller, waits for its caches to sync (list of every Node, release and activation) and for it to go idle (its first reconcile of each release patches that release's status; then no API request and < ${IDLE_CPU_SECONDS} CPU s over ${IDLE_WINDOW_MS} ms), then samples process.memoryUsage().`,
-        'RSS and heap used are taken at rest as they are; "after GC" is sampled again right after a forced full garbage collection (--expose-gc), which shows what the caches retain. Per-activation figures are the difference to the baseline (no releases, no activations) after GC, divided by the activations cached.',
-        `At rest with ${largest.activations} activations cached: RSS ${rssMb.toFixed(0)} MB (target < ${TARGET_RSS_MB} MB), of which the caches retain ${((largest.afterGc.heapUsedBytes - baseline.afterGc.heapUsedBytes) / MB).toFixed(0)} MB of heap (${((largest.afterGc.heapUsedBytes - baseline.afterGc.heapUsedBytes) / Math.max(1, largest.activations) / 1024).toFixed(1)} KB per activation); the rest is the baseline and heap the process grew while listing and keeps. The baseline controller with nothing cached already takes ${(baseline.atRest.rssBytes / MB).toFixed(0)} MB, ${((footprint[1]!.rssBytes - footprint[0]!.rssBytes) / MB).toFixed(0)} MB of it for loading @kubernetes/client-node (second table).`,
+        `Agent and keeper: \`plugin-release keeper --run -- agent …\` as the DaemonSet runs it (bin/plugin-release.js, so with its V8 flags), for one Node of the dev cluster with no activations, sampled from /proc once both used < 0.02 CPU s per second after ${smoke ? 1 : 10} s: first with an empty compile cache (a new pod), then again with the cache that run wrote (a restart). RSS is what \`ps\` shows and includes the node binary's shared pages (about 40 MB, shared by every Node process of the machine); private is what the process alone adds.`,
+        `Controller: the real controller (src/controller/manager.ts, with the module hook of bin/) in its own process, against the dev cluster with ${nodes} Nodes and a converged fleet: ${largest.releases} PluginRelease(s) of different plugins, each on every node, so ${largest.activations} PluginActivations, created as the controller creates them and with the Active status an agent leaves. Each step starts a fresh controller, waits for its caches to sync and for it to go idle (no API request and < ${IDLE_CPU_SECONDS} CPU s over ${IDLE_WINDOW_MS} ms), then samples process.memoryUsage(); "after GC" again right after a forced full GC. Per-activation figures are the difference to the baseline (no releases) after GC, divided by the activations cached.`,
+        `Start-up: the median wall time of ${smoke ? 1 : 5} runs of each command, from spawn to exit (compile cache warm). The whole @kubernetes/client-node index, which src/kube loaded before, costs ${clientNodeRssMb.toFixed(0)} MB of RSS on its own (after GC); with the module hook src/kube loads its KubeConfig for ${((footprint[2]!.rssBytes - footprint[1]!.rssBytes) / MB).toFixed(0)} MB.`,
       ],
       tables: [
         { caption: 'Controller memory at rest by activations cached', rows },
+        { caption: 'Each figure against its target', rows: targets },
         {
-          caption: 'Where the baseline goes: a fresh process loading the controller, after GC at each step',
-          rows: footprint.map((f, i) => ({
-            step: f.step,
-            'RSS MB': f.rssBytes / MB,
-            '+ RSS MB': i === 0 ? f.rssBytes / MB : (f.rssBytes - footprint[i - 1]!.rssBytes) / MB,
-            'heap used MB': f.heapUsedBytes / MB,
-          })),
+          caption:
+            'Where the baseline goes: a fresh process loading the agent and controller, after GC at each step',
+          rows: footprint.map(step),
+        },
+        {
+          caption: 'The agent and its keeper at rest',
+          rows: (['agent', 'keeper'] as const).flatMap((p) => [
+            {
+              process: p,
+              start: 'restart (warm compile cache)',
+              'RSS MB': node[p].rssBytes / MB,
+              'private MB': node[p].privateBytes / MB,
+            },
+            {
+              process: p,
+              start: 'first (cold compile cache)',
+              'RSS MB': cold[p].rssBytes / MB,
+              'private MB': cold[p].privateBytes / MB,
+            },
+          ]),
         },
       ],
       figures: {
@@ -227,12 +329,16 @@ export const benchmark: Benchmark = {
         rssAfterGcMb: Number((largest.afterGc.rssBytes / MB).toFixed(1)),
         heapUsedAfterGcMb: Number((largest.afterGc.heapUsedBytes / MB).toFixed(1)),
         baselineRssMb: Number((baseline.atRest.rssBytes / MB).toFixed(1)),
-        clientNodeRssMb: Number(
-          ((footprint[1]?.rssBytes ?? Number.NaN) / MB - (footprint[0]?.rssBytes ?? Number.NaN) / MB).toFixed(
-            1,
-          ),
-        ),
+        clientNodeRssMb: Number(clientNodeRssMb.toFixed(1)),
+        agentRssMb: Number((node.agent.rssBytes / MB).toFixed(1)),
+        agentPrivateMb: Number((node.agent.privateBytes / MB).toFixed(1)),
+        agentColdRssMb: Number((cold.agent.rssBytes / MB).toFixed(1)),
+        keeperRssMb: Number((node.keeper.rssBytes / MB).toFixed(1)),
+        keeperPrivateMb: Number((node.keeper.privateBytes / MB).toFixed(1)),
+        heapKbPerActivation: Number(perActivationKb(largest, (s) => s.heapUsedBytes)) || 0,
+        slowestStartupMs: Math.round(Math.max(...startup.map((s) => s.ms))),
         targetRssMb: TARGET_RSS_MB,
+        targetAgentRssMb: TARGET.agentRssMb,
       },
     };
   },

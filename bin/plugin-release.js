@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Entry point: Node 24 runs the TypeScript sources directly (type stripping), so no build is needed.
-import { prepare } from './runtime.js';
+import { applyNodeFlags, prepare } from './runtime.js';
 
 prepare('plugin-release');
+applyNodeFlags(process.argv.slice(2));
+// Before anything imports src/kube: client-node's KubeConfig without its generated API (src/kube/loader.ts).
+(await import('../src/kube/loader.ts')).narrowClientNode();
 const { run } = await import('../src/cli/main.ts');
 process.exitCode = await run(process.argv.slice(2));

@@ -2,6 +2,17 @@
 import module from 'node:module';
 
 /**
+ * V8 flags per long-running command, measured in docs/benchmarks.md (memory). The agent runs on every
+ * node and idles: a 1 MB young generation (the default grows to 16-32 MB and keeps it) and no
+ * optimising compilers (their code and output) cost it nothing it needs and save about 35 MB resident.
+ */
+export const NODE_FLAGS = {
+  agent: ['--max-semi-space-size=1', '--no-opt', '--no-maglev'],
+  // Smaller heap growth steps and earlier GCs: about 12 MB less at rest, 30 MB less at 1,000 activations.
+  controller: ['--optimize-for-size'],
+};
+
+/**
  * Exits with a plain message when this Node is too old to strip types (whatever `node` is first on PATH
  * runs us), then turns on V8's on-disk code cache, which cuts start-up CPU by about 40 %.
  */
@@ -15,4 +26,23 @@ export function prepare(command) {
     process.exit(1);
   }
   module.enableCompileCache();
+}
+
+/**
+ * Re-executes this process with the V8 flags NODE_FLAGS names for `command` unless it already has them
+ * (they must be set before the heap exists). process.execve replaces the process image: same pid, same
+ * stdio, nothing runs twice, so supervisors, pid files and signals are unaffected. --help does not.
+ */
+export function applyNodeFlags(argv) {
+  const [command, ...rest] = argv;
+  const flags = NODE_FLAGS[command];
+  if (!flags || rest.includes('--help') || rest.includes('-h') || !process.execve) return;
+  if (flags.every((f) => process.execArgv.includes(f))) return;
+  const missing = flags.filter((f) => !process.execArgv.includes(f));
+  process.execve(process.execPath, [
+    process.execPath,
+    ...process.execArgv,
+    ...missing,
+    ...process.argv.slice(1),
+  ]);
 }

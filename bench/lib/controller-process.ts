@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
 import { createInterface } from 'node:readline';
 import pino from 'pino';
-import { startController } from '../../src/controller/manager.ts';
-import { loadKubeConfig } from '../../src/kube/index.ts';
+import { NODE_FLAGS } from '../../bin/runtime.js';
+import { narrowClientNode } from '../../src/kube/loader.ts';
 
 /** One report of the process's resource use. */
 export interface ProcessSample {
@@ -22,7 +22,7 @@ export interface ProcessSample {
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
-  /** Connections the process's HTTP client (undici, under client-node) has opened so far. */
+  /** Connections the process's HTTP client (src/kube/rest.ts) has opened so far. */
   connections: number;
 }
 
@@ -69,7 +69,7 @@ export async function spawnController(kubeconfig: string, readyTimeoutMs = 60_00
   const extra = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...extra, '--expose-gc', import.meta.filename, kubeconfig],
+    [...NODE_FLAGS.controller, ...extra, '--expose-gc', import.meta.filename, kubeconfig],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
     },
@@ -129,10 +129,16 @@ export async function spawnController(kubeconfig: string, readyTimeoutMs = 60_00
 }
 
 async function main(kubeconfig: string) {
-  // undici announces every new connection here, whichever copy of undici client-node loaded.
-  subscribe('undici:client:connected', () => {
+  // node:net announces every client socket it connects here, TLS or not.
+  subscribe('net.client.socket', () => {
     connections++;
   });
+  // As bin/plugin-release.js runs it: the hook first, then the controller's modules.
+  narrowClientNode();
+  const [{ startController }, { loadKubeConfig }] = await Promise.all([
+    import('../../src/controller/manager.ts'),
+    import('../../src/kube/index.ts'),
+  ]);
   const logger = pino({ level: process.env.BENCH_CONTROLLER_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const controller = await startController({ kubeConfig: loadKubeConfig(kubeconfig), logger });
   report('ready');

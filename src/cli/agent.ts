@@ -1,9 +1,7 @@
 // `plugin-release agent`: run this node's PluginActivations on the node engine.
 import { z } from 'zod';
-import { startAgent } from '../agent/daemon.ts';
-import { loadKubeConfig } from '../kube/index.ts';
-import { createLogger } from '../observability/index.ts';
-import { cacheSyncTimeout, hostPort, parseFlags, started, UsageError, untilSignal } from './flags.ts';
+import { cacheSyncTimeout, started } from './component.ts';
+import { HOST_PORT, parseFlags, UsageError, untilSignal } from './flags.ts';
 import { agentVersion } from './version.ts';
 
 export const help = `Usage: plugin-release agent --node <name> --staging-root <dir> --root <dir>
@@ -42,7 +40,7 @@ const Flags = z.object({
   'staging-root': required('--staging-root is required'),
   root: required('--root is required'),
   kubeconfig: z.string().min(1).optional(),
-  'metrics-addr': hostPort().optional(),
+  'metrics-addr': z.string().regex(HOST_PORT, 'must be host:port').optional(),
   'cache-sync-timeout': cacheSyncTimeout(),
   takeover: z.boolean().default(false),
   fronts: z.enum(['keeper', 'local']).default('keeper'),
@@ -73,6 +71,12 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`plugin-release agent: ${error.message}\n\n${help}`);
     return 1;
   }
+  // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
+  const [{ startAgent }, { loadKubeConfig }, { createLogger }] = await Promise.all([
+    import('../agent/daemon.ts'),
+    import('../kube/index.ts'),
+    import('../observability/index.ts'),
+  ]);
   const logger = createLogger({ level: flags['log-level'] }).child({ node: flags.node });
   const agent = await started(
     logger,

@@ -1,9 +1,7 @@
 // `plugin-release controller`: reconcile PluginReleases into per-node PluginActivations.
 import { z } from 'zod';
-import { startController } from '../controller/manager.ts';
-import { currentNamespace, loadKubeConfig } from '../kube/index.ts';
-import { createLogger } from '../observability/index.ts';
-import { cacheSyncTimeout, hostPort, parseFlags, started, UsageError, untilSignal } from './flags.ts';
+import { cacheSyncTimeout, started } from './component.ts';
+import { HOST_PORT, parseFlags, UsageError, untilSignal } from './flags.ts';
 
 export const help = `Usage: plugin-release controller [--kubeconfig <path>] [--namespace <ns> | --all-namespaces]
                                  [--leader-elect] [--metrics-addr <host:port>] [--log-level <level>]
@@ -40,7 +38,7 @@ const Flags = z
     'leader-elect': z.boolean().default(false),
     'lease-namespace': z.string().min(1).optional(),
     'leader-elect-lease-duration': z.coerce.number().int().min(2).max(3600).default(15),
-    'metrics-addr': hostPort().optional(),
+    'metrics-addr': z.string().regex(HOST_PORT, 'must be host:port').optional(),
     'cache-sync-timeout': cacheSyncTimeout(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
@@ -73,6 +71,12 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`plugin-release controller: ${error.message}\n\n${help}`);
     return 1;
   }
+  // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
+  const [{ startController }, { currentNamespace, loadKubeConfig }, { createLogger }] = await Promise.all([
+    import('../controller/manager.ts'),
+    import('../kube/index.ts'),
+    import('../observability/index.ts'),
+  ]);
   const logger = createLogger({ level: flags['log-level'] });
   const kubeConfig = loadKubeConfig(flags.kubeconfig);
   const controller = await started(

@@ -1,9 +1,7 @@
-// Shared CLI plumbing: flags parsed by node:util and validated by zod, start-up failures reported in
-// one line, and a clean stop on signals.
+// Shared CLI plumbing: flags parsed by node:util and validated by zod, and a clean stop on signals.
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
-import type { Logger } from 'pino';
-import { z } from 'zod';
-import { PluginReleaseError } from '../runtime/errors.ts';
+// Types only: the keeper uses UsageError and untilSignal, and must not load zod (keeper.ts).
+import type { z } from 'zod';
 
 /** Thrown for bad flags; the command prints the message and its help, and exits 1. */
 export class UsageError extends Error {}
@@ -54,23 +52,5 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** A listen address: `host:port`, `:port` or `[::1]:port`. */
-/** --cache-sync-timeout: seconds a process waits for its caches before it gives up starting. */
-export const cacheSyncTimeout = () => z.coerce.number().positive().max(3600).default(60);
-
-export const hostPort = () => z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port');
-
-/**
- * Awaits a component's start-up. A failure a person can act on (a PluginReleaseError: caches that
- * cannot sync, a root another agent holds) becomes one fatal log line and undefined (exit 1), not a
- * stack trace; anything else is a bug and propagates.
- */
-export async function started<T>(logger: Logger, starting: Promise<T>): Promise<T | undefined> {
-  try {
-    return await starting;
-  } catch (error) {
-    if (!(error instanceof PluginReleaseError)) throw error;
-    logger.fatal({ err: error }, 'cannot start: %s', error.message);
-    return undefined;
-  }
-}
+/** A listen address: `host:port`, `:port` or `[::1]:port` (for z.string().regex). */
+export const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/;

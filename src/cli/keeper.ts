@@ -3,11 +3,9 @@
 // also run the agent as its child and restart it when it crashes (the container's main process).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { startKeeper } from '../agent/front/keeper.ts';
-import { createLogger } from '../observability/index.ts';
-import { parseFlags, UsageError, untilSignal } from './flags.ts';
+import { UsageError, untilSignal } from './flags.ts';
 
 export const help = `Usage: plugin-release keeper --root <dir> [--takeover] [--hold-ms <ms>] [--log-level <level>]
                              [--run -- <plugin-release command and flags>]
@@ -35,38 +33,72 @@ Example (the agent DaemonSet's container):
   plugin-release keeper --root /var/lib/plugin-release/agent --takeover --run -- \\
     agent --node "$NODE_NAME" --root /var/lib/plugin-release/agent --takeover …`;
 
-const Flags = z.object({
-  root: z.string({ error: '--root is required' }).min(1, '--root is required'),
-  takeover: z.boolean().default(false),
-  'hold-ms': z.coerce.number().int().min(0).optional(),
-  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
-});
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
-export async function main(argv: string[]): Promise<number> {
-  const split = argv.indexOf('--');
-  const child = split >= 0 ? argv.slice(split + 1) : undefined;
-  let flags: z.infer<typeof Flags>;
+interface Flags {
+  root: string;
+  takeover: boolean;
+  holdMs: number | undefined;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/**
+ * The keeper's four flags, checked by hand rather than with zod as the other commands' are: zod alone
+ * is about 12 MB resident, and a keeper runs beside every agent (docs/benchmarks.md). Throws UsageError.
+ */
+function parseKeeperFlags(argv: string[]): Flags {
+  let values: { root?: string; takeover?: boolean; 'hold-ms'?: string; 'log-level'?: string };
   try {
-    if (argv.includes('--run') !== (child !== undefined && child.length > 0)) {
-      throw new UsageError('--run needs the command to run after --, and -- needs --run');
-    }
-    flags = parseFlags(
-      split >= 0 ? argv.slice(0, split).filter((a) => a !== '--run') : argv,
-      {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
         root: { type: 'string' },
         takeover: { type: 'boolean' },
         'hold-ms': { type: 'string' },
         'log-level': { type: 'string' },
       },
-      Flags,
-      { 'log-level': process.env.LOG_LEVEL },
-    );
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!values.root) throw new UsageError('--root is required');
+  const holdMs = values['hold-ms'];
+  if (holdMs !== undefined && !/^\d+$/.test(holdMs)) {
+    throw new UsageError(`--hold-ms: must be a whole number of milliseconds, got "${holdMs}"`);
+  }
+  const logLevel = values['log-level'] ?? process.env.LOG_LEVEL ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  return {
+    root: values.root,
+    takeover: values.takeover ?? false,
+    holdMs: holdMs === undefined ? undefined : Number(holdMs),
+    logLevel: logLevel as Flags['logLevel'],
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const split = argv.indexOf('--');
+  const child = split >= 0 ? argv.slice(split + 1) : undefined;
+  let flags: Flags;
+  try {
+    if (argv.includes('--run') !== (child !== undefined && child.length > 0)) {
+      throw new UsageError('--run needs the command to run after --, and -- needs --run');
+    }
+    flags = parseKeeperFlags(split >= 0 ? argv.slice(0, split).filter((a) => a !== '--run') : argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`plugin-release keeper: ${error.message}\n\n${help}`);
     return 1;
   }
-  const logger = createLogger({ level: flags['log-level'] }).child({ component: 'keeper' });
+  // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
+  const [{ startKeeper }, { createLogger }] = await Promise.all([
+    import('../agent/front/keeper.ts'),
+    import('../observability/logger.ts'),
+  ]);
+  const logger = createLogger({ level: flags.logLevel }).child({ component: 'keeper' });
   let keeper: Awaited<ReturnType<typeof startKeeper>>;
   try {
     keeper = await startKeeper({
@@ -74,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       takeover: flags.takeover,
       idleExit: !child,
-      ...(flags['hold-ms'] !== undefined ? { holdMs: flags['hold-ms'] } : {}),
+      ...(flags.holdMs !== undefined ? { holdMs: flags.holdMs } : {}),
     });
   } catch (error) {
     console.error(`plugin-release keeper: ${(error as Error).message}`);

@@ -11,9 +11,12 @@ import {
   ignoreNotFound,
   type KubeConfig,
   type KubeNode,
+  leanActivation,
+  leanNode,
   objectKey,
   removeFinalizer,
   replaceStatusPatch,
+  Sharing,
   waitForCacheSync,
 } from '../kube/index.ts';
 import {
@@ -58,12 +61,15 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const clients = createKubeClients(options.kubeConfig, { fieldManager: 'plugin-release-controller' });
   const scope = options.namespace ? { namespace: options.namespace } : {};
   const releases = clients.informer(clients.releases, { ...scope, logger });
+  // Lean caches: only what the planner and status aggregation read, strings and specs shared.
+  const sharing = new Sharing();
   const activations = clients.informer(clients.activations, {
     ...scope,
     labelSelector: Labels.release,
     logger,
+    transform: leanActivation(sharing),
   });
-  const nodes = clients.informer(clients.nodes, { logger });
+  const nodes = clients.informer(clients.nodes, { logger, transform: leanNode(sharing) });
   const events = clients.eventRecorder({
     component: 'plugin-release-controller',
     instance: hostname(),

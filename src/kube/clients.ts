@@ -1,19 +1,17 @@
-// The one place that wires client-node objects together: typed stores for both kinds and Nodes,
-// informers, the Lease lock and the event recorder, all from one KubeConfig.
-import type { KubeConfig } from '@kubernetes/client-node';
+// The one place that wires the clients together: typed stores for both kinds and Nodes, informers,
+// the Lease lock and the event recorder, all over one REST layer from one KubeConfig.
 import { GROUP, Kinds, type PluginActivation, type PluginRelease, VERSION } from '../api/index.ts';
-import { shareConnections } from './config.ts';
+import type { KubeConfig } from './config.ts';
 import { type EventRecorderOptions, KubeEventRecorder } from './events.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 import { KubeLeaseLock } from './lease.ts';
 import {
-  customObjectsBackend,
   KubeResource,
-  nodesBackend,
   type ResourceClientOptions,
   type ResourceDescriptor,
   type ResourceStore,
 } from './resource.ts';
+import { KubeRest } from './rest.ts';
 import type { KubeNode } from './types.ts';
 
 export type ReleaseStore = ResourceStore<PluginRelease>;
@@ -50,11 +48,13 @@ export interface KubeClients {
   /** A new informer over one of the resources above (not started). */
   informer<T extends PluginRelease | PluginActivation | KubeNode>(
     resource: KubeResource<T>,
-    options?: InformerOptions,
+    options?: InformerOptions<T>,
   ): Informer<T>;
   /** The Lease lock for leader election (namespace/name of the Lease). */
   leaseLock(namespace: string, name: string): KubeLeaseLock;
   eventRecorder(options: EventRecorderOptions): KubeEventRecorder;
+  /** Closes the pooled connections (for processes that create many clients, e.g. tests and benches). */
+  close(): void;
 }
 
 /**
@@ -62,23 +62,17 @@ export interface KubeClients {
  * writes in managedFields; `retry` tunes (or, with false, disables) the per-call Transient retries.
  */
 export function createKubeClients(kubeConfig: KubeConfig, options: ResourceClientOptions = {}): KubeClients {
-  shareConnections(kubeConfig);
+  const rest = new KubeRest(kubeConfig);
   const resource = <T extends PluginRelease | PluginActivation | KubeNode>(d: ResourceDescriptor) =>
-    new KubeResource<T>(
-      kubeConfig,
-      d,
-      d.group
-        ? customObjectsBackend(kubeConfig, d, options.fieldManager)
-        : nodesBackend(kubeConfig, options.fieldManager),
-      options,
-    );
+    new KubeResource<T>(rest, d, options);
   return {
     kubeConfig,
     releases: resource<PluginRelease>(RELEASES),
     activations: resource<PluginActivation>(ACTIVATIONS),
     nodes: resource<KubeNode>(NODES),
     informer: (r, informerOptions) => new Informer(r, informerOptions),
-    leaseLock: (namespace, name) => new KubeLeaseLock(kubeConfig, namespace, name),
-    eventRecorder: (recorderOptions) => new KubeEventRecorder(kubeConfig, recorderOptions),
+    leaseLock: (namespace, name) => new KubeLeaseLock(rest, namespace, name),
+    eventRecorder: (recorderOptions) => new KubeEventRecorder(rest, recorderOptions),
+    close: () => rest.close(),
   };
 }

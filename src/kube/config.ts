@@ -1,9 +1,9 @@
 // Loading the kubeconfig: an explicit file, else KUBECONFIG / ~/.kube/config, else the in-cluster service account.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+// The module of KubeConfig alone, not the package index with every generated API class (see loader.ts).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { PluginReleaseError } from '../runtime/errors.ts';
 
 export { KubeConfig };
@@ -59,32 +59,4 @@ export function currentNamespace(kc: KubeConfig): string {
 /** The API server URL of the current context. */
 export function serverUrl(kc: KubeConfig): string {
   return kc.getCurrentCluster()?.server ?? '';
-}
-
-type DispatcherFactory = (cluster: unknown, agentOptions: unknown) => unknown;
-const shared = new WeakSet<KubeConfig>();
-
-/**
- * Makes every API call through `kc` share one connection pool per TLS identity. client-node 2.0 builds
- * a new undici Agent for every request, so each call paid a fresh TCP and TLS handshake (about a third
- * of the controller's CPU at 5000 nodes, and 10x the latency of a reused connection). The pool is keyed
- * by the dispatcher options (CA, client certificate, proxy), so a rotated certificate gets a new one.
- * Idempotent.
- */
-export function shareConnections(kc: KubeConfig): KubeConfig {
-  if (shared.has(kc)) return kc;
-  shared.add(kc);
-  const target = kc as unknown as {
-    createDispatcher: DispatcherFactory;
-    createDispatcherOptions: DispatcherFactory;
-  };
-  const create = target.createDispatcher.bind(kc);
-  const pools = new Map<string, unknown>();
-  target.createDispatcher = (cluster, agentOptions) => {
-    const options = target.createDispatcherOptions.call(kc, cluster, agentOptions);
-    const key = createHash('sha256').update(JSON.stringify(options)).digest('hex');
-    if (!pools.has(key)) pools.set(key, create(cluster, agentOptions));
-    return pools.get(key);
-  };
-  return kc;
 }

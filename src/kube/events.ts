@@ -1,11 +1,10 @@
 // Kubernetes Events (core/v1, what `kubectl describe` shows), with client-go style aggregation of
 // repeated identical events into one object with a growing count.
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../runtime/clock.ts';
 import { isNotFound, toKubeError } from './errors.ts';
-import { requestOptions } from './resource.ts';
+import type { KubeRest } from './rest.ts';
 import { withRetry } from './retry.ts';
 import type { KubeObject } from './types.ts';
 
@@ -38,6 +37,34 @@ interface Aggregate {
   count: number;
 }
 
+/** A core/v1 Event as written (timestamps are RFC 3339 strings). */
+interface CoreEvent {
+  apiVersion: 'v1';
+  kind: 'Event';
+  metadata: { name: string; namespace: string };
+  involvedObject: {
+    apiVersion: string | undefined;
+    kind: string | undefined;
+    name: string | undefined;
+    namespace: string | undefined;
+    uid: string | undefined;
+    resourceVersion: string | undefined;
+  };
+  type: EventType;
+  reason: string;
+  message: string;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  source: { component: string; host: string | undefined };
+  reportingComponent: string;
+  reportingInstance: string;
+}
+
+function eventsPath(namespace: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+}
+
 /** Events longer than this are cut, as the events.k8s.io API limits notes to 1 KiB. */
 const MAX_MESSAGE = 1024;
 
@@ -51,15 +78,15 @@ const MAX_MESSAGE = 1024;
  * read core/v1 and every API server serves it (on a real server both are views of one store).
  */
 export class KubeEventRecorder implements EventRecorder {
-  readonly #api: CoreV1Api;
+  readonly #rest: KubeRest;
   readonly #options: EventRecorderOptions;
   readonly #clock: Clock;
   readonly #cache = new Map<string, Aggregate>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #pending = new Set<Promise<void>>();
 
-  constructor(kubeConfig: KubeConfig, options: EventRecorderOptions) {
-    this.#api = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(rest: KubeRest, options: EventRecorderOptions) {
+    this.#rest = rest;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
   }
@@ -98,10 +125,12 @@ export class KubeEventRecorder implements EventRecorder {
           const count = existing.count + 1;
           await withRetry(
             () =>
-              this.#api.patchNamespacedEvent(
-                { namespace: existing.namespace, name: existing.name, body: { count, lastTimestamp: now } },
-                requestOptions(undefined, 'application/merge-patch+json'),
-              ),
+              this.#rest.request({
+                method: 'PATCH',
+                path: `${eventsPath(existing.namespace)}/${encodeURIComponent(existing.name)}`,
+                body: { count, lastTimestamp: now },
+                contentType: 'application/merge-patch+json',
+              }),
             { retries: 3 },
           );
           existing.count = count;
@@ -114,9 +143,12 @@ export class KubeEventRecorder implements EventRecorder {
         }
       }
       const event = this.#newEvent(obj, type, reason, message, now);
-      const namespace = event.metadata.namespace!;
-      await withRetry(() => this.#api.createNamespacedEvent({ namespace, body: event }), { retries: 3 });
-      this.#touch(key, { namespace, name: event.metadata.name!, count: 1 });
+      const { namespace, name } = event.metadata;
+      await withRetry(
+        () => this.#rest.request({ method: 'POST', path: eventsPath(namespace), body: event }),
+        { retries: 3 },
+      );
+      this.#touch(key, { namespace, name, count: 1 });
     } catch (error) {
       this.#options.logger?.warn(
         { err: toKubeError(error, 'record event'), reason, object: `${obj.kind} ${obj.metadata.name}` },
@@ -125,13 +157,12 @@ export class KubeEventRecorder implements EventRecorder {
     }
   }
 
-  #newEvent(obj: KubeObject, type: EventType, reason: string, message: string, now: string): CoreV1Event {
+  #newEvent(obj: KubeObject, type: EventType, reason: string, message: string, now: string): CoreEvent {
     const meta = obj.metadata;
     // Events of cluster-scoped objects (Nodes) live in "default", as kubelet's do.
     const namespace = meta.namespace || 'default';
     // client-go names events <object>.<unix nanos in hex>; random bits keep two in one ms apart.
     const suffix = `${(BigInt(this.#clock.now().getTime()) * 1_000_000n).toString(16)}${randomBytes(3).toString('hex')}`;
-    const timestamp = now as unknown as Date; // the typed model says Date; the wire wants RFC 3339
     return {
       apiVersion: 'v1',
       kind: 'Event',
@@ -148,8 +179,8 @@ export class KubeEventRecorder implements EventRecorder {
       reason,
       message,
       count: 1,
-      firstTimestamp: timestamp,
-      lastTimestamp: timestamp,
+      firstTimestamp: now,
+      lastTimestamp: now,
       source: { component: this.#options.component, host: this.#options.instance },
       reportingComponent: this.#options.component,
       reportingInstance: this.#options.instance ?? '',

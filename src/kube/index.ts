@@ -1,4 +1,5 @@
-// The only door to Kubernetes: everything domain code needs from the API server, over @kubernetes/client-node.
+// The only door to Kubernetes: everything domain code needs from the API server, over a small REST
+// layer (rest.ts) that takes its configuration, credentials and TLS from client-node's KubeConfig.
 //
 // Contracts in brief (details on each export):
 // - loadKubeConfig(path?): file, else KUBECONFIG/~/.kube/config, else in-cluster; throws KubeConfigError.
@@ -28,7 +29,6 @@ export {
   KubeConfigError,
   loadKubeConfig,
   serverUrl,
-  shareConnections,
 } from './config.ts';
 export {
   classify,
@@ -68,6 +68,7 @@ export {
   type InformerStats,
   waitForCacheSync,
 } from './informer.ts';
+export { leanActivation, leanNode, Sharing } from './lean.ts';
 export { KubeLeaseLock } from './lease.ts';
 export {
   type CallOptions,

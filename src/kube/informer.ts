@@ -15,7 +15,7 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   /** Watch one namespace; all namespaces (or a cluster-scoped kind) when omitted. */
   namespace?: string;
   labelSelector?: string;
@@ -24,6 +24,11 @@ export interface InformerOptions {
   initialBackoffMs?: number;
   /** Cap of the restart delay (default 30 s). */
   maxBackoffMs?: number;
+  /**
+   * What the cache keeps of each listed or watched object (client-go's SetTransform), e.g. lean.ts's
+   * leanActivation: handlers and readers see only its result. managedFields are dropped before it.
+   */
+  transform?: (obj: T) => T;
   /** List page size (default 500); 0 lists in one request. */
   pageSize?: number;
   /** The server-side watch timeout is drawn from this range, as client-go does (default 300–600 s). */
@@ -66,7 +71,7 @@ const HEALTHY_WATCH_MS = 1_000;
  */
 export class Informer<T extends KubeObject> {
   readonly #source: WatchSource<T>;
-  readonly #options: InformerOptions;
+  readonly #options: InformerOptions<T>;
   readonly #timers: Timers;
   readonly #cache = new Map<string, T>();
   readonly #handlers = new Set<InformerHandlers<T>>();
@@ -80,7 +85,7 @@ export class Informer<T extends KubeObject> {
   #watch: WatchHandle | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(source: WatchSource<T>, options: InformerOptions = {}) {
+  constructor(source: WatchSource<T>, options: InformerOptions<T> = {}) {
     this.#source = source;
     this.#options = options;
     this.#timers = options.timers ?? systemTimers;
@@ -254,7 +259,7 @@ export class Informer<T extends KubeObject> {
       ({ items, resourceVersion } = await this.#listAll(0, signal));
     }
     const next = new Map<string, T>();
-    for (const item of items) next.set(objectKey(item), withoutManagedFields(item));
+    for (const item of items) next.set(objectKey(item), item);
     const previous = new Map(this.#cache);
     this.#cache.clear();
     for (const [key, obj] of next) this.#cache.set(key, obj);
@@ -287,7 +292,8 @@ export class Informer<T extends KubeObject> {
         ...(continueToken ? { continue: continueToken } : {}),
       };
       const page = await this.#source.listPage(this.#options.namespace, options);
-      items.push(...page.items);
+      // Transformed page by page, so the full objects of a large list die young.
+      for (const item of page.items) items.push(this.#transform(item));
       // The first page's resourceVersion is the snapshot every later page belongs to.
       resourceVersion ||= page.resourceVersion;
       continueToken = page.continue;
@@ -356,12 +362,13 @@ export class Informer<T extends KubeObject> {
   }
 
   #apply(type: WatchEventType, received: T): void {
-    const obj = withoutManagedFields(received);
-    const rv = obj.metadata?.resourceVersion;
     if (type === 'BOOKMARK') {
+      const rv = received.metadata?.resourceVersion;
       if (rv) this.#resourceVersion = rv;
       return;
     }
+    const obj = this.#transform(received);
+    const rv = obj.metadata?.resourceVersion;
     const key = objectKey(obj);
     const old = this.#cache.get(key);
     if (type === 'DELETED') {
@@ -373,6 +380,11 @@ export class Informer<T extends KubeObject> {
       else this.#emit('add', obj);
     }
     if (rv) this.#resourceVersion = rv;
+  }
+
+  #transform(received: T): T {
+    const obj = withoutManagedFields(received);
+    return this.#options.transform ? this.#options.transform(obj) : obj;
   }
 
   #emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
@@ -425,7 +437,7 @@ export class CacheSyncTimeout extends PluginReleaseError {
  * retrying), rejects with a CacheSyncTimeout naming the verb, the resource and the server's answer.
  */
 export async function waitForCacheSync(
-  informers: Informer<KubeObject>[],
+  informers: Pick<Informer<KubeObject>, 'synced' | 'resource' | 'listError' | 'waitForSync'>[],
   timeoutMs: number,
   options: { signal?: AbortSignal; timers?: Timers } = {},
 ): Promise<void> {

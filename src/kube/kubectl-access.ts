@@ -3,8 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { currentNamespace, KubeConfigError, loadKubeConfig } from './config.ts';
+import { currentNamespace, KubeConfig, KubeConfigError, loadKubeConfig } from './config.ts';
 
 export interface KubectlAccessOptions {
   /** --kubeconfig: one file; wins over KUBECONFIG as in kubectl. */

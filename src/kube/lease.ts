@@ -1,8 +1,21 @@
 // The LeaseLock of src/runtime/leader.ts over a coordination.k8s.io/v1 Lease.
-import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { LeaseLock, LeaseRecord, LeaseSnapshot } from '../runtime/leader.ts';
 import { isNotFound, toKubeError } from './errors.ts';
-import { signalOptions } from './resource.ts';
+import type { KubeRest } from './rest.ts';
+
+/** A coordination.k8s.io/v1 Lease as JSON (times are MicroTime strings). */
+interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    leaseTransitions?: number;
+    acquireTime?: string;
+    renewTime?: string;
+  };
+}
 
 /**
  * One Lease, read and written with optimistic concurrency (replace at the observed
@@ -11,12 +24,14 @@ import { signalOptions } from './resource.ts';
  */
 export class KubeLeaseLock implements LeaseLock {
   readonly description: string;
-  readonly #api: CoordinationV1Api;
+  readonly #rest: KubeRest;
   readonly #namespace: string;
   readonly #name: string;
+  readonly #collection: string;
 
-  constructor(kubeConfig: KubeConfig, namespace: string, name: string) {
-    this.#api = kubeConfig.makeApiClient(CoordinationV1Api);
+  constructor(rest: KubeRest, namespace: string, name: string) {
+    this.#rest = rest;
+    this.#collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
     this.#namespace = namespace;
     this.#name = name;
     this.description = `${namespace}/${name}`;
@@ -24,10 +39,7 @@ export class KubeLeaseLock implements LeaseLock {
 
   async get(signal: AbortSignal): Promise<LeaseSnapshot | undefined> {
     try {
-      const lease = await this.#api.readNamespacedLease(
-        { namespace: this.#namespace, name: this.#name },
-        signalOptions(signal),
-      );
+      const lease = await this.#rest.request<Lease>({ method: 'GET', path: this.#path(), signal });
       return snapshotOf(lease);
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -37,10 +49,12 @@ export class KubeLeaseLock implements LeaseLock {
 
   async create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot> {
     try {
-      const lease = await this.#api.createNamespacedLease(
-        { namespace: this.#namespace, body: this.#body(record) },
-        signalOptions(signal),
-      );
+      const lease = await this.#rest.request<Lease>({
+        method: 'POST',
+        path: this.#collection,
+        body: this.#body(record),
+        signal,
+      });
       return snapshotOf(lease);
     } catch (error) {
       throw toKubeError(error, `create lease ${this.description}`);
@@ -49,17 +63,23 @@ export class KubeLeaseLock implements LeaseLock {
 
   async update(record: LeaseRecord, resourceVersion: string, signal: AbortSignal): Promise<LeaseSnapshot> {
     try {
-      const lease = await this.#api.replaceNamespacedLease(
-        { namespace: this.#namespace, name: this.#name, body: this.#body(record, resourceVersion) },
-        signalOptions(signal),
-      );
+      const lease = await this.#rest.request<Lease>({
+        method: 'PUT',
+        path: this.#path(),
+        body: this.#body(record, resourceVersion),
+        signal,
+      });
       return snapshotOf(lease);
     } catch (error) {
       throw toKubeError(error, `update lease ${this.description}`);
     }
   }
 
-  #body(record: LeaseRecord, resourceVersion?: string): V1Lease {
+  #path(): string {
+    return `${this.#collection}/${encodeURIComponent(this.#name)}`;
+  }
+
+  #body(record: LeaseRecord, resourceVersion?: string): Lease {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -72,14 +92,19 @@ export class KubeLeaseLock implements LeaseLock {
         holderIdentity: record.holderIdentity,
         leaseDurationSeconds: record.leaseDurationSeconds,
         leaseTransitions: record.leaseTransitions,
-        ...(record.acquireTime ? { acquireTime: new V1MicroTime(record.acquireTime.getTime()) } : {}),
-        ...(record.renewTime ? { renewTime: new V1MicroTime(record.renewTime.getTime()) } : {}),
+        ...(record.acquireTime ? { acquireTime: microTime(record.acquireTime) } : {}),
+        ...(record.renewTime ? { renewTime: microTime(record.renewTime) } : {}),
       },
     };
   }
 }
 
-function snapshotOf(lease: V1Lease): LeaseSnapshot {
+/** RFC 3339 with microseconds, e.g. 2026-01-02T03:04:05.678000Z, as metav1.MicroTime is written. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/Z$/, '000Z');
+}
+
+function snapshotOf(lease: Lease): LeaseSnapshot {
   const spec = lease.spec ?? {};
   return {
     resourceVersion: lease.metadata?.resourceVersion ?? '',

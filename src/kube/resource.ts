@@ -1,16 +1,6 @@
-// Typed CRUD, patch and watch clients for one resource kind, over @kubernetes/client-node.
-import {
-  type ConfigurationOptions,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  Observable,
-  PatchStrategy,
-  type RequestContext,
-  setHeaderOptions,
-  Watch,
-} from '@kubernetes/client-node';
+// Typed CRUD, patch and watch clients for one resource kind, as plain JSON over the REST layer.
 import { errorFromStatus, type KubeStatus, toKubeError } from './errors.ts';
+import type { KubeRest } from './rest.ts';
 import { type RetryOptions, withRetry } from './retry.ts';
 import { formatRef, type JsonPatchOp, type KubeObject, type ObjectList, type ObjectRef } from './types.ts';
 
@@ -86,23 +76,6 @@ export interface WatchSource<T extends KubeObject> {
   ): Promise<WatchHandle>;
 }
 
-/** How to reach one kind: its API group/version/plural and the generated client calls to use. */
-interface Backend {
-  get(ref: ObjectRef, o: ConfigurationOptions): Promise<unknown>;
-  list(namespace: string | undefined, q: ListOptions, o: ConfigurationOptions): Promise<unknown>;
-  create(namespace: string | undefined, body: unknown, o: ConfigurationOptions): Promise<unknown>;
-  replace(ref: ObjectRef, body: unknown, o: ConfigurationOptions): Promise<unknown>;
-  delete(
-    ref: ObjectRef,
-    body: unknown,
-    propagationPolicy: string | undefined,
-    o: ConfigurationOptions,
-  ): Promise<unknown>;
-  patch(ref: ObjectRef, body: unknown, o: ConfigurationOptions): Promise<unknown>;
-  patchStatus(ref: ObjectRef, body: unknown, o: ConfigurationOptions): Promise<unknown>;
-  collectionPath(namespace: string | undefined): string;
-}
-
 export interface ResourceDescriptor {
   group: string;
   version: string;
@@ -118,115 +91,111 @@ export interface ResourceClientOptions {
   retry?: Omit<RetryOptions, 'signal'> | false;
 }
 
+const MERGE_PATCH = 'application/merge-patch+json';
+const JSON_PATCH = 'application/json-patch+json';
+
 /** A ResourceStore and WatchSource for one kind. Build through createKubeClients(). */
 export class KubeResource<T extends KubeObject> implements ResourceStore<T>, WatchSource<T> {
   readonly resource: string;
   readonly descriptor: ResourceDescriptor;
-  readonly #kubeConfig: KubeConfig;
-  readonly #backend: Backend;
+  readonly #rest: KubeRest;
   readonly #options: ResourceClientOptions;
+  readonly #apiVersion: string;
 
-  constructor(
-    kubeConfig: KubeConfig,
-    descriptor: ResourceDescriptor,
-    backend: Backend,
-    options: ResourceClientOptions = {},
-  ) {
-    this.#kubeConfig = kubeConfig;
+  constructor(rest: KubeRest, descriptor: ResourceDescriptor, options: ResourceClientOptions = {}) {
+    this.#rest = rest;
     this.descriptor = descriptor;
     this.resource = descriptor.group ? `${descriptor.plural}.${descriptor.group}` : descriptor.plural;
-    this.#backend = backend;
     this.#options = options;
+    this.#apiVersion = descriptor.group ? `${descriptor.group}/${descriptor.version}` : descriptor.version;
   }
 
-  get(ref: ObjectRef, options: CallOptions = {}): Promise<T> {
-    return this.#call('get', ref, options, (o) => this.#backend.get(ref, o)).then((x) => this.#normalize(x));
+  async get(ref: ObjectRef, options: CallOptions = {}): Promise<T> {
+    return this.#call('get', ref, options, { method: 'GET', path: this.#itemPath(ref) });
   }
 
   async list(namespace: string | undefined, options: ListOptions = {}): Promise<ObjectList<T>> {
-    return this.#call('list', { name: '', namespace }, options, () =>
+    return this.#retried({ name: '', namespace }, 'list', options, () =>
       this.listPage(namespace, options, false),
     );
   }
 
   /** One list request without retries (the informer owns its backoff). */
   async listPage(namespace: string | undefined, options: ListOptions, wrap = true): Promise<ObjectList<T>> {
-    const request = async () => {
-      const raw = (await this.#backend.list(namespace, options, requestOptions(options.signal))) as {
-        items?: unknown[];
-        metadata?: { resourceVersion?: string; continue?: string; _continue?: string };
-      };
-      const next = raw.metadata?.continue ?? raw.metadata?._continue;
+    try {
+      const raw = await this.#rest.request<{
+        items?: T[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      }>({
+        method: 'GET',
+        path: this.#collectionPath(namespace),
+        query: {
+          labelSelector: options.labelSelector,
+          fieldSelector: options.fieldSelector,
+          limit: options.limit,
+          continue: options.continue,
+        },
+        signal: options.signal,
+      });
+      const next = raw.metadata?.continue;
       return {
         items: (raw.items ?? []).map((item) => this.#normalize(item)),
         resourceVersion: raw.metadata?.resourceVersion ?? '',
         ...(next ? { continue: next } : {}),
       };
-    };
-    if (!wrap) return request();
-    try {
-      return await request();
     } catch (error) {
+      if (!wrap) throw error;
       throw toKubeError(error, `list ${this.resource}${namespace ? ` in ${namespace}` : ''}`);
     }
   }
 
-  create(obj: T, options: CallOptions = {}): Promise<T> {
-    const ref = {
+  async create(obj: T, options: CallOptions = {}): Promise<T> {
+    const ref: ObjectRef = {
       namespace: obj.metadata.namespace,
-      name: obj.metadata.name ?? obj.metadata.generateName ?? '',
+      name: String(obj.metadata.name ?? obj.metadata.generateName ?? ''),
     };
-    const body = { apiVersion: this.#apiVersion(), kind: this.descriptor.kind, ...obj };
-    return this.#call('create', ref as ObjectRef, options, (o) =>
-      this.#backend.create(this.#namespaceFor(obj.metadata.namespace), body, o),
-    ).then((x) => this.#normalize(x));
+    return this.#call('create', ref, options, {
+      method: 'POST',
+      path: this.#collectionPath(obj.metadata.namespace),
+      query: this.#writeQuery(),
+      body: { apiVersion: this.#apiVersion, kind: this.descriptor.kind, ...obj },
+    });
   }
 
-  replace(obj: T, options: CallOptions = {}): Promise<T> {
+  async replace(obj: T, options: CallOptions = {}): Promise<T> {
     const ref: ObjectRef = { namespace: obj.metadata.namespace, name: obj.metadata.name ?? '' };
-    const body = { apiVersion: this.#apiVersion(), kind: this.descriptor.kind, ...obj };
-    return this.#call('replace', ref, options, (o) => this.#backend.replace(ref, body, o)).then((x) =>
-      this.#normalize(x),
-    );
+    return this.#call('replace', ref, options, {
+      method: 'PUT',
+      path: this.#itemPath(ref),
+      query: this.#writeQuery(),
+      body: { apiVersion: this.#apiVersion, kind: this.descriptor.kind, ...obj },
+    });
   }
 
   async delete(ref: ObjectRef, options: DeleteOptions = {}): Promise<void> {
-    const body = options.preconditions
-      ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: options.preconditions }
-      : undefined;
-    await this.#call('delete', ref, options, (o) =>
-      this.#backend.delete(ref, body, options.propagationPolicy, o),
+    await this.#retried(ref, 'delete', options, () =>
+      this.#rest.request({
+        method: 'DELETE',
+        path: this.#itemPath(ref),
+        query: { propagationPolicy: options.propagationPolicy },
+        ...(options.preconditions
+          ? { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: options.preconditions } }
+          : {}),
+        signal: options.signal,
+      }),
     );
   }
 
-  mergePatch(ref: ObjectRef, patch: unknown, options: CallOptions = {}): Promise<T> {
-    return this.#call(
-      'patch',
-      ref,
-      options,
-      (o) => this.#backend.patch(ref, patch, o),
-      PatchStrategy.MergePatch,
-    ).then((x) => this.#normalize(x));
+  async mergePatch(ref: ObjectRef, patch: unknown, options: CallOptions = {}): Promise<T> {
+    return this.#patch('patch', this.#itemPath(ref), ref, patch, MERGE_PATCH, options);
   }
 
-  jsonPatch(ref: ObjectRef, ops: JsonPatchOp[], options: CallOptions = {}): Promise<T> {
-    return this.#call(
-      'patch',
-      ref,
-      options,
-      (o) => this.#backend.patch(ref, ops, o),
-      PatchStrategy.JsonPatch,
-    ).then((x) => this.#normalize(x));
+  async jsonPatch(ref: ObjectRef, ops: JsonPatchOp[], options: CallOptions = {}): Promise<T> {
+    return this.#patch('patch', this.#itemPath(ref), ref, ops, JSON_PATCH, options);
   }
 
-  patchStatus(ref: ObjectRef, patch: unknown, options: CallOptions = {}): Promise<T> {
-    return this.#call(
-      'patch status of',
-      ref,
-      options,
-      (o) => this.#backend.patchStatus(ref, patch, o),
-      PatchStrategy.MergePatch,
-    ).then((x) => this.#normalize(x));
+  async patchStatus(ref: ObjectRef, patch: unknown, options: CallOptions = {}): Promise<T> {
+    return this.#patch('patch status of', `${this.#itemPath(ref)}/status`, ref, patch, MERGE_PATCH, options);
   }
 
   async watch(
@@ -235,32 +204,39 @@ export class KubeResource<T extends KubeObject> implements ResourceStore<T>, Wat
     onEvent: (type: WatchEventType, object: T | KubeStatus) => void,
     onDone: (error?: unknown) => void,
   ): Promise<WatchHandle> {
-    const query: Record<string, string | number | boolean | undefined> = {
-      resourceVersion: request.resourceVersion,
-      labelSelector: request.labelSelector,
-      fieldSelector: request.fieldSelector,
-      timeoutSeconds: request.timeoutSeconds,
-      allowWatchBookmarks: request.allowWatchBookmarks,
-    };
     const what = `watch ${this.resource}${namespace ? ` in ${namespace}` : ''}`;
     let finished = false;
-    const controller = await new Watch(this.#kubeConfig).watch(
-      this.#backend.collectionPath(this.#namespaceFor(namespace)),
-      query,
-      (type: string, object: unknown) => {
-        if (finished) return;
-        if (type === 'ERROR') onEvent('ERROR', object as KubeStatus);
-        else onEvent(type as WatchEventType, this.#normalize(object));
-      },
-      (error: unknown) => {
-        if (finished) return;
-        finished = true;
-        onDone(error ? toKubeError(error, what) : undefined);
-      },
-    );
-    return {
-      stop: () => controller.abort(),
+    const finish = (error?: unknown) => {
+      if (finished) return;
+      finished = true;
+      onDone(error ? toKubeError(error, what) : undefined);
     };
+    return this.#rest.stream(
+      {
+        path: this.#collectionPath(namespace),
+        query: {
+          watch: true,
+          resourceVersion: request.resourceVersion,
+          labelSelector: request.labelSelector,
+          fieldSelector: request.fieldSelector,
+          timeoutSeconds: request.timeoutSeconds,
+          allowWatchBookmarks: request.allowWatchBookmarks,
+        },
+      },
+      (line) => {
+        if (finished) return;
+        let event: { type: string; object: unknown };
+        try {
+          event = JSON.parse(line) as { type: string; object: unknown };
+        } catch (error) {
+          finish(new Error(`unparseable watch event: ${(error as Error).message}`));
+          return;
+        }
+        if (event.type === 'ERROR') onEvent('ERROR', event.object as KubeStatus);
+        else onEvent(event.type as WatchEventType, this.#normalize(event.object as T));
+      },
+      finish,
+    );
   }
 
   /** A KubeApiError built from a watch ERROR event. */
@@ -268,17 +244,46 @@ export class KubeResource<T extends KubeObject> implements ResourceStore<T>, Wat
     return errorFromStatus(status, `watch ${this.resource}${namespace ? ` in ${namespace}` : ''}`);
   }
 
-  async #call<R>(
+  #patch(
+    verb: string,
+    path: string,
+    ref: ObjectRef,
+    body: unknown,
+    contentType: string,
+    options: CallOptions,
+  ): Promise<T> {
+    return this.#call(verb, ref, options, {
+      method: 'PATCH',
+      path,
+      query: this.#writeQuery(),
+      body,
+      contentType,
+    });
+  }
+
+  /** One request answering an object, normalised, retried on Transient failures. */
+  async #call(
     verb: string,
     ref: ObjectRef,
     options: CallOptions,
-    request: (o: ConfigurationOptions) => Promise<R>,
-    contentType?: string,
+    request: Parameters<KubeRest['request']>[0],
+  ): Promise<T> {
+    const raw = await this.#retried(ref, verb, options, () =>
+      this.#rest.request<T>({ ...request, signal: options.signal }),
+    );
+    return this.#normalize(raw);
+  }
+
+  async #retried<R>(
+    ref: ObjectRef,
+    verb: string,
+    options: CallOptions,
+    request: () => Promise<R>,
   ): Promise<R> {
     const what = `${verb} ${this.resource} ${formatRef(ref)}`.trimEnd();
     const once = async () => {
       try {
-        return await request(requestOptions(options.signal, contentType));
+        return await request();
       } catch (error) {
         throw toKubeError(error, what);
       }
@@ -287,151 +292,28 @@ export class KubeResource<T extends KubeObject> implements ResourceStore<T>, Wat
     return withRetry(once, { ...this.#options.retry, signal: options.signal });
   }
 
-  #apiVersion(): string {
-    return this.descriptor.group
-      ? `${this.descriptor.group}/${this.descriptor.version}`
-      : this.descriptor.version;
+  #writeQuery(): { fieldManager: string | undefined } {
+    return { fieldManager: this.#options.fieldManager };
   }
 
-  #namespaceFor(namespace: string | undefined): string | undefined {
-    return this.descriptor.namespaced ? namespace : undefined;
+  #collectionPath(namespace: string | undefined): string {
+    const { group, version, plural, namespaced } = this.descriptor;
+    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+    if (!namespaced) return `${base}/${plural}`;
+    return namespace ? `${base}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `${base}/${plural}`;
   }
 
-  /**
-   * Plain JSON with apiVersion and kind set: typed clients turn timestamps into Date objects and
-   * list items of built-in kinds lack apiVersion/kind, so every path ends up looking like a watch event.
-   */
-  #normalize(raw: unknown): T {
-    const plain = JSON.parse(JSON.stringify(raw)) as T;
-    plain.apiVersion ??= this.#apiVersion();
-    plain.kind ??= this.descriptor.kind;
-    return plain;
+  #itemPath(ref: ObjectRef): string {
+    if (this.descriptor.namespaced && !ref.namespace) {
+      throw new Error(`${this.descriptor.plural} is namespaced: a namespace is required`);
+    }
+    return `${this.#collectionPath(ref.namespace)}/${encodeURIComponent(ref.name)}`;
   }
-}
 
-/** Per-request client-node options: the abort signal and, for patches, the Content-Type. */
-export function requestOptions(signal: AbortSignal | undefined, contentType?: string): ConfigurationOptions {
-  const base: ConfigurationOptions = contentType ? setHeaderOptions('Content-Type', contentType) : {};
-  if (!signal) return base;
-  // client-node's call-time middleware is Observable-based; its Observable wraps a promise.
-  const signalMiddleware = {
-    pre: (context: RequestContext) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: <R>(response: R) => new Observable(Promise.resolve(response)),
-  };
-  return {
-    ...base,
-    middleware: [...(base.middleware ?? []), signalMiddleware],
-    middlewareMergeStrategy: 'append',
-  } as ConfigurationOptions;
-}
-
-/** Per-request options carrying only an AbortSignal. */
-export function signalOptions(signal: AbortSignal): ConfigurationOptions {
-  return requestOptions(signal);
-}
-
-/** A backend for a custom resource (or any non-core group) through CustomObjectsApi. */
-export function customObjectsBackend(
-  kubeConfig: KubeConfig,
-  d: ResourceDescriptor,
-  fieldManager?: string,
-): Backend {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const gv = { group: d.group, version: d.version, plural: d.plural };
-  const ns = (namespace: string | undefined): string => {
-    if (!namespace) throw new Error(`${d.plural} is namespaced: a namespace is required`);
-    return namespace;
-  };
-  const listQuery = (q: ListOptions) => ({
-    labelSelector: q.labelSelector,
-    fieldSelector: q.fieldSelector,
-    limit: q.limit,
-    _continue: q.continue,
-  });
-  return {
-    get: (ref, o) =>
-      d.namespaced
-        ? api.getNamespacedCustomObject({ ...gv, namespace: ns(ref.namespace), name: ref.name }, o)
-        : api.getClusterCustomObject({ ...gv, name: ref.name }, o),
-    list: (namespace, q, o) =>
-      d.namespaced && namespace
-        ? api.listNamespacedCustomObject({ ...gv, namespace, ...listQuery(q) }, o)
-        : api.listClusterCustomObject({ ...gv, ...listQuery(q) }, o),
-    create: (namespace, body, o) =>
-      d.namespaced
-        ? api.createNamespacedCustomObject(
-            { ...gv, namespace: ns(namespace), body: body as object, fieldManager },
-            o,
-          )
-        : api.createClusterCustomObject({ ...gv, body: body as object, fieldManager }, o),
-    replace: (ref, body, o) =>
-      d.namespaced
-        ? api.replaceNamespacedCustomObject(
-            { ...gv, namespace: ns(ref.namespace), name: ref.name, body: body as object, fieldManager },
-            o,
-          )
-        : api.replaceClusterCustomObject({ ...gv, name: ref.name, body: body as object, fieldManager }, o),
-    delete: (ref, body, propagationPolicy, o) =>
-      d.namespaced
-        ? api.deleteNamespacedCustomObject(
-            { ...gv, namespace: ns(ref.namespace), name: ref.name, body: body as object, propagationPolicy },
-            o,
-          )
-        : api.deleteClusterCustomObject(
-            { ...gv, name: ref.name, body: body as object, propagationPolicy },
-            o,
-          ),
-    patch: (ref, body, o) =>
-      d.namespaced
-        ? api.patchNamespacedCustomObject(
-            { ...gv, namespace: ns(ref.namespace), name: ref.name, body: body as object, fieldManager },
-            o,
-          )
-        : api.patchClusterCustomObject({ ...gv, name: ref.name, body: body as object, fieldManager }, o),
-    patchStatus: (ref, body, o) =>
-      d.namespaced
-        ? api.patchNamespacedCustomObjectStatus(
-            { ...gv, namespace: ns(ref.namespace), name: ref.name, body: body as object, fieldManager },
-            o,
-          )
-        : api.patchClusterCustomObjectStatus(
-            { ...gv, name: ref.name, body: body as object, fieldManager },
-            o,
-          ),
-    collectionPath: (namespace) =>
-      d.namespaced && namespace
-        ? `/apis/${d.group}/${d.version}/namespaces/${encodeURIComponent(namespace)}/${d.plural}`
-        : `/apis/${d.group}/${d.version}/${d.plural}`,
-  };
-}
-
-/** Nodes, through CoreV1Api (core group, cluster-scoped). */
-export function nodesBackend(kubeConfig: KubeConfig, fieldManager?: string): Backend {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
-  // The generated typings want V1Node class instances; plain JSON serialises identically.
-  // biome-ignore lint/suspicious/noExplicitAny: the plain-JSON body stands in for the generated model type.
-  const node = (body: unknown) => body as any;
-  return {
-    get: (ref, o) => api.readNode({ name: ref.name }, o),
-    list: (_namespace, q, o) =>
-      api.listNode(
-        {
-          labelSelector: q.labelSelector,
-          fieldSelector: q.fieldSelector,
-          limit: q.limit,
-          _continue: q.continue,
-        },
-        o,
-      ),
-    create: (_namespace, body, o) => api.createNode({ body: node(body), fieldManager }, o),
-    replace: (ref, body, o) => api.replaceNode({ name: ref.name, body: node(body), fieldManager }, o),
-    delete: (ref, body, propagationPolicy, o) =>
-      api.deleteNode({ name: ref.name, body: node(body), propagationPolicy }, o),
-    patch: (ref, body, o) => api.patchNode({ name: ref.name, body: node(body), fieldManager }, o),
-    patchStatus: (ref, body, o) => api.patchNodeStatus({ name: ref.name, body: node(body), fieldManager }, o),
-    collectionPath: () => '/api/v1/nodes',
-  };
+  /** The object with apiVersion and kind set: list items of built-in kinds come without them. */
+  #normalize(obj: T): T {
+    obj.apiVersion ??= this.#apiVersion;
+    obj.kind ??= this.descriptor.kind;
+    return obj;
+  }
 }

@@ -1,9 +1,10 @@
 // The HTTP endpoints operators and kubelets poll: /metrics (Prometheus), /healthz (alive), /readyz (ready).
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { PluginReleaseError } from '../runtime/errors.ts';
+import { http } from '../runtime/node-http.ts';
 
 export interface HealthServerOptions {
   /** `host:port`, `:port` (all interfaces) or `[::1]:port`; port 0 picks a free one. */
@@ -45,7 +46,7 @@ export function parseAddress(addr: string): { host: string; port: number } {
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { host, port } = parseAddress(options.addr);
-  const server: Server = createServer((req, res) => {
+  const server: Server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();

@@ -2,9 +2,11 @@
 //
 // The messages are a string or enum field or two, so a 40-line wire codec beats loading .proto files at
 // run time (nothing to ship beside the compiled code). The channel uses a local subchannel pool so one
-// failed attempt's reconnect backoff never leaks into the next attempt.
-import * as grpc from '@grpc/grpc-js';
+// failed attempt's reconnect backoff never leaks into the next attempt. grpc-js is loaded on the first
+// call: an agent whose plugins probe over http, tcp or exec never pays its 5 MB (docs/benchmarks.md).
 import type { HandshakeResult } from '../../api/index.ts';
+
+let grpcModule: Promise<typeof import('@grpc/grpc-js')> | undefined;
 
 /** The grpc-js target for an announced address. */
 export function grpcTarget(target: Pick<HandshakeResult, 'network' | 'address'>): string {
@@ -20,13 +22,15 @@ export class GrpcCallError extends Error {
 }
 
 /** One unary call with a deadline; rejects with GrpcCallError (grpcCode set when the server answered). */
-export function unaryCall(
+export async function unaryCall(
   target: Pick<HandshakeResult, 'network' | 'address'>,
   method: string,
   request: Buffer,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<Buffer> {
+  grpcModule ??= import('@grpc/grpc-js');
+  const grpc = await grpcModule;
   const client = new grpc.Client(grpcTarget(target), grpc.credentials.createInsecure(), {
     'grpc.use_local_subchannel_pool': 1,
     'grpc.enable_retries': 0,
@@ -56,8 +60,9 @@ export function unaryCall(
   });
 }
 
-export const GRPC_UNIMPLEMENTED = grpc.status.UNIMPLEMENTED;
-export const GRPC_NOT_FOUND = grpc.status.NOT_FOUND;
+/** gRPC status codes (grpc.status), fixed by the protocol. */
+export const GRPC_UNIMPLEMENTED = 12;
+export const GRPC_NOT_FOUND = 5;
 
 /** Encodes a protobuf string field (wire type 2). */
 export function stringField(field: number, value: string): Buffer {

@@ -7,11 +7,11 @@
 // Every wait goes through the injected `delay`, so tests can drive time.
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HandshakeResult, NodeReason, type Probe } from '../../api/index.ts';
+import { http } from '../../runtime/node-http.ts';
 import { ActivationError } from '../errors.ts';
 import {
   type ContainmentOptions,

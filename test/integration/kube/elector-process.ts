@@ -1,6 +1,6 @@
 // A leader-election candidate as its own process, for failover tests: prints JSON lines on stdout.
 // Usage: node elector-process.ts <kubeconfig> <identity> <lease-name>
-import { KubeLeaseLock, loadKubeConfig } from '../../../src/kube/index.ts';
+import { createKubeClients, loadKubeConfig } from '../../../src/kube/index.ts';
 import { LeaderElector } from '../../../src/runtime/index.ts';
 
 const [kubeconfig, identity, leaseName] = process.argv.slice(2);
@@ -11,7 +11,7 @@ if (!kubeconfig || !identity || !leaseName) {
 const say = (event: string) => console.log(JSON.stringify({ event, identity, at: Date.now() }));
 
 const elector = new LeaderElector({
-  lock: new KubeLeaseLock(loadKubeConfig(kubeconfig), 'default', leaseName),
+  lock: createKubeClients(loadKubeConfig(kubeconfig)).leaseLock('default', leaseName),
   identity,
   leaseDurationSeconds: 2,
   renewDeadlineMs: 1_500,

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KubeLeaseLock } from '../../../src/kube/index.ts';
 import { LeaderElector } from '../../../src/runtime/index.ts';
 import { aWorld, eventually, NAMESPACE, type World } from './support.ts';
 
@@ -59,7 +58,7 @@ describe('leader election on the dev cluster', () => {
     const stop = new AbortController();
     let led = false;
     const elector = new LeaderElector({
-      lock: new KubeLeaseLock(world.kubeConfig, NAMESPACE, 'in-process'),
+      lock: world.clients.leaseLock(NAMESPACE, 'in-process'),
       identity: 'solo',
       leaseDurationSeconds: LEASE_SECONDS,
       renewDeadlineMs: 1_500,

@@ -49,7 +49,17 @@ const expectedReports: Record<string, { rows: (string | number)[]; columns: stri
   memory: {
     rows: [0, 100],
     columns: ['RSS MB', 'heap used MB', 'RSS after GC MB', 'heap used after GC MB', 'peak RSS MB'],
-    figures: ['activations', 'rssMb', 'heapUsedMb', 'baselineRssMb', 'clientNodeRssMb'],
+    figures: [
+      'activations',
+      'rssMb',
+      'heapUsedMb',
+      'baselineRssMb',
+      'clientNodeRssMb',
+      'agentRssMb',
+      'keeperRssMb',
+      'heapKbPerActivation',
+      'slowestStartupMs',
+    ],
   },
 };
 
@@ -87,6 +97,25 @@ describe.each(benchmarkNames)('the %s benchmark', (name) => {
       for (const row of result.tables[0]!.rows) expect(row['writes / node']).toBeGreaterThanOrEqual(2);
       expect(Object.keys(result.files ?? {})).toEqual(['rollout-scale.svg']);
       expect(result.files?.['rollout-scale.svg']).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+    }
+    if (name === 'memory') {
+      // Each figure of the issue beside its target, and the agent and keeper really sampled.
+      const targets = result.tables.find((t) => t.caption === 'Each figure against its target')!.rows;
+      expect(targets.map((r) => r.figure)).toEqual([
+        'agent RSS at rest, no plugins',
+        'keeper RSS at rest, no fronts',
+        'agent RSS at rest, first start (cold compile cache)',
+        'controller RSS at rest, empty cluster',
+        'controller RSS at rest, 100 activations',
+        'plugin-release --version',
+        'plugin-release --help',
+        'plugin-release controller --help',
+        'plugin-release agent --help',
+        'plugin-release keeper --help',
+      ]);
+      for (const row of targets) expect(row.met).toMatch(/^(yes|NO)$/);
+      expect(result.figures.agentRssMb).toBeGreaterThan(20);
+      expect(result.figures.keeperRssMb).toBeGreaterThan(20);
     }
   });
 });
