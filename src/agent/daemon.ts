@@ -22,6 +22,7 @@ export interface AgentOptions {
   nodeName: string;
   root: string;
   stagingRoot: string;
+  /** The caller binds `node` (as the CLI and the local fleet do), so no line here repeats it. */
   logger: Logger;
   /** host:port for /metrics, /healthz, /readyz; none when omitted. */
   metricsAddr?: string;
@@ -147,7 +148,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   activations.start();
   await activations.waitForSync();
-  logger.info({ node: nodeName, activations: activations.keys().length }, 'agent synced');
+  logger.info({ activations: activations.keys().length }, 'agent synced');
   const running = queue.run(
     options.workers ?? 4,
     (k, signal) => binding.reconcile(k, reconcileLogger(logger, k), signal),

@@ -66,7 +66,7 @@ describe('PluginRelease CRD', () => {
       .filter((c: Node) => !c.priority)
       .map((c: Node) => String(c.name).toUpperCase());
     expect(columns).toEqual(['PLUGIN', 'VERSION', 'READY', 'STATUS', 'AGE']);
-    expect(plr.spec.names).toMatchObject({ shortNames: ['plr'], categories: ['pluginrelease'] });
+    expect(plr.spec.names).toMatchObject({ shortNames: ['plr'], categories: ['pluginreleases-all'] });
   });
 
   it('declares maxUnavailable int-or-string and conditions a list-map keyed by type', () => {
