@@ -57,7 +57,7 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease, finding its cluster', () => {
         artifact: { path: '/staging/echo/1.0.0', digest: `sha256:${'a'.repeat(64)}` },
       },
     } as PluginRelease);
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all([cluster?.stop(), bare?.stop()]);
