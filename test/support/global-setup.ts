@@ -72,7 +72,8 @@ function signal(target: number, sig: NodeJS.Signals) {
 }
 
 export default function setup() {
-  const dir = mkdtempSync(join(tmpdir(), 'plugin-release-test-'));
+  // Short: unix socket paths under it must fit in 107 bytes (sun_path).
+  const dir = mkdtempSync(join(tmpdir(), 'prt-'));
   // Tests run stages and plugins as other uids (65534): they must be able to traverse to their dirs.
   chmodSync(dir, 0o755);
   process.env.TMPDIR = dir;
