@@ -127,6 +127,9 @@ Examples:
   },
 };
 
+/** What `wait`'s check answers after its one look with --timeout 0 (not an exit code). */
+const LOOKED_ONCE = -1;
+
 const wait: PluginCommand = {
   summary: 'Wait until the release is Ready; fail at once when it is Stalled',
   flags: ['timeout'],
@@ -167,10 +170,11 @@ Examples:
         pausedSaid = true;
         console.error(`${name} is paused (${last.reason}); still waiting. ${last.message}`);
       }
-      return ctx.timeoutMs === 0 ? -1 : undefined;
+      // --timeout 0: this one look is all; the timer alone could fire before the first look.
+      return ctx.timeoutMs === 0 ? LOOKED_ONCE : undefined;
     };
     const code = await ctx.follow((release) => verdict(release), AbortSignal.any([timeout, ctx.interrupted]));
-    if (code !== undefined && code >= 0) return code;
+    if (code !== undefined && code !== LOOKED_ONCE) return code;
     if (ctx.interrupted.aborted) return 130;
     const now = last
       ? ` it is ${last.state} (${last.reason})${last.message ? `: ${last.message}` : '.'}`
