@@ -69,7 +69,7 @@ describe.skipIf(!KUBECTL)('kubectl with a Ready release and a Stalled one', () =
     expect(run.stdout).toMatch(/^pluginrelease\.pluginrelease\.io\/good is Ready \(RolloutComplete\): /);
   });
 
-  it('fails a wait within 2 s of the release going Stalled, and at once when it already is', async () => {
+  it('fails a wait at once when the release goes Stalled, and when it already is', async () => {
     // Nobody staged this artifact: the first node rejects it and the rollout halts. The release starts
     // paused, so the wait is up and watching (it says so) before anything can stall.
     const missing = join(staging, 'missing', '1.0.0');
@@ -103,7 +103,9 @@ describe.skipIf(!KUBECTL)('kubectl with a Ready release and a Stalled one', () =
     expect(stalled?.status).toBe('True');
     const afterStalled = at - Date.parse(stalled?.lastTransitionTime ?? '');
     console.log(`wait exited ${afterStalled} ms after Stalled=True`);
-    expect(afterStalled).toBeLessThan(2000);
+    // About 0.1 s on a quiet machine and 2.7 s at a load average of 25 on 2 cores: the bound says "at
+    // once, not at --timeout" (10 minutes here) with room for a machine that busy.
+    expect(afterStalled).toBeLessThan(10_000);
 
     const started = Date.now();
     const again = await f.kubectl(['wait', 'late', '--timeout', '10m']);
