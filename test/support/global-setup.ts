@@ -74,8 +74,9 @@ function signal(target: number, sig: NodeJS.Signals) {
 export default function setup() {
   // Short: unix socket paths under it must fit in 107 bytes (sun_path).
   const dir = mkdtempSync(join(tmpdir(), 'prt-'));
-  // Tests run stages and plugins as other uids (65534): they must be able to traverse to their dirs.
-  chmodSync(dir, 0o755);
+  // It stands in for /tmp, so it has /tmp's mode (sticky, world-writable): plugins run as other uids
+  // (65534) traverse it, and where a socket path would be too long they create their socket in it.
+  chmodSync(dir, 0o1777);
   process.env.TMPDIR = dir;
   process.env[RUN_DIR_ENV] = dir;
 
