@@ -28,6 +28,7 @@ export interface AgentOptions {
   nodeName: string;
   root: string;
   stagingRoot: string;
+  /** The caller binds `node` (as the CLI and the local fleet do), so no line here repeats it. */
   logger: Logger;
   /** host:port for /metrics, /healthz, /readyz; none when omitted. */
   metricsAddr?: string;
@@ -175,7 +176,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await engine.close(false);
     throw error;
   }
-  logger.info({ node: nodeName, activations: activations.keys().length }, 'agent synced');
+  logger.info({ activations: activations.keys().length }, 'agent synced');
   const running = queue.run(
     options.workers ?? 4,
     (k, signal) => binding.reconcile(k, reconcileLogger(logger, k), signal),

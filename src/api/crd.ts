@@ -22,6 +22,12 @@ export function toStructural(node: JsonSchema): JsonSchema {
     out[key] = value;
   }
   if (out['x-kubernetes-int-or-string']) {
+    // A structural schema allows no typed anyOf branches here, so each branch's bounds move up to the
+    // node: `minimum` only constrains integers and `pattern` only strings, so they stay per branch.
+    for (const branch of (out.anyOf as JsonSchema[] | undefined) ?? []) {
+      const { type: _type, ...bounds } = toStructural(branch);
+      Object.assign(out, bounds);
+    }
     delete out.anyOf;
     delete out.type;
   }

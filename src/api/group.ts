@@ -19,7 +19,12 @@ export const Kinds = {
   },
 } as const;
 
-export const CATEGORY = 'pluginrelease';
+/**
+ * The category both kinds share (`kubectl get pluginreleases-all`). It must not equal a resource's
+ * name: kubectl expands categories before names, so a category `pluginrelease` would turn
+ * `kubectl get pluginrelease NAME` into a get of both kinds.
+ */
+export const CATEGORY = 'pluginreleases-all';
 
 export const Labels = {
   /** Set by the controller on every PluginActivation: the node whose agent executes it. */

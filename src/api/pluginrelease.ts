@@ -16,18 +16,24 @@ import {
 
 export const Artifact = z
   .object({
-    path: absolutePath().describe('Where the artifact is staged on each node: a file or a directory.'),
+    path: absolutePath().describe(
+      'Where the artifact is staged on each node: a file or a directory. An absolute path without empty, "." or ".." segments.',
+    ),
     digest: digest().describe('sha256 of the artifact as computed by `plugin-release digest <path>`.'),
     entrypoint: relativePath()
       .optional()
-      .describe('Executable inside a directory artifact. Omit when the artifact is the executable itself.'),
+      .describe(
+        'Executable inside a directory artifact, as a relative path without "." or ".." segments. Omit when the artifact is the executable itself.',
+      ),
     args: z.array(z.string()).max(64).prefault([]).describe('Arguments passed to the entrypoint (no shell).'),
   })
   .describe('The plugin artifact, already staged on each node by whatever ships releases.');
 
 export const Config = z
   .object({
-    path: absolutePath().describe('Where the config file is staged on each node.'),
+    path: absolutePath().describe(
+      'Where the config file is staged on each node. An absolute path without empty, "." or ".." segments.',
+    ),
     digest: digest().describe('sha256 of the config file.'),
   })
   .describe('An optional config file, copied beside the artifact and passed to the plugin.');
@@ -126,7 +132,9 @@ export const Serve = z
       .string()
       .regex(SERVE_ADDRESS_PATTERN, 'must be unix:///absolute/path.sock or tcp://host:port')
       .optional()
-      .describe('The stable front the agent owns. Default: unix://<agent root>/plugins/<plugin>/front.sock.'),
+      .describe(
+        'The stable front the agent owns: unix:///absolute/path.sock or tcp://host:port. Default: unix://<agent root>/plugins/<plugin>/front.sock.',
+      ),
   })
   .describe('Where clients reach the plugin on each node, across swaps.');
 
@@ -187,7 +195,7 @@ export const Rollout = z
     maxUnavailable: intOrPercent()
       .prefault(1)
       .describe(
-        'Nodes in flight at once: a count or a percentage of targeted nodes (rounded up, at least 1).',
+        'Nodes in flight at once: a count of at least 1, or a percentage of targeted nodes from "0%" to "100%" (rounded up, at least 1 node).',
       ),
     canary: z
       .object({

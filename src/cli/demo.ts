@@ -157,8 +157,8 @@ export async function main(argv: string[]): Promise<number> {
     view.say('Press Ctrl-C to stop.');
     await untilSignal();
   } else {
-    view.say(`Kubeconfig (valid while the demo runs; use --keep): ${fleet.kubeconfigPath}`);
-    view.say(`  kubectl --kubeconfig ${fleet.kubeconfigPath} get plr,pla`);
+    // The cluster stops with the demo, so a kubectl line here would point at nothing.
+    view.say('The cluster stops now. To inspect it with kubectl afterwards, run: npm run demo -- --keep');
   }
   await fleet.stop();
   logger.flush();

@@ -24,7 +24,17 @@ export async function main(argv: string[]): Promise<number> {
     console.log(await digestPath(await realpath(path)));
     return 0;
   } catch (error) {
-    console.error(`plugin-release digest: ${(error as Error).message}`);
+    console.error(`plugin-release digest: ${describe(error, path)}`);
     return 1;
   }
+}
+
+/** A sentence for what went wrong, not Node's `ENOENT: …, realpath '…'`. */
+function describe(error: unknown, path: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `${path} does not exist (or a link on the way to it is broken).`;
+  if (code === 'EACCES' || code === 'EPERM')
+    return `${path} (or a directory in it) is not readable by this user.`;
+  if (code === 'ENOTDIR') return `${path}: a component of the path is not a directory.`;
+  return (error as Error).message;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { UsageError } from './flags.ts';
-import { pluginCommands } from './kubectl-plugin/commands.ts';
+import { type CommandFlag, pluginCommands } from './kubectl-plugin/commands.ts';
 
 const width = Math.max(...Object.keys(pluginCommands).map((c) => c.length + ' <release>'.length));
 
@@ -18,6 +18,9 @@ ${Object.entries(pluginCommands)
   .join('\n')}
 
 Flags (anywhere after the plugin name, as kubectl passes them through):
+  -o, --output json|yaml status and history as a document
+  -w, --watch            status: print again after every change, until Ctrl-C
+  --timeout <duration>   wait: how long, e.g. 30s, 5m, 1h (default 5m)
   --kubeconfig <path>    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
   --context <name>       kubeconfig context (default: the current context)
   -n, --namespace <ns>   the release's namespace (default: the context's namespace)
@@ -26,13 +29,16 @@ Flags (anywhere after the plugin name, as kubectl passes them through):
 
 Examples:
   kubectl pluginrelease status echo
+  kubectl pluginrelease status echo -o json
+  kubectl pluginrelease wait echo --timeout 10m
   kubectl pluginrelease pause echo -n plugins
   kubectl pluginrelease resume echo --context prod
   kubectl pluginrelease retry echo && kubectl pluginrelease status echo
   kubectl pluginrelease history echo
   kubectl pluginrelease undo echo --to-revision 2
 
-Exit codes: 0 success; 1 invalid input, release not found, or an API or kubeconfig error.
+Exit codes: 0 success; 1 invalid input, release not found, an API or kubeconfig error, or (wait) a
+Stalled release or a timeout.
 Install: put bin/kubectl-pluginrelease.js on PATH as kubectl-pluginrelease (see docs/cli.md).`;
 
 const Flags = z.object({
@@ -43,6 +49,13 @@ const Flags = z.object({
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, '--namespace must be a DNS label (lower case, digits, -)')
     .max(63)
     .optional(),
+  output: z.enum(['json', 'yaml'], { error: '--output must be json or yaml' }).optional(),
+  watch: z.boolean().default(false),
+  timeout: z
+    .string()
+    .regex(/^(0|(\d+h)?(\d+m)?(\d+s)?)$/, '--timeout must be a duration such as 30s, 5m, 1h30m or 0')
+    .refine((t) => t !== '', '--timeout must be a duration such as 30s, 5m, 1h30m or 0')
+    .default('5m'),
   help: z.boolean().default(false),
   version: z.boolean().default(false),
   'to-revision': z
@@ -51,6 +64,22 @@ const Flags = z.object({
     .transform(Number)
     .optional(),
 });
+
+/** `1h30m`, `45s`, `0` → milliseconds (the regex above admits only these forms). */
+export function durationMs(text: string): number {
+  const unit = { h: 3_600_000, m: 60_000, s: 1000 } as const;
+  let ms = 0;
+  for (const [, n, u] of text.matchAll(/(\d+)([hms])/g)) ms += Number(n) * unit[u as keyof typeof unit];
+  return ms;
+}
+
+/** The flags a command takes beyond the common ones, as typed on the command line. */
+const FLAG_NAMES: Record<CommandFlag, string> = {
+  output: '--output',
+  watch: '--watch',
+  timeout: '--timeout',
+  'to-revision': '--to-revision',
+};
 
 export interface Invocation {
   command: string | undefined;
@@ -70,6 +99,9 @@ export function parseInvocation(argv: string[]): Invocation {
         kubeconfig: { type: 'string' },
         context: { type: 'string' },
         namespace: { type: 'string', short: 'n' },
+        output: { type: 'string', short: 'o' },
+        watch: { type: 'boolean', short: 'w' },
+        timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
         'to-revision': { type: 'string' },
@@ -91,8 +123,11 @@ export function parseInvocation(argv: string[]): Invocation {
   if (!Object.hasOwn(pluginCommands, command)) throw new UsageError(`unknown command "${command}"`);
   if (release === undefined) throw new UsageError(`${command} needs a release name`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  if (flags.data['to-revision'] !== undefined && command !== 'undo')
-    throw new UsageError('--to-revision is a flag of undo');
+  const takes = pluginCommands[command]?.flags ?? [];
+  for (const flag of Object.keys(FLAG_NAMES) as CommandFlag[]) {
+    if (parsed.values[flag] !== undefined && !takes.includes(flag))
+      throw new UsageError(`${command} does not take ${FLAG_NAMES[flag]}`);
+  }
   return { command, release, flags: flags.data };
 }
 
@@ -130,8 +165,10 @@ export async function main(argv: string[]): Promise<number> {
   // The Kubernetes client loads only now: --help and usage errors stay instant.
   const { runAgainstCluster } = await import('./kubectl-plugin/cluster.ts');
   const { 'to-revision': toRevision, ...access } = flags;
-  return runAgainstCluster(command, release, {
-    ...access,
+  return runAgainstCluster(command, release, access, {
+    output: flags.output,
+    watch: flags.watch,
+    timeoutMs: durationMs(flags.timeout),
     ...(toRevision !== undefined ? { toRevision } : {}),
   });
 }

@@ -12,6 +12,7 @@ import { hostPluginDir, hostReleaseDir } from '../agent/host/layout.ts';
 import { NodeEngine } from '../agent/node-engine.ts';
 import { isSameProcess, readProcessIdentity } from '../agent/runtime/index.ts';
 import { pluginDir, readLinkRevision, releaseDir, runRoot } from '../agent/store.ts';
+import { pluginReleaseCrd } from '../api/crd.ts';
 import {
   DNS_SUBDOMAIN_PATTERN,
   formatIssues,
@@ -21,6 +22,7 @@ import {
   type Runtime,
   revisionOf,
 } from '../api/index.ts';
+import { prune, type Schema } from '../devcluster/schema.ts';
 
 export const help = `Usage: plugin-release try-activate --release <file.yaml> --staging-root <dir> --root <dir> [--node <name>]
 
@@ -36,11 +38,17 @@ run directories are removed afterwards, unless --root already held them.
 
 --node names this machine for \${PLUGIN_RELEASE_NODE} in the release (default: localhost).
 
+The file is checked as the API server checks it with kubectl's default strict field validation: a field
+the schema does not know (a typo such as "helth:") is refused, naming it, with exit 1.
+
+--root is a scratch directory of your own, never the root a running agent uses: that one is locked
+(RootLocked), and its fronts are taken (FrontUnavailable).
+
 Exit codes: 0 probe_ok, 2 probe_failed, 1 error or invalid input.
 
 Example:
   plugin-release try-activate --release examples/minimal.yaml \\
-    --staging-root /var/lib/plugin-release/staging --root /var/lib/plugin-release/agent`;
+    --staging-root /var/lib/plugin-release/staging --root "$(mktemp -d)"`;
 
 const Flags = z.object({
   release: z.string().min(1, '--release is required'),
@@ -71,6 +79,13 @@ export async function main(argv: string[]): Promise<number> {
   let release: PluginRelease;
   try {
     const doc = parse(await readFile(flags.release, 'utf8'));
+    const unknown = unknownFields(doc);
+    if (unknown.length > 0) {
+      throw new Error(
+        `${unknown.map((u) => `unknown field "${u}"`).join(', ')} (kubectl apply refuses them too: ` +
+          'check the spelling against docs/api-reference.md)',
+      );
+    }
     const parsed = PluginRelease.safeParse(doc);
     if (!parsed.success) throw new Error(formatIssues(parsed.error));
     release = parsed.data;
@@ -135,6 +150,17 @@ export async function main(argv: string[]): Promise<number> {
     await fronts?.detach().catch(() => {});
     await leftovers?.remove().catch(() => {});
   }
+}
+
+/**
+ * The fields of `doc` that the PluginRelease CRD's schema does not declare, as `spec.helth`: the API
+ * server prunes them, and refuses them under kubectl's default fieldValidation=Strict. zod alone would
+ * drop them silently, so a typo'd probe would mean no probe at all.
+ */
+function unknownFields(doc: unknown): string[] {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return [];
+  const schema = pluginReleaseCrd().spec.versions[0]?.schema.openAPIV3Schema as Schema;
+  return prune(structuredClone(doc) as Parameters<typeof prune>[0], schema);
 }
 
 /**

@@ -54,7 +54,7 @@ describe('discovery', () => {
       kind: 'PluginRelease',
       shortNames: ['plr'],
     });
-    expect(plr.categories).toContain('pluginrelease');
+    expect(plr.categories).toContain('pluginreleases-all');
     expect([...plr.verbs].sort()).toEqual([
       'create',
       'delete',

@@ -48,6 +48,42 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
     expect(row).toMatch(/\d+s$/);
   });
 
+  it('gets and describes one release by its singular name, and lists only releases by it', async () => {
+    const get = await t.kubectl(['get', 'pluginrelease', name(), '--no-headers', ...ns()]);
+    expect(get).toMatchObject({ code: 0, stderr: '' });
+    expect(get.stdout.split(/\s+/).slice(0, 3)).toEqual([name(), 'echo', '1.0.0']);
+    const describe = await t.kubectl(['describe', 'pluginrelease', name(), ...ns()]);
+    expect(describe).toMatchObject({ code: 0, stderr: '' });
+    expect(describe.stdout).toMatch(new RegExp(`^Name:\\s+${name()}$`, 'm'));
+    expect(describe.stdout).toMatch(/^Kind:\s+PluginRelease$/m);
+    // The category names both kinds, and no resource name: `pluginrelease` stays the release alone.
+    const all = await t.kubectl(['get', 'pluginreleases-all', '-o', 'name', ...ns()]);
+    expect(all.stdout.trim()).toBe(`pluginrelease.pluginrelease.io/${name()}`);
+    const list = await t.kubectl(['get', 'pluginrelease', ...ns()]);
+    expect(list.stdout.split('\n')[0]!.split(/\s+/)).toEqual([
+      'NAME',
+      'PLUGIN',
+      'VERSION',
+      'READY',
+      'STATUS',
+      'AGE',
+    ]);
+  });
+
+  it.each([
+    [0, 'should be greater than or equal to 1'],
+    [-1, 'should be greater than or equal to 1'],
+    ['-10%', "should match '^(100|[1-9]?[0-9])%$'"],
+  ])('refuses maxUnavailable %j, as the controller would', async (value, message) => {
+    const release = parse(readFileSync(EXAMPLE, 'utf8'));
+    release.metadata.name = 'bounds';
+    release.spec.rollout = { maxUnavailable: value };
+    const res = await t.kubectl(['apply', '--dry-run=server', '-f', '-', ...ns()], JSON.stringify(release));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`spec.rollout.maxUnavailable: Invalid value: ${JSON.stringify(value)}`);
+    expect(res.stderr).toContain(message);
+  });
+
   it('shows priority columns with -o wide', async () => {
     const res = await t.kubectl(['get', 'plr', '-o', 'wide', ...ns()]);
     expect(res.stdout.split('\n')[0]!.split(/\s+/)).toContain('REVISION');

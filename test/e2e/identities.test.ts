@@ -294,7 +294,7 @@ describe.skipIf(!IDENTITIES)('the components under their own identities', { time
 
     // The cause fixed on the nodes, the same spec retried: it rolls out.
     for (const node of nodes) await writeEchoConfig(join(dir, 'staging', 'echo', '2.0.0-flags', node), {});
-    await apply('echo', v2, { [Annotations.retryAt]: new Date().toISOString() });
+    await apply('echo', v2, { [Annotations.retryAt]: String(Math.floor(Date.now() / 1000)) });
     await untilRelease('echo', (r) => r.status?.phase === 'Ready', 'Ready after the retry');
     expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'echo'))))).toEqual([
       '2.0.0',

@@ -433,7 +433,10 @@ async function readHandshake(
         throw new HandshakeProblem(
           NodeReason.HandshakeTimeout,
           `The plugin printed no handshake line within ${opts.handshake.timeoutSeconds}s` +
-            (noise > 0 ? ` (it printed ${noise} other lines).` : '.'),
+            (noise > 0 ? ` (it printed ${noise} other lines).` : '.') +
+            ' Its stdout is a file, not a terminal: a plugin whose language buffers stdout (C stdio, ' +
+            'Python, Ruby, Java) must flush it after the handshake line; a slow starter needs a larger ' +
+            'handshake.timeoutSeconds.',
         );
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));

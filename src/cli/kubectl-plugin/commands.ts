@@ -1,10 +1,23 @@
-// The kubectl plugin's subcommands: each reads or patches one PluginRelease through the stores and
-// returns the text to print. Failures reject with the store's KubeApiError (NotFound included).
+// The kubectl plugin's subcommands: each reads or patches one PluginRelease through the stores, prints
+// its result and resolves to the exit code. Failures reject with the store's KubeApiError (NotFound
+// included) or a CommandFailure.
 // Constants from group.ts and types only: importing ../../api/index.ts would build every zod schema.
+import { stringify } from 'yaml';
 import { Annotations, Labels } from '../../api/group.ts';
 import type { PluginActivation, PluginRelease } from '../../api/index.ts';
 import type { ObjectRef, ResourceStore } from '../../kube/index.ts';
-import { renderHistory, renderStatus } from './format.ts';
+import { humanDuration } from '../../runtime/duration.ts';
+import {
+  historyDocument,
+  releaseState,
+  renderHistory,
+  renderStatus,
+  type StateSummary,
+  statusDocument,
+} from './format.ts';
+
+export type OutputFormat = 'json' | 'yaml';
+export type CommandFlag = 'output' | 'watch' | 'timeout' | 'to-revision';
 
 export interface CommandContext {
   releases: ResourceStore<PluginRelease>;
@@ -15,12 +28,44 @@ export interface CommandContext {
   now(): number;
   /** `undo --to-revision N`: the history entry's number. */
   toRevision?: number;
+  /** -o json|yaml; text when undefined. */
+  output: OutputFormat | undefined;
+  /** --watch: keep printing after every change, until interrupted. */
+  watch: boolean;
+  /** --timeout of `wait`, in milliseconds. */
+  timeoutMs: number;
+  /** Writes one result to stdout. */
+  print(text: string): void;
+  /**
+   * Watches the release and its activations: calls `onChange` with their state once the watches are
+   * synced and after every change, until it returns an exit code (which `follow` resolves with) or
+   * `signal` aborts (resolves undefined). Rejects NotFound when the release does not exist at the start.
+   */
+  follow(
+    onChange: (release: PluginRelease | undefined, activations: PluginActivation[]) => number | undefined,
+    signal: AbortSignal,
+  ): Promise<number | undefined>;
+  /** Aborted by SIGINT or SIGTERM. */
+  interrupted: AbortSignal;
 }
 
 export interface PluginCommand {
   summary: string;
   help: string;
-  run(context: CommandContext): Promise<string>;
+  /** Which of -o, --watch and --timeout it takes (none when omitted; others are usage errors). */
+  flags?: readonly CommandFlag[];
+  /** Resolves to the text to print (exit 0), or to the exit code of a command that printed itself. */
+  run(context: CommandContext): Promise<string | number>;
+}
+
+/** A command's own failure (a Stalled release, a timeout): printed as `error: <message>`, exit 1. */
+export class CommandFailure extends Error {}
+
+/** The document as -o asks, or the text. */
+function formatted(output: OutputFormat | undefined, document: () => unknown, text: () => string): string {
+  if (output === 'json') return JSON.stringify(document(), null, 2);
+  if (output === 'yaml') return stringify(document(), { lineWidth: 0 }).trimEnd();
+  return text();
 }
 
 /** How kubectl names the object in one-line results: `<plural>.<group>/<name>`. */
@@ -33,23 +78,112 @@ const COMMON_FLAGS = `Flags:
   -h, --help             show this help`;
 
 const status: PluginCommand = {
-  summary: 'Conditions, phase, READY n/m, revision and one row per node',
-  help: `Usage: kubectl pluginrelease status <release> [flags]
+  summary: 'Conditions, state, READY n/m, revision and one row per node (-o json|yaml, --watch)',
+  flags: ['output', 'watch'],
+  help: `Usage: kubectl pluginrelease status <release> [-o json|yaml] [-w] [flags]
 
-Prints the release's phase, READY n/m and revision, its conditions, and a per-node table built from
-its PluginActivations (label ${Labels.release}=<release>): NODE, PHASE, REVISION (the one the node
+Prints the release's phase, READY n/m and revision, what the rollout is doing (Ready, Progressing,
+paused, or Stalled with its reason), its conditions, and a per-node table built from its
+PluginActivations (label ${Labels.release}=<release>): NODE, PHASE, REVISION (the one the node
 reports on), ACTIVE (the revision the node serves), REASON, AGE (time in the current phase) and
-MESSAGE (cut to one line; the full text is in \`kubectl get pla <name> -o yaml\`).
+MESSAGE (cut to one line; the full text is in \`-o yaml\` or \`kubectl get pla <name> -o yaml\`).
+
+  -o, --output json|yaml   the same as a document: state, reason, message, phase, ready, revision,
+                           conditions, counts, failedNodes and nodes[] with whole messages
+  -w, --watch              print again after every change to the release or its activations
+                           (watches, not polling) until Ctrl-C
 
 ${COMMON_FLAGS}
 
 Examples:
   kubectl pluginrelease status echo
+  kubectl pluginrelease status echo -o json | jq '.conditions[] | select(.type == "Ready")'
+  kubectl pluginrelease status echo --watch
   kubectl pluginrelease status echo -n plugins --context prod`,
-  async run({ releases, activations, ref, now }) {
-    const release = await releases.get(ref);
-    const list = await activations.list(ref.namespace, { labelSelector: `${Labels.release}=${ref.name}` });
-    return renderStatus(release, list.items, now());
+  async run(ctx) {
+    const { releases, activations, ref, now, output } = ctx;
+    const show = (release: PluginRelease, list: PluginActivation[]) =>
+      formatted(
+        output,
+        () => statusDocument(release, list),
+        () => renderStatus(release, list, now()),
+      );
+    if (!ctx.watch) {
+      const release = await releases.get(ref);
+      const list = await activations.list(ref.namespace, { labelSelector: `${Labels.release}=${ref.name}` });
+      ctx.print(show(release, list.items));
+      return 0;
+    }
+    // Informers re-deliver unchanged objects after a relist: print only what changed.
+    let shown = '';
+    const code = await ctx.follow((release, list) => {
+      if (!release) throw new CommandFailure(`pluginrelease "${ref.name}" was deleted`);
+      const versions = [release, ...list].map((o) => o.metadata.resourceVersion).join(',');
+      if (versions === shown) return undefined;
+      if (shown !== '' && output !== 'json') ctx.print(output === 'yaml' ? '---' : '');
+      shown = versions;
+      ctx.print(show(release, list));
+      return undefined;
+    }, ctx.interrupted);
+    return code ?? 0;
+  },
+};
+
+/** What `wait`'s check answers after its one look with --timeout 0 (not an exit code). */
+const LOOKED_ONCE = -1;
+
+const wait: PluginCommand = {
+  summary: 'Wait until the release is Ready; fail at once when it is Stalled',
+  flags: ['timeout'],
+  help: `Usage: kubectl pluginrelease wait <release> [--timeout 5m] [flags]
+
+Watches the release until the controller reports on its current generation, then:
+  exits 0 when it is Ready (Ready=True: every targeted node serves the revision, or a dry run passed);
+  exits 1 at once when it is Stalled (Stalled=True: a halted rollout, a fleet rollback, an invalid spec,
+  a missed progress deadline), printing the reason and the message that says what to do;
+  exits 1 when --timeout passes first, saying what the release is doing.
+A paused rollout keeps waiting (it says so once on stderr): resume it, or let --timeout end the wait.
+\`kubectl wait --for=condition=Ready\` cannot tell Stalled from slow, and waits out its timeout.
+
+  --timeout <duration>   how long to wait: 30s, 5m, 1h (default 5m); 0 checks once and does not wait
+
+${COMMON_FLAGS}
+
+Examples:
+  kubectl apply -f release.yaml && kubectl pluginrelease wait echo --timeout 10m
+  kubectl pluginrelease wait echo || kubectl pluginrelease status echo`,
+  async run(ctx) {
+    const { ref } = ctx;
+    const name = `pluginrelease "${ref.name}"`;
+    const timeout = AbortSignal.timeout(Math.max(1, ctx.timeoutMs));
+    let pausedSaid = false;
+    let last: StateSummary | undefined;
+    const verdict = (release: PluginRelease | undefined): number | undefined => {
+      if (!release) throw new CommandFailure(`${name} was deleted while waiting for it`);
+      last = releaseState(release);
+      if (last.state === 'Ready') {
+        ctx.print(`${kindRef(ref.name)} is Ready (${last.reason}): ${last.message}`);
+        return 0;
+      }
+      if (last.state === 'Stalled') {
+        throw new CommandFailure(`${name} is Stalled (${last.reason}): ${last.message}`);
+      }
+      if (last.state === 'Paused' && !pausedSaid) {
+        pausedSaid = true;
+        console.error(`${name} is paused (${last.reason}); still waiting. ${last.message}`);
+      }
+      // --timeout 0: this one look is all; the timer alone could fire before the first look.
+      return ctx.timeoutMs === 0 ? LOOKED_ONCE : undefined;
+    };
+    const code = await ctx.follow((release) => verdict(release), AbortSignal.any([timeout, ctx.interrupted]));
+    if (code !== undefined && code !== LOOKED_ONCE) return code;
+    if (ctx.interrupted.aborted) return 130;
+    const now = last
+      ? ` it is ${last.state} (${last.reason})${last.message ? `: ${last.message}` : '.'}`
+      : '';
+    throw new CommandFailure(
+      `timed out after ${humanDuration(ctx.timeoutMs)} waiting for ${name} to be Ready;${now}`,
+    );
   },
 };
 
@@ -218,6 +352,7 @@ ${COMMON_FLAGS}
 Examples:
   kubectl pluginrelease undo echo
   kubectl pluginrelease history echo && kubectl pluginrelease undo echo --to-revision 3`,
+  flags: ['to-revision'],
   async run({ releases, ref, toRevision }) {
     const release = await releases.get(ref);
     const history = release.status?.history ?? [];
@@ -250,25 +385,34 @@ Examples:
 };
 
 const history: PluginCommand = {
-  summary: 'Revisions rolled out and their outcomes, newest first',
-  help: `Usage: kubectl pluginrelease history <release> [flags]
+  summary: 'Revisions rolled out and their outcomes, newest first (-o json|yaml)',
+  flags: ['output'],
+  help: `Usage: kubectl pluginrelease history <release> [-o json|yaml] [flags]
 
 Prints status.history: each revision's version, outcome (Progressing, Complete, Halted, RolledBack,
 Superseded, Probed, Aborted), when it started, how long it took and why it ended. The controller
 keeps the last 10, one per revision; the revision the release is on now is marked with *. NUMBER is
 what \`undo --to-revision\` takes.
 
+  -o, --output json|yaml   status.history as stored, with "current": the revision the release is on
+
 ${COMMON_FLAGS}
 
 Example:
   kubectl pluginrelease history echo`,
-  async run({ releases, ref, now }) {
-    return renderHistory(await releases.get(ref), now());
+  async run({ releases, ref, now, output }) {
+    const release = await releases.get(ref);
+    return formatted(
+      output,
+      () => historyDocument(release),
+      () => renderHistory(release, now()),
+    );
   },
 };
 
 export const pluginCommands: Record<string, PluginCommand> = {
   status,
+  wait,
   retry,
   pause,
   resume,

@@ -55,13 +55,58 @@ function conditionRows(conditions: Condition[], now: number): string[][] {
   );
 }
 
+/** What a release is doing, in kstatus terms: the word `status` and `wait` go by. */
+export type ReleaseState = 'Ready' | 'Stalled' | 'Paused' | 'Progressing';
+
+export interface StateSummary {
+  state: ReleaseState;
+  reason: string;
+  message: string;
+}
+
+const conditionOf = (release: PluginRelease, type: string) =>
+  release.status?.conditions?.find((c) => c.type === type);
+
+/**
+ * The release's state as kstatus reads it: a status that describes an older generation than the spec
+ * is Progressing whatever it says; then Stalled=True, Ready=True (a passed dry run too), a pause, and
+ * otherwise Progressing.
+ */
+export function releaseState(release: PluginRelease): StateSummary {
+  const generation = release.metadata.generation ?? 0;
+  const observed = release.status?.observedGeneration;
+  if (observed === undefined || observed < generation) {
+    return {
+      state: 'Progressing',
+      reason: 'NotObserved',
+      message:
+        observed === undefined
+          ? 'The controller has not reported on this release yet.'
+          : `The status describes generation ${observed}; the controller has not observed generation ${generation} yet.`,
+    };
+  }
+  const stalled = conditionOf(release, 'Stalled');
+  if (stalled?.status === 'True')
+    return { state: 'Stalled', reason: stalled.reason, message: stalled.message };
+  const ready = conditionOf(release, 'Ready');
+  if (ready?.status === 'True') return { state: 'Ready', reason: ready.reason, message: ready.message };
+  const progress = conditionOf(release, 'Reconciling') ?? ready;
+  return {
+    state: release.status?.phase === 'Paused' ? 'Paused' : 'Progressing',
+    reason: progress?.reason ?? 'RolloutProgressing',
+    message: progress?.message ?? '',
+  };
+}
+
 function rolloutLine(release: PluginRelease): string {
   const rollout = release.spec.rollout;
+  const { state, reason } = releaseState(release);
   const resume = `resume with: kubectl pluginrelease resume ${release.metadata.name ?? ''}`;
   const parts: string[] = [];
-  if (rollout?.paused) parts.push(`paused (${resume})`);
-  else if (release.status?.phase === 'Paused') parts.push(`paused after the canary nodes (${resume})`);
-  else parts.push('running');
+  if (state === 'Stalled') parts.push(`Stalled (${reason})`);
+  else if (rollout?.paused) parts.push(`paused (${resume})`);
+  else if (state === 'Paused') parts.push(`paused after the canary nodes (${resume})`);
+  else parts.push(state === 'Ready' ? 'Ready' : `Progressing (${reason})`);
   const canary = rollout?.canary;
   if (canary?.nodes) {
     parts.push(
@@ -81,21 +126,22 @@ function nodeOf(activation: PluginActivation): string {
 
 /** One row per activation. AGE is the time in the current phase (since creation before any report). */
 export function nodeRows(activations: PluginActivation[], now: number): string[][] {
-  return [...activations]
-    .sort((a, b) => byNodeName(nodeOf(a), nodeOf(b)))
-    .map((a) => {
-      const s = a.status;
-      return [
-        nodeOf(a),
-        s?.phase ?? 'Pending',
-        s?.revision ?? a.spec?.revision ?? NONE,
-        s?.activeRevision ?? NONE,
-        s?.reason ?? '',
-        age(s?.lastTransitionTime ?? a.metadata.creationTimestamp, now),
-        truncate(s?.message ?? ''),
-      ];
-    });
+  return byNode(activations).map((a) => {
+    const s = a.status;
+    return [
+      nodeOf(a),
+      s?.phase ?? 'Pending',
+      s?.revision ?? a.spec?.revision ?? NONE,
+      s?.activeRevision ?? NONE,
+      s?.reason ?? '',
+      age(s?.lastTransitionTime ?? a.metadata.creationTimestamp, now),
+      truncate(s?.message ?? ''),
+    ];
+  });
 }
+
+const byNode = (activations: PluginActivation[]) =>
+  [...activations].sort((a, b) => byNodeName(nodeOf(a), nodeOf(b)));
 
 /**
  * `kubectl pluginrelease status`: the release's identity, phase, READY n/m and revision, its
@@ -168,4 +214,48 @@ export function renderHistory(release: PluginRelease, now: number): string {
   ]);
   const text = table(['NUMBER', 'REVISION', 'VERSION', 'OUTCOME', 'STARTED', 'DURATION', 'MESSAGE'], rows);
   return current ? `${text}\n\n* the revision the release is on now` : text;
+}
+
+/**
+ * `status -o json|yaml`: what the text shows, whole: the state, the counts, every condition and one
+ * entry per node (full messages), for scripts and `jq`.
+ */
+export function statusDocument(release: PluginRelease, activations: PluginActivation[]) {
+  const { metadata, spec } = release;
+  const status = release.status ?? {};
+  return {
+    name: metadata.name ?? '',
+    namespace: metadata.namespace ?? '',
+    plugin: spec.plugin,
+    version: spec.version,
+    ...releaseState(release),
+    phase: status.phase ?? 'Pending',
+    ready: status.ready ?? `0/${status.nodes?.total ?? 0}`,
+    revision: status.revision ?? null,
+    generation: metadata.generation ?? 0,
+    observedGeneration: status.observedGeneration ?? null,
+    conditions: status.conditions ?? [],
+    counts: status.nodes ?? null,
+    failedNodes: status.failedNodes ?? [],
+    nodes: byNode(activations).map((a) => ({
+      node: nodeOf(a),
+      activation: a.metadata.name ?? '',
+      phase: a.status?.phase ?? 'Pending',
+      revision: a.status?.revision ?? a.spec?.revision ?? null,
+      activeRevision: a.status?.activeRevision ?? null,
+      reason: a.status?.reason ?? null,
+      message: a.status?.message ?? null,
+      since: a.status?.lastTransitionTime ?? a.metadata.creationTimestamp ?? null,
+    })),
+  };
+}
+
+/** `history -o json|yaml`: status.history as stored, newest first, and which revision is current. */
+export function historyDocument(release: PluginRelease) {
+  return {
+    name: release.metadata.name ?? '',
+    namespace: release.metadata.namespace ?? '',
+    current: release.status?.revision ?? null,
+    history: release.status?.history ?? [],
+  };
 }

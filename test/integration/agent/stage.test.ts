@@ -168,12 +168,12 @@ describe('stage as an unprivileged agent', () => {
       await chmod(w.base, 0o755);
       await mkdir(w.root, { recursive: true, mode: 0o777 });
       await chmod(w.root, 0o777);
-      const run = spawnSync(process.execPath, [STAGE_PROCESS, w.root, w.staging, JSON.stringify(spec)], {
-        uid: 65534,
-        gid: 65534,
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
+      // Started as root and dropped to 65534 inside, so it runs wherever the clone lives.
+      const run = spawnSync(
+        process.execPath,
+        [STAGE_PROCESS, w.root, w.staging, JSON.stringify(spec), '65534'],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
       outcome = JSON.parse(run.stdout || `{"staged":false,"message":${JSON.stringify(run.stderr)}}`);
     } else {
       outcome = await stage({ root: w.root, stagingRoot: w.staging, spec, now: new Date() }).then(

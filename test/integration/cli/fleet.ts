@@ -1,5 +1,6 @@
 // A local fleet (dev cluster, controller, two agents) with the kubectl plugin on a PATH, and the few
 // release operations the kubectl plugin tests need around their `kubectl pluginrelease` calls.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,16 +8,20 @@ import pino from 'pino';
 import { API_VERSION, type PluginRelease, type PluginReleaseSpecInput } from '../../../src/api/index.ts';
 import { stageEcho } from '../../../src/cli/demo/echo.ts';
 import { type LocalFleet, startLocalFleet } from '../../../src/cli/demo/fleet.ts';
-import { type Kubectl, kubectlPlugin, pluginBinDir, waitFor } from './support.ts';
+import { type Kubectl, kubectlEnv, kubectlPlugin, pluginBinDir, runProcess, waitFor } from './support.ts';
 
 export interface PluginFleet {
   fleet: LocalFleet;
   home: string;
   kubectl: Kubectl;
+  /** `kubectl pluginrelease <args>` as a running child, for commands that run until stopped (--watch). */
+  spawnKubectl(args: string[]): ChildProcess;
+  /** The real kubectl itself (`kubectl <args>`), with the same kubeconfig and empty HOME. */
+  kubectlRaw: Kubectl;
   /** Creates a release of the echo plugin named `name` (plugin `name`) in "default". */
   create(name: string, spec: PluginReleaseSpecInput): Promise<void>;
   get(name: string): Promise<PluginRelease>;
-  /** Resolves with the release once `ok` holds (polled; `timeoutMs`, default 25 s, at most). */
+  /** Resolves with the release once `ok` holds (polled; `timeoutMs`, default 60 s, at most). */
   until(
     name: string,
     what: string,
@@ -40,6 +45,13 @@ export async function startPluginFleet(kubectlPath: string): Promise<PluginFleet
     fleet,
     home,
     kubectl: kubectlPlugin(kubectlPath, binDir, home, fleet.kubeconfigPath),
+    spawnKubectl: (args) =>
+      spawn(kubectlPath, ['pluginrelease', ...args], {
+        env: kubectlEnv(binDir, home, fleet.kubeconfigPath),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    kubectlRaw: (args, env = {}) =>
+      runProcess(kubectlPath, args, kubectlEnv(binDir, home, fleet.kubeconfigPath, env)),
     async create(name, spec) {
       await fleet.clients.releases.create({
         apiVersion: API_VERSION,
@@ -49,7 +61,7 @@ export async function startPluginFleet(kubectlPath: string): Promise<PluginFleet
       } as PluginRelease);
     },
     get,
-    until: (name, what, ok, timeoutMs = 25_000) =>
+    until: (name, what, ok, timeoutMs = 60_000) =>
       waitFor(
         `${name}: ${what}`,
         async () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { PluginActivation, PluginRelease } from '../../../src/api/index.ts';
 import {
   MESSAGE_WIDTH,
+  releaseState,
   renderHistory,
   renderStatus,
   table,
@@ -153,7 +154,9 @@ describe('renderStatus', () => {
   it('shows READY, the revision, the rollout settings and the retry token', () => {
     expect(lines).toContain('Ready:       1/3');
     expect(lines).toContain('Revision:    rev-new');
-    expect(lines).toContain('Rollout:     running; 1 canary node first; failure policy Halt');
+    expect(lines).toContain(
+      'Rollout:     Progressing (NotObserved); 1 canary node first; failure policy Halt',
+    );
     expect(lines).toContain('Retry at:    1795459048');
   });
 
@@ -173,6 +176,77 @@ describe('renderStatus', () => {
       /^ {2}node-10\s+RolledBack\s+rev-new\s+rev-old\s+DigestMismatch\s+5m\s+digest mismatch: z+\.\.\.$/,
     );
     expect(nodes[2]?.endsWith(`${long.slice(0, MESSAGE_WIDTH - 3)}...`)).toBe(true);
+  });
+});
+
+describe('releaseState', () => {
+  const condition = (type: string, status: 'True' | 'False', reason: string) => ({
+    type,
+    status,
+    reason,
+    message: `${type} ${reason}.`,
+    lastTransitionTime: ago(M),
+  });
+  const withStatus = (status: PluginRelease['status'], generation = 1): PluginRelease => {
+    const release = parsedRelease(aRelease());
+    release.metadata.generation = generation;
+    release.status = status;
+    return release;
+  };
+  it.each([
+    ['a release the controller has not reported on', withStatus(undefined), 'Progressing', 'NotObserved'],
+    [
+      'a Stalled status that describes an older generation',
+      withStatus({ observedGeneration: 1, conditions: [condition('Stalled', 'True', 'RolloutHalted')] }, 2),
+      'Progressing',
+      'NotObserved',
+    ],
+    [
+      'Stalled=True',
+      withStatus({
+        observedGeneration: 1,
+        conditions: [
+          condition('Ready', 'False', 'RolloutHalted'),
+          condition('Stalled', 'True', 'RolloutHalted'),
+        ],
+      }),
+      'Stalled',
+      'RolloutHalted',
+    ],
+    [
+      'Ready=True (a passed dry run too)',
+      withStatus({ observedGeneration: 1, conditions: [condition('Ready', 'True', 'DryRunPassed')] }),
+      'Ready',
+      'DryRunPassed',
+    ],
+    [
+      'a pause after the canaries',
+      withStatus({
+        observedGeneration: 1,
+        phase: 'Paused',
+        conditions: [
+          condition('Ready', 'False', 'CanaryPaused'),
+          condition('Reconciling', 'True', 'CanaryPaused'),
+        ],
+      }),
+      'Paused',
+      'CanaryPaused',
+    ],
+    [
+      'a rollout in progress',
+      withStatus({
+        observedGeneration: 1,
+        phase: 'Progressing',
+        conditions: [
+          condition('Ready', 'False', 'RolloutProgressing'),
+          condition('Reconciling', 'True', 'RolloutProgressing'),
+        ],
+      }),
+      'Progressing',
+      'RolloutProgressing',
+    ],
+  ])('%s → %s (%s)', (_name, release, state, reason) => {
+    expect(releaseState(release)).toMatchObject({ state, reason });
   });
 });
 

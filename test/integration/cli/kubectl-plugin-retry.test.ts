@@ -26,10 +26,11 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a revision a node rejected',
       rollout: { maxUnavailable: 1 },
     });
     rev =
-      (await f.until('late', 'stalled', (r) => r.status?.phase === 'Stalled', 50_000)).status?.revision ?? '';
-  }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
+      (await f.until('late', 'stalled', (r) => r.status?.phase === 'Stalled', 100_000)).status?.revision ??
+      '';
+  }, 120_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
-  afterAll(() => f?.stop(), 30_000);
+  afterAll(() => f?.stop(), 60_000);
 
   it('shows why: the Stalled condition and the node row with its reason and no active revision', async () => {
     const { code, stdout } = await f.kubectl(['status', 'late']);

@@ -21,11 +21,11 @@ describe.skipIf(!KUBECTL)('kubectl pluginrelease on a rollout paused after its c
       rollout: { maxUnavailable: 1, canary: { nodes: 1, pauseAfter: true } },
     });
     rev =
-      (await f.until('echo', 'paused after its canary', (r) => r.status?.phase === 'Paused', 50_000)).status
+      (await f.until('echo', 'paused after its canary', (r) => r.status?.phase === 'Paused', 100_000)).status
         ?.revision ?? '';
-  }, 60_000); // a fleet start and a first rollout; generous for a loaded CI machine
+  }, 120_000); // a fleet start and a first rollout; generous for a loaded CI machine
 
-  afterAll(() => f?.stop(), 30_000);
+  afterAll(() => f?.stop(), 60_000);
 
   it('shows the phase, READY 1/2, the revision, the CanaryPaused condition and the canary node', async () => {
     const { code, stdout, stderr } = await f.kubectl(['status', 'echo']);

@@ -1,6 +1,6 @@
 // `plugin-release` as a user runs it (bin/plugin-release.js in a child process, a clean environment):
 // help and version everywhere, exit 0; bad flags and values refused with exit 1, naming the flag.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,5 +75,39 @@ describe.concurrent('plugin-release', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(message);
+  });
+
+  it("refuses a release with typo'd fields in try-activate, naming each, before touching --root", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'try-activate-typo-'));
+    const file = join(dir, 'release.yaml');
+    await writeFile(
+      file,
+      [
+        'apiVersion: pluginrelease.io/v1alpha1',
+        'kind: PluginRelease',
+        'metadata: {name: typo}',
+        'spec:',
+        '  plugin: echo',
+        '  version: "1.0.0"',
+        `  artifact: {path: ${dir}/a, digest: "sha256:${'0'.repeat(64)}"}`,
+        '  helth: {probes: [{grpc: {}}]}',
+        '  rollout: {maxUnavailble: 2, canery: {nodes: 1}}',
+      ].join('\n'),
+    );
+    const root = join(dir, 'root');
+    const run = await cli('try-activate', '--release', file, '--staging-root', dir, '--root', root);
+    expect(run).toMatchObject({ code: 1, stdout: '' });
+    expect(run.stderr).toContain(
+      'unknown field "spec.helth", unknown field "spec.rollout.maxUnavailble", unknown field "spec.rollout.canery"',
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('says in a sentence that a path given to digest does not exist', async () => {
+    const run = await cli('digest', '/nonexistent/plugin');
+    expect(run).toMatchObject({ code: 1, stdout: '' });
+    expect(run.stderr).toBe(
+      'plugin-release digest: /nonexistent/plugin does not exist (or a link on the way to it is broken).\n',
+    );
   });
 });

@@ -17,15 +17,28 @@ export interface Run {
 }
 
 /**
- * Runs `file args` to completion with exactly `env` (nothing inherited), and resolves with its exit
- * code and output, whatever the code: asynchronous, so an in-process API server keeps answering.
+ * A bound against a hung child, not a pass/fail timer: a CLI that starts Node and @kubernetes/client-node
+ * takes seconds on a busy 2-core machine, so this is far above what any command needs.
+ */
+const HUNG_AFTER_MS = 120_000;
+
+/**
+ * Runs `file args` to completion with exactly `env` (nothing inherited but the test run's TMPDIR, so
+ * what the child creates stays where the suite's teardown looks), and resolves with its exit code and
+ * output, whatever the code: asynchronous, so an in-process API server keeps answering.
  */
 export function runProcess(file: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const withTmp = process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR, ...env } : env;
   return new Promise((resolve, reject) => {
-    execFile(file, args, { env, timeout: 20_000, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
-      resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      { env: withTmp, timeout: HUNG_AFTER_MS, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -57,7 +70,7 @@ export async function pluginBinDir(): Promise<string> {
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -85,14 +98,23 @@ export type Kubectl = (args: string[], env?: Record<string, string | undefined>)
  * undefined, removes from that environment.
  */
 export function kubectlPlugin(kubectl: string, binDir: string, home: string, kubeconfig: string): Kubectl {
-  return (args, env = {}) => {
-    const merged = {
-      PATH: `${binDir}${delimiter}${process.env.PATH}`,
-      HOME: home,
-      KUBECONFIG: kubeconfig,
-      ...env,
-    };
-    const defined = Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined);
-    return runProcess(kubectl, ['pluginrelease', ...args], Object.fromEntries(defined));
+  return (args, env = {}) =>
+    runProcess(kubectl, ['pluginrelease', ...args], kubectlEnv(binDir, home, kubeconfig, env));
+}
+
+/** The environment `kubectlPlugin` runs kubectl with (see there). */
+export function kubectlEnv(
+  binDir: string,
+  home: string,
+  kubeconfig: string,
+  env: Record<string, string | undefined> = {},
+): Record<string, string> {
+  const merged = {
+    PATH: `${binDir}${delimiter}${process.env.PATH}`,
+    HOME: home,
+    KUBECONFIG: kubeconfig,
+    TMPDIR: process.env.TMPDIR,
+    ...env,
   };
+  return Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined));
 }

@@ -66,11 +66,17 @@ describe('PluginRelease CRD', () => {
       .filter((c: Node) => !c.priority)
       .map((c: Node) => String(c.name).toUpperCase());
     expect(columns).toEqual(['PLUGIN', 'VERSION', 'READY', 'UP-TO-DATE', 'STATUS', 'AGE']);
-    expect(plr.spec.names).toMatchObject({ shortNames: ['plr'], categories: ['pluginrelease'] });
+    expect(plr.spec.names).toMatchObject({ shortNames: ['plr'], categories: ['pluginreleases-all'] });
   });
 
   it('declares maxUnavailable int-or-string and conditions a list-map keyed by type', () => {
     expect(spec.properties.rollout.properties.maxUnavailable['x-kubernetes-int-or-string']).toBe(true);
+    // The controller's bounds, per branch: minimum constrains only integers, pattern only strings.
+    expect(spec.properties.rollout.properties.maxUnavailable).toMatchObject({
+      minimum: 1,
+      pattern: '^(100|[1-9]?[0-9])%$',
+    });
+    expect(spec.properties.rollout.properties.maxUnavailable.anyOf).toBeUndefined();
     expect(status.properties.conditions['x-kubernetes-list-type']).toBe('map');
     expect(status.properties.conditions['x-kubernetes-list-map-keys']).toEqual(['type']);
   });

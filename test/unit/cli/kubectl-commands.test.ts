@@ -30,6 +30,12 @@ function aContext(release: PluginRelease, toRevision?: number) {
     activations: {} as ResourceStore<PluginActivation>,
     ref: { namespace: 'default', name: 'echo' },
     now: () => NOW,
+    output: undefined,
+    watch: false,
+    timeoutMs: 0,
+    print: () => {},
+    follow: async () => undefined,
+    interrupted: new AbortController().signal,
     ...(toRevision !== undefined ? { toRevision } : {}),
   };
   return { context, writes, stored: () => stored };
