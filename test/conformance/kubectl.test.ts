@@ -65,6 +65,7 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
       'PLUGIN',
       'VERSION',
       'READY',
+      'UP-TO-DATE',
       'STATUS',
       'AGE',
     ]);

@@ -49,12 +49,14 @@ function run(args: string[], env: Record<string, string> = {}): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
-  child.stdout?.resume();
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  Object.defineProperty(child, 'stderrText', { get: () => stderr });
+  // Everything the process said: its log lines (stdout) and what Node printed itself (stderr).
+  let output = '';
+  const collect = (c: Buffer) => {
+    output += c.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  Object.defineProperty(child, 'outputText', { get: () => output });
   children.push(child);
   return child;
 }
@@ -237,9 +239,9 @@ describe('serving while the agent is away', () => {
 
     const accidental = agent();
     expect(await exited(accidental)).toBe(1);
-    expect((accidental as unknown as { stderrText: string }).stderrText).toMatch(
-      /RootLocked|held by a live agent/,
-    );
+    const said = (accidental as unknown as { outputText: string }).outputText;
+    expect(said).toMatch(/"level":60.*cannot start: .*(RootLocked|held by a live agent)/);
+    expect(said).not.toMatch(/\n\s+at /); // one log line, no stack trace
     expect(newer.exitCode).toBeNull();
   }, 90_000);
 

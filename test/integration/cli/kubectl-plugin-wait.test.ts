@@ -29,7 +29,7 @@ describe.skipIf(!KUBECTL)('kubectl with a Ready release and a Stalled one', () =
   it('gets and describes one release by its singular name; `get pluginrelease` lists releases only', async () => {
     const get = await f.kubectlRaw(['get', 'pluginrelease', 'good', '--no-headers']);
     expect(get).toMatchObject({ code: 0, stderr: '' });
-    expect(get.stdout.split(/\s+/).slice(0, 5)).toEqual(['good', 'good', '1.0.0', '2/2', 'Ready']);
+    expect(get.stdout.split(/\s+/).slice(0, 6)).toEqual(['good', 'good', '1.0.0', '2/2', '2', 'Ready']);
     const describe = await f.kubectlRaw(['describe', 'pluginrelease', 'good']);
     expect(describe).toMatchObject({ code: 0, stderr: '' });
     expect(describe.stdout).toMatch(/^Name:\s+good$/m);

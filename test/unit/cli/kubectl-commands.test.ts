@@ -184,7 +184,7 @@ describe('--to-revision', () => {
   it.each([
     [['undo', 'echo', '--to-revision', 'x'], /--to-revision needs a history NUMBER/],
     [['undo', 'echo', '--to-revision', '0'], /--to-revision needs a history NUMBER/],
-    [['abort', 'echo', '--to-revision', '2'], /--to-revision is a flag of undo/],
+    [['abort', 'echo', '--to-revision', '2'], /abort does not take --to-revision/],
   ])('refuses %j', (argv, error) => {
     expect(() => parseInvocation(argv)).toThrow(error);
   });
