@@ -52,8 +52,8 @@ const vitest = spawnSync(
     `--outputFile.json=${report}`,
     ...LANE,
   ],
-  // The rollout suite runs an agent per Node: on a cluster of bare API servers it creates five.
-  { cwd: root, stdio: 'inherit', env: { E2E_CREATE_NODES: '5', ...process.env, E2E_REAL_CLUSTER: '1' } },
+  // Each e2e file creates the Nodes it runs an agent for, and deletes them at its end.
+  { cwd: root, stdio: 'inherit', env: { ...process.env, E2E_REAL_CLUSTER: '1' } },
 );
 
 interface Report {

@@ -188,6 +188,35 @@ const corrupt = (revision: string, why: string) =>
 const resolved = (path: string) => realpath(path).catch(() => undefined);
 
 /**
+ * The text of `dir`'s `.complete` marker, or undefined when there is none. Refuses, with `refuse(why)`,
+ * a marker that is a symlink (O_NOFOLLOW: it is not the agent's record) or not a regular file (a FIFO
+ * would block the read). Shared by both runtimes' records.
+ */
+export async function readCompleteMarker(
+  dir: string,
+  refuse: (why: string) => Error,
+): Promise<string | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(
+      join(dir, COMPLETE_MARKER),
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ELOOP') throw refuse('its .complete is a symlink');
+    throw error;
+  }
+  try {
+    if (!(await handle.stat()).isFile()) throw refuse('its .complete is not a regular file');
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * The `.complete` record of a release, trusted: undefined when the release has no record; throws
  * ActivationError when it has one that must not be used: InvalidRevision or PathOutsideRoot (the
  * names or the release directory lead outside the agent's releases directory, or the record's
@@ -200,22 +229,8 @@ export async function loadReleaseRecord(
   revision: string,
 ): Promise<ReleaseRecord | undefined> {
   const dir = releaseDir(root, plugin, revision);
-  let raw: string;
-  try {
-    // O_NOFOLLOW: a `.complete` that is a symlink is not the agent's record.
-    const handle = await open(join(dir, COMPLETE_MARKER), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      if (!(await handle.stat()).isFile()) throw corrupt(revision, 'its .complete is not a regular file');
-      raw = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (code === 'ELOOP') throw corrupt(revision, 'its .complete is a symlink');
-    throw error;
-  }
+  const raw = await readCompleteMarker(dir, (why) => corrupt(revision, why));
+  if (raw === undefined) return undefined;
   // Only the agent's own releases directory: neither it nor the release may be a link elsewhere.
   const rootReal = await resolved(root);
   const releasesReal = await resolved(releasesDir(root, plugin));

@@ -257,25 +257,27 @@ describe.skipIf(!IDENTITIES)('the components under their own identities', { time
     expect(`${c.output()}${a.output()}`).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  // Plugin names of its own: one plugin per node, and other suites' releases of "echo" may still be
+  // terminating on this shared cluster (their controller would not be this one).
   it('rolls out, stops a broken canary, retries, and deletes through the garbage collector', async () => {
     controller(CONTROLLER_KC, await freePort());
     for (const [i, node] of nodes.entries()) agent(AGENT_KCS[i] ?? '', node);
-    const plugin = stagedPlugin(join(dir, 'staging', 'echo'), 'echo');
+    const plugin = stagedPlugin(join(dir, 'staging', 'rbac-echo'), 'rbac-echo');
     const rollout = { maxUnavailable: '100%', nodeSelector: SELECTOR };
 
-    await apply('echo', await plugin.spec('1.0.0', { rollout }));
-    const ready = await untilRelease('echo', (r) => r.status?.phase === 'Ready', 'Ready');
+    await apply('rbac-echo', await plugin.spec('1.0.0', { rollout }));
+    const ready = await untilRelease('rbac-echo', (r) => r.status?.phase === 'Ready', 'Ready');
     expect(ready.status?.ready).toBe('3/3');
     const { stdout } = await kubectl(
       'wait',
       '-n',
       namespace,
       '--for=condition=Ready',
-      'plr/echo',
+      'plr/rbac-echo',
       '--timeout=30s',
     );
     expect(stdout).toMatch(/condition met/);
-    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'echo'))))).toEqual([
+    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'rbac-echo'))))).toEqual([
       '1.0.0',
       '1.0.0',
       '1.0.0',
@@ -283,34 +285,37 @@ describe.skipIf(!IDENTITIES)('the components under their own identities', { time
 
     // A release that is unhealthy until its flag files exist: the canary rejects it, the others stay.
     const v2 = await plugin.spec('2.0.0', { rollout: { ...rollout, canary: { nodes: 1 } } }, []);
-    await apply('echo', v2);
-    const stalled = await untilRelease('echo', (r) => r.status?.phase === 'Stalled', 'Stalled');
+    await apply('rbac-echo', v2);
+    const stalled = await untilRelease('rbac-echo', (r) => r.status?.phase === 'Stalled', 'Stalled');
     expect(stalled.status?.conditions?.find((c) => c.type === 'Stalled')?.reason).toBe('RolloutHalted');
-    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'echo'))))).toEqual([
+    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'rbac-echo'))))).toEqual([
       '1.0.0',
       '1.0.0',
       '1.0.0',
     ]);
 
     // The cause fixed on the nodes, the same spec retried: it rolls out.
-    for (const node of nodes) await writeEchoConfig(join(dir, 'staging', 'echo', '2.0.0-flags', node), {});
-    await apply('echo', v2, { [Annotations.retryAt]: String(Math.floor(Date.now() / 1000)) });
-    await untilRelease('echo', (r) => r.status?.phase === 'Ready', 'Ready after the retry');
-    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'echo'))))).toEqual([
+    for (const node of nodes)
+      await writeEchoConfig(join(dir, 'staging', 'rbac-echo', '2.0.0-flags', node), {});
+    await apply('rbac-echo', v2, { [Annotations.retryAt]: String(Math.floor(Date.now() / 1000)) });
+    await untilRelease('rbac-echo', (r) => r.status?.phase === 'Ready', 'Ready after the retry');
+    expect(await Promise.all(nodes.map((n) => servingVersion(frontOf(n, 'rbac-echo'))))).toEqual([
       '2.0.0',
       '2.0.0',
       '2.0.0',
     ]);
 
     // Delete: the real garbage collector removes the activations the release owns.
-    const owned = await admin.activations.list(namespace, { labelSelector: 'pluginrelease.io/release=echo' });
+    const owned = await admin.activations.list(namespace, {
+      labelSelector: 'pluginrelease.io/release=rbac-echo',
+    });
     expect(owned.items).toHaveLength(3);
-    await admin.releases.delete({ namespace, name: 'echo' });
+    await admin.releases.delete({ namespace, name: 'rbac-echo' });
     await until(
       'the garbage collector to delete the activations',
       async () => {
         const left = await admin.activations.list(namespace, {
-          labelSelector: 'pluginrelease.io/release=echo',
+          labelSelector: 'pluginrelease.io/release=rbac-echo',
         });
         return left.items.length === 0 ? true : undefined;
       },

@@ -23,6 +23,7 @@ import {
   apply,
   aWorld,
   condition,
+  createdNodes,
   HAS_KUBECTL,
   REAL,
   serving,
@@ -318,8 +319,8 @@ describe('a node past its progress deadline', { timeout: 150_000 }, () => {
   });
 });
 
-// On a real cluster only Nodes the suite created itself (E2E_CREATE_NODES) may be deleted.
-const OWN_NODES = !REAL || Number(process.env.E2E_CREATE_NODES ?? 0) >= NODES;
+// On a real cluster only Nodes the suite created itself may be deleted.
+const OWN_NODES = !REAL || createdNodes(NODES) >= NODES;
 
 describe.runIf(OWN_NODES)('a node that is gone', { timeout: 120_000 }, () => {
   it('does not hold up the deletion of its activation', async () => {

@@ -23,6 +23,9 @@ export const HAS_KUBECTL = existsSync(KUBECTL);
 const run = promisify(execFile);
 const CRDS = join(import.meta.dirname, '../../crds');
 
+/** How many Node objects a real-cluster world of `nodes` creates for itself. */
+export const createdNodes = (nodes: number) => Number(process.env.E2E_CREATE_NODES ?? nodes);
+
 export interface World {
   fleet: LocalFleet;
   namespace: string;
@@ -32,7 +35,8 @@ export interface World {
 
 /**
  * A fleet of `nodes` simulated nodes on a fresh dev cluster. Against a real cluster: applies crds/,
- * creates E2E_CREATE_NODES Node objects when asked, and runs one local agent per Node of the cluster.
+ * creates `nodes` Node objects (E2E_CREATE_NODES overrides: 0 for a cluster whose own Nodes should
+ * serve), and runs one local agent per Node of the cluster.
  * Either way the test gets a namespace of its own, deleted at close.
  */
 export async function aWorld(nodes: number, logger: Logger = pino({ level: 'silent' })): Promise<World> {
@@ -40,7 +44,7 @@ export async function aWorld(nodes: number, logger: Logger = pino({ level: 'sile
   if (REAL) {
     await run(KUBECTL, ['apply', '-f', CRDS]);
     const core = loadKubeConfig().makeApiClient(CoreV1Api);
-    for (let i = 1; i <= Number(process.env.E2E_CREATE_NODES ?? 0); i++) {
+    for (let i = 1; i <= createdNodes(nodes); i++) {
       const name = `plr-e2e-node-${i}`;
       await core.createNode({ body: { metadata: { name } } });
       created.push(name);

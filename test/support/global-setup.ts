@@ -79,6 +79,9 @@ export default function setup() {
   chmodSync(dir, 0o1777);
   process.env.TMPDIR = dir;
   process.env[RUN_DIR_ENV] = dir;
+  // kubectl's discovery cache is keyed by host:port, and every dev cluster or realkube on the same port
+  // would read the last one's: a CRD that changed its names since would resolve as it was.
+  process.env.KUBECACHEDIR = join(dir, 'kube-cache');
 
   return async function teardown() {
     const own = ancestors();

@@ -7,13 +7,12 @@
 //
 // Beside plugins/ (the Process runtime's), so that neither runtime's recovery reads the other's journal.
 // Plugin names and revisions come from a PluginActivation: each is checked as one safe path component.
-import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { HostSpec, NodeReason } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
-import { COMPLETE_MARKER, isInside, isSafeSegment, writeFileAtomic } from '../store.ts';
+import { COMPLETE_MARKER, isInside, isSafeSegment, readCompleteMarker, writeFileAtomic } from '../store.ts';
 
 function segment(name: string, what: string): string {
   if (!isSafeSegment(name)) {
@@ -76,19 +75,8 @@ export async function readHostRecord(
       NodeReason.SnapshotCorrupt,
       `The kept host release ${revision} on this node cannot be trusted: ${why}. Apply that version again to re-stage it.`,
     );
-  let raw: string;
-  try {
-    const handle = await open(join(dir, COMPLETE_MARKER), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      raw = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw corrupt(code === 'ELOOP' ? 'its .complete is a symlink' : (error as Error).message);
-  }
+  const raw = await readCompleteMarker(dir, corrupt);
+  if (raw === undefined) return undefined;
   const parsed = HostRecord.safeParse(jsonOrUndefined(raw));
   if (!parsed.success) throw corrupt('its .complete is not a valid host release record');
   const record = parsed.data;

@@ -111,9 +111,10 @@ describe(`${N} PluginActivations`, () => {
     expect(events).toHaveLength(N);
     expect(JSON.parse(events[0]!).type).toBe('ADDED');
     delay.disable();
-    // Linear work on 2000 objects takes well under these bounds even on a busy CI machine; quadratic
+    // Linear work on 2000 objects takes well under these bounds even on a busy CI machine (the longest
+    // stall seen beside two busy loops: 0.9 s, of a process the scheduler had set aside); quadratic
     // work or one synchronous multi-megabyte response would not.
     expect(Date.now() - started).toBeLessThan(1000 + 6000);
-    expect(delay.max / 1e6).toBeLessThan(500);
+    expect(delay.max / 1e6).toBeLessThan(1500);
   });
 });

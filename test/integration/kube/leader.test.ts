@@ -88,7 +88,7 @@ describe('leader election on the dev cluster', () => {
     world = await aWorld();
     const a = aCandidate('candidate-a', 'failover');
     const b = aCandidate('candidate-b', 'failover');
-    const leader = await eventually('a leader', () => [a, b].find(leading), 20_000);
+    const leader = await eventually('a leader', () => [a, b].find(leading), 60_000);
     const standby = leader === a ? b : a;
     // Several renew periods pass with exactly one leader.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -98,8 +98,9 @@ describe('leader election on the dev cluster', () => {
     const killedAt = Date.now();
     leader.child.kill('SIGKILL');
     const takeover = await eventually('the standby to lead', () => leading(standby), 10_000);
-    // Lease duration, plus up to two retry periods of polling, plus slack for a loaded 2-core CI machine.
-    expect(takeover.at - killedAt).toBeLessThanOrEqual(LEASE_SECONDS * 1000 + 2 * RETRY_MS + 1_000);
+    // Lease duration, plus up to two retry periods of polling, plus slack for timers that fire late on a
+    // loaded 2-core machine (seen: 1.3 s late beside two busy loops).
+    expect(takeover.at - killedAt).toBeLessThanOrEqual(LEASE_SECONDS * 1000 + 2 * RETRY_MS + 3_000);
     // And not before the lease could have expired: the standby really waited for it.
     expect(takeover.at - killedAt).toBeGreaterThanOrEqual(LEASE_SECONDS * 1000 - 2 * RETRY_MS);
     expect(await holderOf('failover')).toBe(standby.identity);
@@ -108,10 +109,10 @@ describe('leader election on the dev cluster', () => {
   it('hands over almost at once when the leader stops gracefully (SIGTERM releases the lease)', async () => {
     world = await aWorld();
     const a = aCandidate('graceful-a', 'handover');
-    const first = await eventually('the first leader', () => leading(a), 20_000);
+    const first = await eventually('the first leader', () => leading(a), 60_000);
     expect(first).toBeDefined();
     const b = aCandidate('graceful-b', 'handover');
-    await eventually('the standby to start', () => b.events.find((e) => e.event === 'started'), 20_000);
+    await eventually('the standby to start', () => b.events.find((e) => e.event === 'started'), 60_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(leading(b)).toBeUndefined();
 
