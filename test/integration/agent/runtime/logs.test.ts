@@ -65,12 +65,13 @@ describe('plugin logs', () => {
   it('keeps the stderr of a plugin writing in a loop under its cap, and still quotes its last lines', async () => {
     const p = await plugin(
       'flood',
-      // 40,000 lines (about 0.7 MB, ten times the cap): done well within the handshake timeout even
-      // on a busy machine, so the last words are always written before the timeout quotes them.
-      'i=0; while [ $i -lt 40000 ]; do echo "noise line $i"; i=$((i+1)); done >&2\n' +
+      // 40,000 lines (about 0.7 MB, ten times the cap) in 20 bursts of about 35 KB, 20 ms apart: a
+      // sustained writer, yet a few processes rather than 40,000 shell steps, so a busy machine still
+      // writes the last words well before the handshake timeout quotes them.
+      'for c in $(seq 0 19); do seq $((c*2000)) $((c*2000+1999)) | sed "s/^/noise line /"; sleep 0.02; done >&2\n' +
         'echo "last words before the timeout" >&2\nexec sleep 1000',
     );
-    const opts = options(p);
+    const opts = options(p, { handshake: Handshake.parse({ timeoutSeconds: 5 }) });
     const stderr = join(opts.runDir, STDERR_LOG);
     let largest = 0;
     const watch = setInterval(() => {
