@@ -26,6 +26,48 @@ export interface AttemptBase {
 
 export type Handlers<A> = Record<Effect, (a: A) => Promise<Observation>>;
 
+/**
+ * A plugin's activations one after another, and how often each revision was tried: the bookkeeping
+ * both runtimes share.
+ */
+export class Attempts {
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #tries = new Map<string, number>();
+
+  /** Runs `job` after everything queued before it; a job that fails does not stop the ones after it. */
+  enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(job);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves once everything queued so far has run. */
+  async idle(): Promise<void> {
+    await this.#queue.catch(() => {});
+  }
+
+  /** A new attempt at `spec`: its revision (a rollback's target), counted, with a logger that names it. */
+  begin(
+    spec: PluginActivationSpec,
+    options: ActivateOptions,
+    logger: Logger,
+    bindings: Record<string, string> = {},
+  ): AttemptBase {
+    const revision = spec.rollbackTo?.revision ?? spec.revision;
+    const attempts = (this.#tries.get(revision) ?? 0) + 1;
+    this.#tries.set(revision, attempts);
+    return {
+      spec,
+      revision,
+      logger: logger.child({ plugin: spec.plugin, revision, ...bindings }),
+      options,
+      attempts,
+      state: { phase: 'Pending', revision },
+      conditions: [],
+    };
+  }
+}
+
 const PROGRESS_REASON: Record<string, string> = {
   Pending: NodeReason.Pending,
   Staged: NodeReason.Staged,

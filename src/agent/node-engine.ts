@@ -131,20 +131,20 @@ export class NodeEngine {
   }
 
   #hostRuntime(plugin: string): Promise<HostRuntime> {
-    let runtime = this.#hostRuntimes.get(plugin);
-    if (!runtime) {
-      runtime = HostRuntime.open({ ...this.#opts, plugin });
-      this.#hostRuntimes.set(plugin, runtime);
-    }
-    return runtime;
+    return openOnce(this.#hostRuntimes, plugin, () => HostRuntime.open({ ...this.#opts, plugin }));
   }
 
   #host(plugin: string): Promise<PluginHost> {
-    let host = this.#hosts.get(plugin);
-    if (!host) {
-      host = PluginHost.open({ ...this.#opts, plugin });
-      this.#hosts.set(plugin, host);
-    }
-    return host;
+    return openOnce(this.#hosts, plugin, () => PluginHost.open({ ...this.#opts, plugin }));
   }
+}
+
+/** The runtime of `plugin`, opened on first use; later callers share that opening. */
+function openOnce<T>(opened: Map<string, Promise<T>>, plugin: string, open: () => Promise<T>): Promise<T> {
+  let runtime = opened.get(plugin);
+  if (!runtime) {
+    runtime = open();
+    opened.set(plugin, runtime);
+  }
+  return runtime;
 }

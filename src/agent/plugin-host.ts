@@ -19,7 +19,7 @@ import { stage } from './actions/stage.ts';
 import { backendOf, recordIntent, retire, type Serving, swap, unload } from './actions/swap.ts';
 import { sweep } from './actions/sweep.ts';
 import { verify, verifyWindowMs } from './actions/verify.ts';
-import { type AttemptBase, driveAttempt, outcomeOf, performEffect } from './attempt.ts';
+import { type AttemptBase, Attempts, driveAttempt, outcomeOf, performEffect } from './attempt.ts';
 import type { Effect, Observation } from './engine/transition.ts';
 import type { FrontHandle, FrontSwitch, Fronts } from './front/fronts.ts';
 import { frontEndpoint } from './front/index.ts';
@@ -115,8 +115,7 @@ export class PluginHost {
   #serving: Serving | undefined;
   #servingSince = 0;
   #journal: Journal | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-  readonly #attempts = new Map<string, number>();
+  readonly #attempts = new Attempts();
   /** The last spec activated here: supervision probes a restarted process with its health settings. */
   #lastSpec: PluginActivationSpec | undefined;
   #health: SupervisedHealth = { revision: undefined, restarts: 0, down: false };
@@ -165,29 +164,12 @@ export class PluginHost {
    * plugin failures (they end in RolledBack or Failed); throws only when aborted.
    */
   activate(spec: PluginActivationSpec, options: ActivateOptions = {}): Promise<PluginActivationStatus> {
-    return this.#enqueue(() => this.#activate(spec, options));
-  }
-
-  #enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(job);
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#attempts.enqueue(() => this.#activate(spec, options));
   }
 
   async #activate(spec: PluginActivationSpec, options: ActivateOptions): Promise<PluginActivationStatus> {
-    const revision = spec.rollbackTo?.revision ?? spec.revision;
-    const attempts = (this.#attempts.get(revision) ?? 0) + 1;
-    this.#attempts.set(revision, attempts);
+    const attempt: Attempt = this.#attempts.begin(spec, options, this.#opts.logger);
     await this.#ensureFront(spec);
-    const attempt: Attempt = {
-      spec,
-      revision,
-      logger: this.#opts.logger.child({ plugin: spec.plugin, revision }),
-      options,
-      attempts,
-      state: { phase: 'Pending', revision },
-      conditions: [],
-    };
     await driveAttempt(
       attempt,
       () => ({
@@ -379,7 +361,7 @@ export class PluginHost {
     if (!serving) return;
     void serving.process.exited.then((exit) => {
       if (this.#closed || this.#serving !== serving) return;
-      void this.#enqueue(() => this.#onActiveExit(serving, exit));
+      void this.#attempts.enqueue(() => this.#onActiveExit(serving, exit));
     });
   }
 
@@ -418,7 +400,7 @@ export class PluginHost {
     };
     this.#opts.onHealth?.(this.plugin, this.health, event);
     clearTimeout(this.#restartTimer);
-    this.#restartTimer = setTimeout(() => void this.#enqueue(() => this.#restart(died)), backoffMs);
+    this.#restartTimer = setTimeout(() => void this.#attempts.enqueue(() => this.#restart(died)), backoffMs);
     this.#restartTimer.unref();
   }
 
@@ -537,7 +519,7 @@ export class PluginHost {
   async uninstall(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#restartTimer);
-    await this.#queue.catch(() => {});
+    await this.#attempts.idle();
     await this.#front?.close();
     await this.#serving?.process.stop(STOP_GRACE_MS);
     this.#front = undefined;
@@ -551,7 +533,7 @@ export class PluginHost {
   async close(stopPlugins = false): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#restartTimer);
-    await this.#queue.catch(() => {});
+    await this.#attempts.idle();
     if (stopPlugins) {
       await this.#front?.close();
       await this.#serving?.process.stop(STOP_GRACE_MS);

@@ -210,15 +210,10 @@ async function stopOthers(root: string, plugin: string, keepRunDir: string | und
  * only ActivationError: JournalWriteFailed (the disk is full or read-only), FrontUnavailable, a launch
  * reason from restoring an unfinished swap, or RecoveryFailed for anything unexpected.
  */
-export async function recoverPlugin(
-  root: string,
-  plugin: string,
-  logger: Logger,
-  now: () => Date,
-  fronts: Fronts,
-): Promise<Recovered | undefined> {
+export async function recoverPlugin(...args: Parameters<typeof recover>): Promise<Recovered | undefined> {
+  const [root, plugin] = args;
   try {
-    return await recover(root, plugin, logger, now, fronts);
+    return await recover(...args);
   } catch (error) {
     if (error instanceof ActivationError) throw error;
     throw new ActivationError(

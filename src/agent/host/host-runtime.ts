@@ -24,7 +24,14 @@ import {
 } from '../../api/index.ts';
 import { crashPoint } from '../actions/crash-point.ts';
 import { verifyWindowMs } from '../actions/verify.ts';
-import { type AttemptBase, driveAttempt, type Handlers, outcomeOf, performEffect } from '../attempt.ts';
+import {
+  type AttemptBase,
+  Attempts,
+  driveAttempt,
+  type Handlers,
+  outcomeOf,
+  performEffect,
+} from '../attempt.ts';
 import type { Effect } from '../engine/transition.ts';
 import { ActivationError } from '../errors.ts';
 import type { ActivateOptions } from '../plugin-host.ts';
@@ -114,8 +121,7 @@ export class HostRuntime {
   readonly #opts: HostRuntimeOptions;
   readonly #now: () => Date;
   #journal!: HostJournal;
-  #queue: Promise<unknown> = Promise.resolve();
-  readonly #attempts = new Map<string, number>();
+  readonly #attempts = new Attempts();
   /** What recovery did when this runtime opened, reported once on the next activation. */
   recoveryActions: string[] = [];
 
@@ -151,24 +157,11 @@ export class HostRuntime {
 
   /** Runs one activation to a terminal phase; never throws for host failures, only when aborted. */
   activate(spec: PluginActivationSpec, options: ActivateOptions = {}): Promise<PluginActivationStatus> {
-    const run = this.#queue.then(() => this.#activate(spec, options));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#attempts.enqueue(() => this.#activate(spec, options));
   }
 
   async #activate(spec: PluginActivationSpec, options: ActivateOptions): Promise<PluginActivationStatus> {
-    const revision = spec.rollbackTo?.revision ?? spec.revision;
-    const attempts = (this.#attempts.get(revision) ?? 0) + 1;
-    this.#attempts.set(revision, attempts);
-    const attempt: Attempt = {
-      spec,
-      revision,
-      logger: this.#opts.logger.child({ plugin: spec.plugin, revision, runtime: 'Host' }),
-      options,
-      attempts,
-      state: { phase: 'Pending', revision },
-      conditions: [],
-    };
+    const attempt: Attempt = this.#attempts.begin(spec, options, this.#opts.logger, { runtime: 'Host' });
     await driveAttempt(
       attempt,
       () => ({
@@ -558,7 +551,7 @@ export class HostRuntime {
 
   /** Waits for the activation in progress; nothing else runs (the host keeps running on its own). */
   async close(): Promise<void> {
-    await this.#queue.catch(() => {});
+    await this.#attempts.idle();
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { HostSpec, NodeReason } from '../../api/index.ts';
 import { ActivationError } from '../errors.ts';
-import { COMPLETE_MARKER, isInside, isSafeSegment, readCompleteMarker, writeFileAtomic } from '../store.ts';
+import { isInside, isSafeSegment, readCompleteMarker, writeFileAtomic } from '../store.ts';
 
 function segment(name: string, what: string): string {
   if (!isSafeSegment(name)) {
