@@ -1,9 +1,9 @@
 // PluginActivation: one per (release, node). The controller writes the spec (the resolved desired
 // state for that node); the node's agent writes the status. Each writer owns its own object.
 import { z } from 'zod';
-import { API_VERSION, Kinds } from './group.ts';
+import { Kinds } from './group.ts';
 import { checkRuntime, NodeRunFields, Retention } from './pluginrelease.ts';
-import { conditionList, dnsLabel, dnsSubdomain, ObjectMeta, revisionName } from './primitives.ts';
+import { conditionList, dnsLabel, dnsSubdomain, resourceSchema, revisionName } from './primitives.ts';
 
 export const ActivationPhase = z.enum([
   'Pending',
@@ -95,11 +95,9 @@ export const PluginActivationStatus = z.object({
 });
 export type PluginActivationStatus = z.infer<typeof PluginActivationStatus>;
 
-export const PluginActivation = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal(Kinds.PluginActivation.kind),
-  metadata: ObjectMeta,
-  spec: PluginActivationSpec,
-  status: PluginActivationStatus.optional(),
-});
+export const PluginActivation = resourceSchema(
+  Kinds.PluginActivation.kind,
+  PluginActivationSpec,
+  PluginActivationStatus,
+);
 export type PluginActivation = z.infer<typeof PluginActivation>;

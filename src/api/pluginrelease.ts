@@ -1,15 +1,15 @@
 // PluginRelease: the user's object. Its zod schema is the single source of truth for types,
 // validation, defaults and the generated CRD.
 import { z } from 'zod';
-import { API_VERSION, Kinds } from './group.ts';
+import { Kinds } from './group.ts';
 import {
   absolutePath,
   conditionList,
   digest,
   dnsLabel,
   intOrPercent,
-  ObjectMeta,
   relativePath,
+  resourceSchema,
   SERVE_ADDRESS_PATTERN,
   seconds,
 } from './primitives.ts';
@@ -441,11 +441,5 @@ export const PluginReleaseStatus = z.object({
 });
 export type PluginReleaseStatus = z.infer<typeof PluginReleaseStatus>;
 
-export const PluginRelease = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal(Kinds.PluginRelease.kind),
-  metadata: ObjectMeta,
-  spec: PluginReleaseSpec,
-  status: PluginReleaseStatus.optional(),
-});
+export const PluginRelease = resourceSchema(Kinds.PluginRelease.kind, PluginReleaseSpec, PluginReleaseStatus);
 export type PluginRelease = z.infer<typeof PluginRelease>;

@@ -2,6 +2,7 @@
 // Every regular expression here is valid in both ECMAScript and RE2, because the same pattern
 // lands in the CRD and the Kubernetes API server compiles it with Go's regexp package.
 import { z } from 'zod';
+import { API_VERSION } from './group.ts';
 
 /** One path segment that is neither empty, `.` nor `..`. */
 const SEGMENT = String.raw`([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)`;
@@ -109,3 +110,18 @@ export const ObjectMeta = z.looseObject({
     .optional(),
 });
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+/** A top-level object of `kind` in this API group: its metadata, spec and optional status. */
+export function resourceSchema<K extends string, Spec extends z.ZodType, Status extends z.ZodType>(
+  kind: K,
+  spec: Spec,
+  status: Status,
+) {
+  return z.object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal(kind),
+    metadata: ObjectMeta,
+    spec,
+    status: status.optional(),
+  });
+}
