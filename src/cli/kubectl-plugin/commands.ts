@@ -77,12 +77,18 @@ const COMMON_FLAGS = `Flags:
   -n, --namespace <ns>   the release's namespace (default: the context's namespace)
   -h, --help             show this help`;
 
+/** A command's --help: its usage line, what it does, the flags every command takes, and examples. */
+function helpText(usage: string, body: string, examples: readonly string[]): string {
+  const heading = examples.length === 1 ? 'Example' : 'Examples';
+  return `Usage: kubectl pluginrelease ${usage}\n\n${body}\n\n${COMMON_FLAGS}\n\n${heading}:\n${examples.map((e) => `  ${e}`).join('\n')}`;
+}
+
 const status: PluginCommand = {
   summary: 'Conditions, state, READY n/m, revision and one row per node (-o json|yaml, --watch)',
   flags: ['output', 'watch'],
-  help: `Usage: kubectl pluginrelease status <release> [-o json|yaml] [-w] [flags]
-
-Prints the release's phase, READY n/m and revision, what the rollout is doing (Ready, Progressing,
+  help: helpText(
+    'status <release> [-o json|yaml] [-w] [flags]',
+    `Prints the release's phase, READY n/m and revision, what the rollout is doing (Ready, Progressing,
 paused, or Stalled with its reason), its conditions, and a per-node table built from its
 PluginActivations (label ${Labels.release}=<release>): NODE, PHASE, REVISION (the one the node
 reports on), ACTIVE (the revision the node serves), REASON, AGE (time in the current phase) and
@@ -91,15 +97,14 @@ MESSAGE (cut to one line; the full text is in \`-o yaml\` or \`kubectl get pla <
   -o, --output json|yaml   the same as a document: state, reason, message, phase, ready, revision,
                            conditions, counts, failedNodes and nodes[] with whole messages
   -w, --watch              print again after every change to the release or its activations
-                           (watches, not polling) until Ctrl-C
-
-${COMMON_FLAGS}
-
-Examples:
-  kubectl pluginrelease status echo
-  kubectl pluginrelease status echo -o json | jq '.conditions[] | select(.type == "Ready")'
-  kubectl pluginrelease status echo --watch
-  kubectl pluginrelease status echo -n plugins --context prod`,
+                           (watches, not polling) until Ctrl-C`,
+    [
+      'kubectl pluginrelease status echo',
+      'kubectl pluginrelease status echo -o json | jq \'.conditions[] | select(.type == "Ready")\'',
+      'kubectl pluginrelease status echo --watch',
+      'kubectl pluginrelease status echo -n plugins --context prod',
+    ],
+  ),
   async run(ctx) {
     const { releases, activations, ref, now, output } = ctx;
     const show = (release: PluginRelease, list: PluginActivation[]) =>
@@ -135,9 +140,9 @@ const LOOKED_ONCE = -1;
 const wait: PluginCommand = {
   summary: 'Wait until the release is Ready; fail at once when it is Stalled',
   flags: ['timeout'],
-  help: `Usage: kubectl pluginrelease wait <release> [--timeout 5m] [flags]
-
-Watches the release until the controller reports on its current generation, then:
+  help: helpText(
+    'wait <release> [--timeout 5m] [flags]',
+    `Watches the release until the controller reports on its current generation, then:
   exits 0 when it is Ready (Ready=True: every targeted node serves the revision, or a dry run passed);
   exits 1 at once when it is Stalled (Stalled=True: a halted rollout, a fleet rollback, an invalid spec,
   a missed progress deadline), printing the reason and the message that says what to do;
@@ -145,13 +150,12 @@ Watches the release until the controller reports on its current generation, then
 A paused rollout keeps waiting (it says so once on stderr): resume it, or let --timeout end the wait.
 \`kubectl wait --for=condition=Ready\` cannot tell Stalled from slow, and waits out its timeout.
 
-  --timeout <duration>   how long to wait: 30s, 5m, 1h (default 5m); 0 checks once and does not wait
-
-${COMMON_FLAGS}
-
-Examples:
-  kubectl apply -f release.yaml && kubectl pluginrelease wait echo --timeout 10m
-  kubectl pluginrelease wait echo || kubectl pluginrelease status echo`,
+  --timeout <duration>   how long to wait: 30s, 5m, 1h (default 5m); 0 checks once and does not wait`,
+    [
+      'kubectl apply -f release.yaml && kubectl pluginrelease wait echo --timeout 10m',
+      'kubectl pluginrelease wait echo || kubectl pluginrelease status echo',
+    ],
+  ),
   async run(ctx) {
     const { ref } = ctx;
     const name = `pluginrelease "${ref.name}"`;
@@ -189,19 +193,18 @@ Examples:
 
 const retry: PluginCommand = {
   summary: `Retry the current revision on nodes that failed it (sets ${Annotations.retryAt})`,
-  help: `Usage: kubectl pluginrelease retry <release> [flags]
-
-Sets the annotation ${Annotations.retryAt} to the current unix time. Any new value tells the
+  help: helpText(
+    'retry <release> [flags]',
+    `Sets the annotation ${Annotations.retryAt} to the current unix time. Any new value tells the
 controller to try the current revision again on the nodes that rolled it back or failed it, without
 editing the spec: fix the cause first (stage the artifact, free the port, ...), then retry.
 Nodes that succeeded are left alone. It also removes ${Annotations.abort}, so an aborted revision
-rolls out again. Touches no Git-owned field.
-
-${COMMON_FLAGS}
-
-Examples:
-  kubectl pluginrelease retry echo
-  kubectl pluginrelease status echo   # watch the failed nodes try again`,
+rolls out again. Touches no Git-owned field.`,
+    [
+      'kubectl pluginrelease retry echo',
+      'kubectl pluginrelease status echo   # watch the failed nodes try again',
+    ],
+  ),
   async run({ releases, ref, now }) {
     const release = await releases.get(ref);
     const previous = Number(release.metadata.annotations?.[Annotations.retryAt]);
@@ -223,17 +226,14 @@ Examples:
 
 const pause: PluginCommand = {
   summary: 'Start no new node activations (spec.rollout.paused=true)',
-  help: `Usage: kubectl pluginrelease pause <release> [flags]
-
-Sets spec.rollout.paused=true: the controller starts no new node activations. Nodes already in
+  help: helpText(
+    'pause <release> [flags]',
+    `Sets spec.rollout.paused=true: the controller starts no new node activations. Nodes already in
 flight finish; nothing is rolled back. Undo with \`kubectl pluginrelease resume\`. This writes the
 spec, as \`flux suspend\` does: under GitOps, set spec.rollout.paused in Git instead, or the next sync
-puts it back.
-
-${COMMON_FLAGS}
-
-Example:
-  kubectl pluginrelease pause echo`,
+puts it back.`,
+    ['kubectl pluginrelease pause echo'],
+  ),
   async run({ releases, ref }) {
     const release = await releases.get(ref);
     if (release.spec.rollout?.paused === true) return `${kindRef(ref.name)} already paused`;
@@ -248,17 +248,14 @@ const readyReason = (release: PluginRelease) =>
 
 const promote: PluginCommand = {
   summary: `Continue a rollout paused after its canaries (sets ${Annotations.promote}; spec untouched)`,
-  help: `Usage: kubectl pluginrelease promote <release> [flags]
-
-Sets the annotation ${Annotations.promote} to the revision being rolled out: a rollout waiting after
+  help: helpText(
+    'promote <release> [flags]',
+    `Sets the annotation ${Annotations.promote} to the revision being rolled out: a rollout waiting after
 its canary nodes (reason CanaryPaused, spec.rollout.canary.pauseAfter) continues with the next wave.
 The annotation names the revision, so the next revision pauses after its canaries again. It is
-metadata, not spec: Argo CD shows no drift and Flux does not revert it.
-
-${COMMON_FLAGS}
-
-Example:
-  kubectl pluginrelease promote echo`,
+metadata, not spec: Argo CD shows no drift and Flux does not revert it.`,
+    ['kubectl pluginrelease promote echo'],
+  ),
   async run({ releases, ref }) {
     const release = await releases.get(ref);
     const revision = release.status?.revision;
@@ -272,17 +269,14 @@ Example:
 
 const resume: PluginCommand = {
   summary: 'Continue a paused rollout: spec.rollout.paused=false, or promote after the canaries',
-  help: `Usage: kubectl pluginrelease resume <release> [flags]
-
-Continues a rollout: one paused by hand gets spec.rollout.paused=false (a spec field, as Flux's
+  help: helpText(
+    'resume <release> [flags]',
+    `Continues a rollout: one paused by hand gets spec.rollout.paused=false (a spec field, as Flux's
 suspend: under GitOps change it in Git); one waiting after its canary nodes (reason CanaryPaused) is
 promoted with the annotation ${Annotations.promote}, as \`kubectl pluginrelease promote\` does,
-leaving the spec alone.
-
-${COMMON_FLAGS}
-
-Example:
-  kubectl pluginrelease resume echo`,
+leaving the spec alone.`,
+    ['kubectl pluginrelease resume echo'],
+  ),
   async run(context) {
     const { releases, ref } = context;
     const release = await releases.get(ref);
@@ -297,19 +291,16 @@ Example:
 
 const abort: PluginCommand = {
   summary: `Stop the rollout in flight and return the nodes it reached (sets ${Annotations.abort})`,
-  help: `Usage: kubectl pluginrelease abort <release> [flags]
-
-Sets the annotation ${Annotations.abort} to the revision being rolled out. While it names that
+  help: helpText(
+    'abort <release> [flags]',
+    `Sets the annotation ${Annotations.abort} to the revision being rolled out. While it names that
 revision the controller starts it on no further node and sends every node it reached back to the
 revision that node served before, a candidate still being probed included; a node that had no
 earlier version has its activation deleted, which uninstalls the plugin there. The release is
 Stalled (RolloutAborted). The spec still names the aborted version: apply another one, \`undo\`,
-or \`retry\` to roll it out again. Metadata only: GitOps tools leave it alone.
-
-${COMMON_FLAGS}
-
-Example:
-  kubectl pluginrelease abort echo`,
+or \`retry\` to roll it out again. Metadata only: GitOps tools leave it alone.`,
+    ['kubectl pluginrelease abort echo'],
+  ),
   async run({ releases, ref }) {
     const release = await releases.get(ref);
     const revision = release.status?.revision;
@@ -387,19 +378,16 @@ Examples:
 const history: PluginCommand = {
   summary: 'Revisions rolled out and their outcomes, newest first (-o json|yaml)',
   flags: ['output'],
-  help: `Usage: kubectl pluginrelease history <release> [-o json|yaml] [flags]
-
-Prints status.history: each revision's version, outcome (Progressing, Complete, Halted, RolledBack,
+  help: helpText(
+    'history <release> [-o json|yaml] [flags]',
+    `Prints status.history: each revision's version, outcome (Progressing, Complete, Halted, RolledBack,
 Superseded, Probed, Aborted), when it started, how long it took and why it ended. The controller
 keeps the last 10, one per revision; the revision the release is on now is marked with *. NUMBER is
 what \`undo --to-revision\` takes.
 
-  -o, --output json|yaml   status.history as stored, with "current": the revision the release is on
-
-${COMMON_FLAGS}
-
-Example:
-  kubectl pluginrelease history echo`,
+  -o, --output json|yaml   status.history as stored, with "current": the revision the release is on`,
+    ['kubectl pluginrelease history echo'],
+  ),
   async run({ releases, ref, now, output }) {
     const release = await releases.get(ref);
     return formatted(
