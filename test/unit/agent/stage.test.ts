@@ -16,42 +16,30 @@ const statOf = (kind: Kind) => ({
 });
 
 describe('checkArtifact', () => {
-  const cases: { name: string; kind: Kind; entrypoint?: string; want: string }[] = [
-    { name: 'a file artifact is its own entrypoint', kind: 'file', entrypoint: 'ignored', want: '' },
-    {
-      name: 'a directory artifact names its entrypoint',
-      kind: 'directory',
-      entrypoint: 'bin/echo',
-      want: 'bin/echo',
-    },
-    { name: 'a directory artifact without an entrypoint', kind: 'directory', want: 'EntrypointNotFound' },
-    {
-      name: 'an entrypoint that climbs out',
-      kind: 'directory',
-      entrypoint: '../echo',
-      want: 'EntrypointNotFound',
-    },
-    { name: 'an absolute entrypoint', kind: 'directory', entrypoint: '/bin/sh', want: 'EntrypointNotFound' },
-    {
-      name: 'an entrypoint with a "." segment',
-      kind: 'directory',
-      entrypoint: './echo',
-      want: 'EntrypointNotFound',
-    },
-    { name: 'a FIFO', kind: 'fifo', want: 'UnsupportedFileType' },
-    { name: 'a socket', kind: 'socket', want: 'UnsupportedFileType' },
-    { name: 'a character device', kind: 'charDevice', want: 'UnsupportedFileType' },
+  // name, what the artifact is, its entrypoint, and the entrypoint checkArtifact returns or the reason it throws
+  const cases: [string, Kind, string | undefined, string][] = [
+    ['a file artifact is its own entrypoint', 'file', 'ignored', ''],
+    ['a directory artifact names its entrypoint', 'directory', 'bin/echo', 'bin/echo'],
+    ['a directory artifact without an entrypoint', 'directory', undefined, 'EntrypointNotFound'],
+    ['an entrypoint that climbs out', 'directory', '../echo', 'EntrypointNotFound'],
+    ['an absolute entrypoint', 'directory', '/bin/sh', 'EntrypointNotFound'],
+    ['an entrypoint with a "." segment', 'directory', './echo', 'EntrypointNotFound'],
+    ['a FIFO', 'fifo', undefined, 'UnsupportedFileType'],
+    ['a socket', 'socket', undefined, 'UnsupportedFileType'],
+    ['a character device', 'charDevice', undefined, 'UnsupportedFileType'],
   ];
-  it.each(cases)('$name: $want', ({ kind, entrypoint, want }) => {
+  /** What checkArtifact returns, or the reason of the ActivationError it throws. */
+  const outcome = (kind: Kind, entrypoint: string | undefined): string => {
     const artifact = { path: '/staging/echo', ...(entrypoint ? { entrypoint } : {}) };
-    let got: string;
     try {
-      got = checkArtifact(statOf(kind), artifact);
+      return checkArtifact(statOf(kind), artifact);
     } catch (error) {
-      expect(error).toBeInstanceOf(ActivationError);
-      got = (error as ActivationError).reason;
+      if (error instanceof ActivationError) return error.reason;
+      throw error;
     }
-    expect(got).toBe(want);
+  };
+  it.each(cases)('%s', (_, kind, entrypoint, want) => {
+    expect(outcome(kind, entrypoint)).toBe(want);
   });
 });
 
