@@ -116,6 +116,7 @@ function deadlineInMs(activation: PluginActivation, ctx: NodeContext): number {
   return ctx.progressDeadlineSeconds * 1000 - age;
 }
 
+/** A node with an activation: every state but a node the revision has not reached. */
 type Attempt = NodeState & { activation: PluginActivation };
 
 /** What to do to the nodes, decided from their states before anything is written. */
