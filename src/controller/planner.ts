@@ -16,6 +16,7 @@ import {
   revisionOf,
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
+import { findCondition } from '../runtime/conditions.ts';
 
 export interface NodeInfo {
   name: string;
@@ -65,6 +66,86 @@ export interface Plan {
 
 const TERMINAL_FAILURE = new Set(['RolledBack', 'Failed']);
 
+/** What the classification of one node needs to know about the release and the moment. */
+export interface NodeContext {
+  revision: string;
+  dryRun: boolean;
+  /** The release's `retry-at` annotation: a failure recorded under another value is retried. */
+  retryAt: string | undefined;
+  progressDeadlineSeconds: number;
+  now: Date;
+}
+
+/**
+ * The situation of `node` against the revision being rolled out, from its activation alone (the
+ * decision comes after, in `plan`): no attempt of this revision yet, in flight, done, or failed (by
+ * its own report, or by outliving the progress deadline).
+ */
+export function classifyNode(
+  node: string,
+  activation: PluginActivation | undefined,
+  ctx: NodeContext,
+): NodeState {
+  if (!activation || !isAttemptOf(activation, ctx.revision, ctx.dryRun))
+    return { kind: 'outdated', node, ...(activation ? { activation } : {}) };
+  const observed = (activation.status?.observedGeneration ?? -1) === (activation.metadata.generation ?? 0);
+  const phase = observed ? (activation.status?.phase ?? 'Pending') : 'Pending';
+  if (observed && TERMINAL_FAILURE.has(phase) && !activation.spec.rollbackTo) {
+    if (activation.spec.retryAt !== ctx.retryAt) return { kind: 'outdated', node, activation };
+    return { kind: 'failed', node, activation, failure: failureOf(activation, phase) };
+  }
+  if (observed && isDone(activation, phase)) return { kind: 'done', node, activation };
+  if (deadlineInMs(activation, ctx) <= 0) {
+    if (activation.spec.retryAt !== ctx.retryAt) return { kind: 'outdated', node, activation };
+    const failure: FailedNode = {
+      node,
+      revision: ctx.revision,
+      phase,
+      reason: 'ProgressDeadlineExceeded',
+      message: `The activation made no terminal progress within ${ctx.progressDeadlineSeconds}s (last phase ${phase}); is the agent running on ${node}?`,
+    };
+    return { kind: 'failed', node, activation, failure };
+  }
+  return { kind: 'inFlight', node, activation, phase };
+}
+
+/** How long the attempt `activation` has left before its progress deadline (from its start annotation). */
+function deadlineInMs(activation: PluginActivation, ctx: NodeContext): number {
+  const startedAt = Date.parse(activation.metadata.annotations?.[Annotations.startedAt] ?? '');
+  const age = Number.isNaN(startedAt) ? 0 : ctx.now.getTime() - startedAt;
+  return ctx.progressDeadlineSeconds * 1000 - age;
+}
+
+/** A node with an activation: every state but a node the revision has not reached. */
+type Attempt = NodeState & { activation: PluginActivation };
+
+/** What to do to the nodes, decided from their states before anything is written. */
+interface Decision {
+  verdict: Verdict;
+  /** Nodes that get a new attempt of the revision. */
+  start?: NodeState[];
+  /** Nodes sent back to the revision they served before. */
+  rollBack?: Array<{ state: Attempt; to: string }>;
+  /** Activations deleted because their node has nothing to go back to. */
+  remove?: PluginActivation[];
+}
+
+/** What the decision reads besides the node states. */
+interface Rollout {
+  spec: PluginRelease['spec'];
+  revision: string;
+  targets: string[];
+  aborted: boolean;
+  promoted: boolean;
+  /** Whether a node failed this revision (as classified, before a rollback's nodes roll forward). */
+  failed: boolean;
+  /** How many more nodes may start an attempt now (maxUnavailable less those in flight). */
+  budget: number;
+  inFlight: number;
+}
+
+const deleting = (a: PluginActivation) => a.metadata.deletionTimestamp !== undefined;
+
 /** Plans the next step of `release`'s rollout. See docs/architecture.md for the rules, in order. */
 export function plan(input: PlanInput): Plan {
   const { release, now } = input;
@@ -72,20 +153,15 @@ export function plan(input: PlanInput): Plan {
   const revision = revisionOf(spec);
   const annotations = release.metadata.annotations ?? {};
   const retryAt = annotations[Annotations.retryAt];
-  // Annotations name the revision they act on, so a new revision is never aborted or promoted by accident.
-  const aborted = !spec.dryRun && annotations[Annotations.abort] === revision;
-  const promoted = annotations[Annotations.promote] === revision;
   const targets = input.nodes
     .filter((n) => matches(n.labels, spec.rollout.nodeSelector))
     .map((n) => n.name)
     .sort(byNodeName);
-  const byNode = new Map(input.activations.map((a) => [a.spec.nodeName, a]));
   const base = { revision, targets, create: [], update: [], delete: [] as PluginActivation[] };
 
   // Nodes that left (or no longer match) lose their activation, whatever else happens; one being
   // deleted (its agent uninstalls the plugin) is not deleted again.
   const targetSet = new Set(targets);
-  const deleting = (a: PluginActivation) => a.metadata.deletionTimestamp !== undefined;
   base.delete = input.activations.filter((a) => !targetSet.has(a.spec.nodeName) && !deleting(a));
 
   const conflict = olderConflict(input, targets);
@@ -96,156 +172,152 @@ export function plan(input: PlanInput): Plan {
   }
   if (targets.length === 0) return { ...base, nodes: [], verdict: { kind: 'noNodes' } };
 
-  const deadlineMs = spec.rollout.progressDeadlineSeconds * 1000;
-  let requeueAfterMs: number | undefined;
-  let nodes = targets.map((node): NodeState => {
-    const activation = byNode.get(node);
-    if (!activation || !isAttemptOf(activation, revision, spec.dryRun))
-      return { kind: 'outdated', node, ...(activation ? { activation } : {}) };
-    const observed = (activation.status?.observedGeneration ?? -1) === (activation.metadata.generation ?? 0);
-    const phase = observed ? (activation.status?.phase ?? 'Pending') : 'Pending';
-    if (observed && TERMINAL_FAILURE.has(phase) && !activation.spec.rollbackTo) {
-      if (activation.spec.retryAt !== retryAt) return { kind: 'outdated', node, activation };
-      return { kind: 'failed', node, activation, failure: failureOf(activation, phase) };
-    }
-    if (observed && isDone(activation, phase)) return { kind: 'done', node, activation };
-    const startedAt = Date.parse(activation.metadata.annotations?.[Annotations.startedAt] ?? '');
-    const age = Number.isNaN(startedAt) ? 0 : now.getTime() - startedAt;
-    if (age >= deadlineMs) {
-      if (activation.spec.retryAt !== retryAt) return { kind: 'outdated', node, activation };
-      const failure: FailedNode = {
-        node,
-        revision,
-        phase,
-        reason: 'ProgressDeadlineExceeded',
-        message: `The activation made no terminal progress within ${spec.rollout.progressDeadlineSeconds}s (last phase ${phase}); is the agent running on ${node}?`,
-      };
-      return { kind: 'failed', node, activation, failure };
-    }
-    requeueAfterMs = Math.min(requeueAfterMs ?? deadlineMs, deadlineMs - age);
-    return { kind: 'inFlight', node, activation, phase };
-  });
-
-  const failed = nodes.filter((n) => n.kind === 'failed');
-  const rollingBack = aborted || (failed.length > 0 && spec.rollout.failurePolicy === 'RollbackFleet');
-  if (!rollingBack) {
-    // A fleet rollback (or an abort) lasts only while its cause does: after a retry (or a new
-    // revision) those nodes roll forward again.
-    nodes = nodes.map((n) =>
-      n.activation?.spec.rollbackTo && n.kind !== 'outdated'
-        ? { kind: 'outdated', node: n.node, activation: n.activation }
-        : n,
-    );
-  }
+  const byNode = new Map(input.activations.map((a) => [a.spec.nodeName, a]));
+  const ctx: NodeContext = {
+    revision,
+    dryRun: spec.dryRun,
+    retryAt,
+    progressDeadlineSeconds: spec.rollout.progressDeadlineSeconds,
+    now,
+  };
+  const classified = targets.map((node) => classifyNode(node, byNode.get(node), ctx));
+  // Annotations name the revision they act on, so a new revision is never aborted or promoted by accident.
+  const aborted = !spec.dryRun && annotations[Annotations.abort] === revision;
+  const promoted = annotations[Annotations.promote] === revision;
+  const failed = classified.some((n) => n.kind === 'failed');
+  const rollingBack = aborted || (failed && spec.rollout.failurePolicy === 'RollbackFleet');
+  const nodes = rollingBack ? classified : classified.map(rollForward);
   const inFlight = nodes.filter((n) => n.kind === 'inFlight').length;
-  const create: PluginActivation[] = [];
-  const update: PluginActivation[] = [];
-  const start = (state: NodeState, rollbackTo?: string) => {
-    // The old activation must be gone (its agent uninstalling) before the name can be used again.
-    if (state.activation && deleting(state.activation)) return;
-    const desired = desiredActivation(release, revision, state.node, retryAt, now, rollbackTo);
-    if (state.activation) update.push(withIdentity(desired, state.activation));
-    else create.push(desired);
-  };
-  const refresh = (state: NodeState & { activation: PluginActivation }) => {
-    if (deleting(state.activation)) return; // its agent is uninstalling; nothing more to say to it
-    const desired = desiredActivation(
-      release,
-      revision,
-      state.node,
-      state.activation.spec.retryAt,
-      now,
-      state.activation.spec.rollbackTo?.revision,
-    );
-    // Activations made before the finalizer existed get it with their next write.
-    const unheld = !(state.activation.metadata.finalizers ?? []).includes(Finalizers.agent);
-    if (unheld || canonicalJson(desired.spec) !== canonicalJson(state.activation.spec)) {
-      const startedAt = state.activation.metadata.annotations?.[Annotations.startedAt];
-      update.push(withIdentity(desired, state.activation, startedAt));
-    }
-  };
-  for (const n of nodes) if (n.kind !== 'outdated') refresh(n);
-
   const budget = Math.max(0, maxInFlight(spec.rollout.maxUnavailable, targets.length) - inFlight);
-  const result = (verdict: Verdict): Plan => ({
+  const decision = decide(nodes, { spec, revision, targets, aborted, promoted, failed, budget, inFlight });
+  const requeueAfterMs = nearestDeadlineMs(classified, ctx);
+  return {
     ...base,
     nodes,
-    verdict,
-    create,
-    update: dedupe(update),
+    verdict: decision.verdict,
+    ...writes(
+      nodes,
+      decision,
+      (node, nodeRetryAt, rollbackTo) =>
+        desiredActivation(release, revision, node, nodeRetryAt, now, rollbackTo),
+      retryAt,
+    ),
+    delete: [...base.delete, ...(decision.remove ?? [])],
     ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
-  });
+  };
+}
 
+/** The activation the release wants on `node` (desiredActivation of this release, revision and moment). */
+type Desired = (node: string, retryAt: string | undefined, rollbackTo?: string) => PluginActivation;
+
+/** When the nearest progress deadline of an attempt in flight falls due (at most a whole deadline away). */
+function nearestDeadlineMs(nodes: readonly NodeState[], ctx: NodeContext): number | undefined {
+  const deadlineMs = ctx.progressDeadlineSeconds * 1000;
+  const due = nodes.flatMap((n) => (n.kind === 'inFlight' ? [deadlineInMs(n.activation, ctx)] : []));
+  return due.length > 0 ? Math.min(deadlineMs, ...due) : undefined;
+}
+
+/**
+ * The creates and updates: a refresh of every attempt of this revision first, then the decision's
+ * moves; a started node takes the release's `retryAt`, a node sent back keeps its own.
+ */
+function writes(
+  nodes: readonly NodeState[],
+  decision: Decision,
+  desired: Desired,
+  retryAt: string | undefined,
+): { create: PluginActivation[]; update: PluginActivation[] } {
+  const create: PluginActivation[] = [];
+  const update = nodes.flatMap((n) => (n.kind === 'outdated' ? [] : refreshed(n, desired)));
+  for (const n of decision.start ?? []) {
+    // The old activation must be gone (its agent uninstalling) before the name can be used again.
+    if (n.activation && deleting(n.activation)) continue;
+    if (n.activation) update.push(withIdentity(desired(n.node, retryAt), n.activation));
+    else create.push(desired(n.node, retryAt));
+  }
+  for (const { state, to } of decision.rollBack ?? [])
+    update.push(withIdentity(desired(state.node, state.activation.spec.retryAt, to), state.activation));
+  return { create, update: dedupe(update) };
+}
+
+/**
+ * A fleet rollback (or an abort) lasts only while its cause does: after a retry (or a new revision)
+ * the nodes it sent back roll forward again.
+ */
+function rollForward(n: NodeState): NodeState {
+  return n.activation?.spec.rollbackTo && n.kind !== 'outdated'
+    ? { kind: 'outdated', node: n.node, activation: n.activation }
+    : n;
+}
+
+/**
+ * The update that keeps an attempt's activation in line with the release (an edited spec, a missing
+ * finalizer), keeping its start time, its retry and its rollback target; none when it already is.
+ */
+function refreshed(state: Attempt, desired: Desired): PluginActivation[] {
+  if (deleting(state.activation)) return []; // its agent is uninstalling; nothing more to say to it
+  const { spec, metadata } = state.activation;
+  const want = desired(state.node, spec.retryAt, spec.rollbackTo?.revision);
+  // Activations made before the finalizer existed get it with their next write.
+  const unheld = !(metadata.finalizers ?? []).includes(Finalizers.agent);
+  if (!unheld && canonicalJson(want.spec) === canonicalJson(spec)) return [];
+  return [withIdentity(want, state.activation, metadata.annotations?.[Annotations.startedAt])];
+}
+
+/** The rollout's verdict and the moves it makes, in rule order: dry run, abort, failures, waves. */
+function decide(nodes: readonly NodeState[], r: Rollout): Decision {
   const outdated = nodes.filter((n) => n.kind === 'outdated');
-  if (spec.dryRun) {
+  if (r.spec.dryRun) {
     // Probing is non-disruptive: every node tries at once, and the verdict waits for all of them.
-    for (const n of outdated) start(n);
-    if (outdated.length > 0 || inFlight > 0) return result({ kind: 'progressing' });
-    return result({ kind: failed.length > 0 ? 'halted' : 'complete' });
+    if (outdated.length > 0 || r.inFlight > 0) return { verdict: { kind: 'progressing' }, start: outdated };
+    return { verdict: { kind: r.failed ? 'halted' : 'complete' } };
   }
-  if (aborted) {
-    // An emergency stop: every node the revision reached goes back at once, a candidate mid-probe
-    // included (its agent cancels the attempt); a node it reached first has nothing to go back to,
-    // so its activation is deleted and its agent uninstalls the plugin.
-    for (const n of nodes) {
-      if (n.kind !== 'done' && n.kind !== 'inFlight') continue;
-      if (n.activation.spec.rollbackTo || deleting(n.activation)) continue;
-      const stable = stableRevisionOf(n.activation, revision);
-      if (stable === undefined) base.delete.push(n.activation);
-      else
-        update.push(
-          withIdentity(
-            desiredActivation(release, revision, n.node, n.activation.spec.retryAt, now, stable),
-            n.activation,
-          ),
-        );
-    }
-    return result({ kind: 'aborted' });
+  if (r.aborted) return decideAbort(nodes, r.revision);
+  if (r.failed) {
+    if (r.spec.rollout.failurePolicy !== 'RollbackFleet') return { verdict: { kind: 'halted' } };
+    // Send nodes that already run the new revision back to the one they ran before.
+    const rollBack = nodes
+      .flatMap((n) => {
+        const to = n.activation?.status?.previousRevision;
+        const eligible = n.kind === 'done' && !n.activation.spec.rollbackTo && !deleting(n.activation);
+        return eligible && to && to !== r.revision ? [{ state: n, to }] : [];
+      })
+      .slice(0, r.budget);
+    return { verdict: { kind: 'rollingBackFleet' }, rollBack };
   }
-  if (failed.length > 0) {
-    if (spec.rollout.failurePolicy === 'RollbackFleet') {
-      // Send nodes that already run the new revision back to the one they ran before.
-      let left = budget;
-      for (const n of nodes) {
-        if (left === 0) break;
-        const previous = n.activation?.status?.previousRevision;
-        if (
-          n.kind === 'done' &&
-          !n.activation.spec.rollbackTo &&
-          !deleting(n.activation) &&
-          previous &&
-          previous !== revision
-        ) {
-          update.push(
-            withIdentity(
-              desiredActivation(release, revision, n.node, n.activation.spec.retryAt, now, previous),
-              n.activation,
-            ),
-          );
-          left--;
-        }
-      }
-      return result({ kind: 'rollingBackFleet' });
-    }
-    return result({ kind: 'halted' });
-  }
-  if (nodes.every((n) => n.kind === 'done')) return result({ kind: 'complete' });
+  if (nodes.every((n) => n.kind === 'done')) return { verdict: { kind: 'complete' } };
 
-  const canaries = new Set(targets.slice(0, Math.min(spec.rollout.canary.nodes, targets.length)));
+  const { canary, paused } = r.spec.rollout;
+  const canaries = new Set(r.targets.slice(0, Math.min(canary.nodes, r.targets.length)));
   const canaryPending = nodes.filter((n) => canaries.has(n.node) && n.kind !== 'done');
   if (canaryPending.length > 0) {
+    if (paused) return { verdict: { kind: 'paused', byCanary: false } };
     // Canaries go one at a time, before anyone else.
-    if (!spec.rollout.paused && inFlight === 0) {
-      const next = canaryPending.find((n) => n.kind === 'outdated');
-      if (next) start(next);
-    }
-    return result(spec.rollout.paused ? { kind: 'paused', byCanary: false } : { kind: 'progressing' });
+    const next = r.inFlight === 0 ? canaryPending.find((n) => n.kind === 'outdated') : undefined;
+    return { verdict: { kind: 'progressing' }, start: next ? [next] : [] };
   }
-  if (spec.rollout.paused) return result({ kind: 'paused', byCanary: false });
-  if (canaries.size > 0 && spec.rollout.canary.pauseAfter && !promoted)
-    return result({ kind: 'paused', byCanary: true });
-  for (const n of outdated.slice(0, budget)) start(n);
-  return result({ kind: 'progressing' });
+  if (paused) return { verdict: { kind: 'paused', byCanary: false } };
+  if (canaries.size > 0 && canary.pauseAfter && !r.promoted)
+    return { verdict: { kind: 'paused', byCanary: true } };
+  return { verdict: { kind: 'progressing' }, start: outdated.slice(0, r.budget) };
+}
+
+/**
+ * An emergency stop: every node the revision reached goes back at once, a candidate mid-probe
+ * included (its agent cancels the attempt); a node it reached first has nothing to go back to, so
+ * its activation is deleted and its agent uninstalls the plugin.
+ */
+function decideAbort(nodes: readonly NodeState[], revision: string): Decision {
+  const rollBack: Array<{ state: Attempt; to: string }> = [];
+  const remove: PluginActivation[] = [];
+  for (const n of nodes) {
+    if (n.kind !== 'done' && n.kind !== 'inFlight') continue;
+    if (n.activation.spec.rollbackTo || deleting(n.activation)) continue;
+    const stable = stableRevisionOf(n.activation, revision);
+    if (stable === undefined) remove.push(n.activation);
+    else rollBack.push({ state: n, to: stable });
+  }
+  return { verdict: { kind: 'aborted' }, rollBack, remove };
 }
 
 /** `maxUnavailable` as a node count: a percentage of `total` rounds up, and at least one node moves. */
@@ -317,7 +389,7 @@ export function releasableActivations(
       a.metadata.deletionTimestamp !== undefined &&
       (a.metadata.finalizers ?? []).includes(Finalizers.agent) &&
       (!live.has(a.spec.nodeName) ||
-        a.status?.conditions?.some((c) => c.type === ConditionType.Uninstalled && c.status === 'True')),
+        findCondition(a.status?.conditions, ConditionType.Uninstalled)?.status === 'True'),
   );
 }
 

@@ -5,6 +5,7 @@ import {
   type Condition,
   ConditionType,
   EventReason,
+  type FailedNode,
   type HistoryEntry,
   MAX_FAILED_NODES,
   MAX_HISTORY,
@@ -19,6 +20,7 @@ import {
   type RevisionOutcome,
 } from '../api/index.ts';
 import {
+  type ConditionInput,
   clearProgress,
   findCondition,
   markReconciling,
@@ -26,7 +28,7 @@ import {
   removeCondition,
   setCondition,
 } from '../runtime/conditions.ts';
-import type { Plan } from './planner.ts';
+import type { Plan, Verdict } from './planner.ts';
 
 export interface PlannedEvent {
   type: 'Normal' | 'Warning';
@@ -39,176 +41,99 @@ export interface StatusResult {
   events: PlannedEvent[];
 }
 
+/**
+ * What each verdict shows: the release phase, the history outcome, and which kstatus condition
+ * stands beside Ready (Reconciling while the rollout goes on by itself, Stalled when it needs a
+ * person, neither once it is done). A dry run reads some of them differently.
+ */
+const VERDICT_STATES: Record<Verdict['kind'], VerdictState & { dryRun?: Partial<VerdictState> }> = {
+  conflict: { phase: 'Stalled', outcome: 'Halted', progress: 'stalled' },
+  noNodes: { phase: 'Pending', outcome: 'Progressing', progress: 'reconciling' },
+  halted: { phase: 'Stalled', outcome: 'Halted', progress: 'stalled', dryRun: { outcome: 'Probed' } },
+  rollingBackFleet: { phase: 'Stalled', outcome: 'RolledBack', progress: 'stalled' },
+  aborted: { phase: 'Stalled', outcome: 'Aborted', progress: 'stalled' },
+  complete: {
+    phase: 'Ready',
+    outcome: 'Complete',
+    progress: 'done',
+    dryRun: { phase: 'Probed', outcome: 'Probed' },
+  },
+  paused: { phase: 'Paused', outcome: 'Progressing', progress: 'reconciling' },
+  progressing: { phase: 'Progressing', outcome: 'Progressing', progress: 'reconciling' },
+};
+
+interface VerdictState {
+  phase: ReleasePhase;
+  outcome: RevisionOutcome;
+  progress: 'reconciling' | 'stalled' | 'done';
+}
+
+/** The verdict's state for a release that is (or is not) a dry run. */
+function verdictState(verdict: Verdict['kind'], dryRun: boolean): VerdictState {
+  const { dryRun: asDryRun, ...state } = VERDICT_STATES[verdict];
+  return dryRun ? { ...state, ...asDryRun } : state;
+}
+
+/** What the Ready condition says about a plan: the facts its messages are made of, gathered once. */
+interface Facts {
+  name: string | undefined;
+  spec: PluginRelease['spec'];
+  plan: Plan;
+  counts: NodeCounts;
+  failedNodes: FailedNode[];
+  /** `serving/targets`, as a DaemonSet's READY. */
+  ready: string;
+  /** `upToDate/targets` (probed, in a dry run). */
+  upToDate: string;
+  /** The first three failures, with their reasons. */
+  failureSummary: string;
+}
+
 /** The status `plan` implies for `release`, and the Events that mark what changed since its last status. */
 export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): StatusResult {
   const previous = release.status ?? {};
   const generation = release.metadata.generation ?? 0;
   const spec = release.spec;
   const counts = countNodes(plan);
-  const failed = plan.nodes.flatMap((n) => (n.kind === 'failed' ? [n] : []));
-  const failedNodes = failed.map((n) => n.failure).slice(0, MAX_FAILED_NODES);
-  // What serves, as a DaemonSet's READY counts ready pods of any revision: the truth for a halted release.
-  const ready = `${counts.serving}/${plan.targets.length}`;
-  const upToDate = `${spec.dryRun ? counts.probed : counts.upToDate}/${plan.targets.length}`;
-  const v = plan.verdict;
-
-  let conditions: Condition[] = previous.conditions ?? [];
-  let phase: ReleasePhase;
-  let outcome: RevisionOutcome;
-  const set = (type: string, status: Condition['status'], reason: string, message: string) => {
-    conditions = setCondition(conditions, { type, status, reason, message }, generation, now);
+  const failedNodes = plan.nodes
+    .flatMap((n) => (n.kind === 'failed' ? [n.failure] : []))
+    .slice(0, MAX_FAILED_NODES);
+  const facts: Facts = {
+    name: release.metadata.name,
+    spec,
+    plan,
+    counts,
+    failedNodes,
+    // What serves, as a DaemonSet's READY counts ready pods of any revision: the truth for a halted release.
+    ready: `${counts.serving}/${plan.targets.length}`,
+    upToDate: `${spec.dryRun ? counts.probed : counts.upToDate}/${plan.targets.length}`,
+    failureSummary: failedNodes
+      .slice(0, 3)
+      .map((f) => `${f.node} (${f.reason}: ${firstSentence(f.message)})`)
+      .join('; '),
   };
-  const progressing = (reason: string, message: string) => {
-    conditions = markReconciling(conditions, reason, message, generation, now);
-    set(ConditionType.Ready, 'False', reason, message);
-  };
-  const stalled = (reason: string, message: string) => {
-    conditions = markStalled(conditions, reason, message, generation, now);
-    set(ConditionType.Ready, 'False', reason, message);
-  };
-  const failureSummary = failedNodes
-    .slice(0, 3)
-    .map((f) => `${f.node} (${f.reason}: ${firstSentence(f.message)})`)
-    .join('; ');
-  const retryHint = `Fix the cause and apply a new version, or retry with \`kubectl pluginrelease retry ${release.metadata.name}\` (sets ${Annotations.retryAt}).`;
-  // A node past its deadline has not said no: when its agent reports, the rollout goes on by itself.
-  const lateHint = failedNodes.some((f) => f.reason === ReleaseReason.ProgressDeadlineExceeded)
-    ? ' A node that exceeded the progress deadline rejoins the rollout by itself if its agent reports a result.'
-    : '';
-  const kept = failed.filter((n) => n.activation.status?.activeRevision !== undefined).length;
-  const serving =
-    kept === failed.length
-      ? 'The previous version keeps serving there.'
-      : kept === 0
-        ? 'No earlier version was installed there, so nothing serves the plugin on those nodes.'
-        : 'The previous version keeps serving where there was one; the others serve nothing.';
-
-  switch (v.kind) {
-    case 'conflict':
-      phase = 'Stalled';
-      outcome = 'Halted';
-      stalled(
-        ReleaseReason.PluginConflict,
-        `Plugin "${spec.plugin}" is already released on ${v.nodes.length} of the targeted nodes by the older PluginRelease ${v.winner}; narrow spec.rollout.nodeSelector or delete one of them.`,
-      );
-      break;
-    case 'noNodes':
-      phase = 'Pending';
-      outcome = 'Progressing';
-      progressing(
-        ReleaseReason.NoMatchingNodes,
-        `No node matches spec.rollout.nodeSelector ${JSON.stringify(spec.rollout.nodeSelector)}; waiting for one to join.`,
-      );
-      break;
-    case 'halted':
-      phase = 'Stalled';
-      outcome = spec.dryRun ? 'Probed' : 'Halted';
-      if (spec.dryRun) {
-        stalled(
-          ReleaseReason.DryRunFailed,
-          `Dry run of revision ${plan.revision} failed on ${counts.rolledBack + counts.failed} node(s): ${failureSummary}. ${retryHint}`,
-        );
-      } else {
-        stalled(
-          ReleaseReason.RolloutHalted,
-          `Rollout of revision ${plan.revision} halted: ${failedNodes.length} node(s) did not activate: ${failureSummary}. ${serving}${lateHint} ${retryHint}`,
-        );
-      }
-      break;
-    case 'rollingBackFleet':
-      phase = 'Stalled';
-      outcome = 'RolledBack';
-      stalled(
-        ReleaseReason.FleetRolledBack,
-        `Revision ${plan.revision} failed on ${failedNodes.length} node(s): ${failureSummary}; failurePolicy RollbackFleet returns every node to its previous revision.${lateHint} ${retryHint}`,
-      );
-      break;
-    case 'aborted':
-      phase = 'Stalled';
-      outcome = 'Aborted';
-      stalled(
-        ReleaseReason.RolloutAborted,
-        `Rollout of revision ${plan.revision} was aborted (${Annotations.abort}): it starts on no further node, and every node it reached returns to the revision it served before (${ready} serving). Apply another version, undo (\`kubectl pluginrelease undo ${release.metadata.name}\`), or try this revision again with \`kubectl pluginrelease retry ${release.metadata.name}\`.`,
-      );
-      break;
-    case 'complete':
-      phase = spec.dryRun ? 'Probed' : 'Ready';
-      outcome = spec.dryRun ? 'Probed' : 'Complete';
-      conditions = clearProgress(conditions);
-      set(
-        ConditionType.Ready,
-        'True',
-        spec.dryRun ? ReleaseReason.DryRunPassed : ReleaseReason.RolloutComplete,
-        spec.dryRun
-          ? `Revision ${plan.revision} passed its probes on all ${plan.targets.length} node(s); nothing was swapped.`
-          : `Revision ${plan.revision} (version ${spec.version}) is active on all ${plan.targets.length} node(s).`,
-      );
-      break;
-    case 'paused':
-      phase = 'Paused';
-      outcome = 'Progressing';
-      progressing(
-        v.byCanary ? ReleaseReason.CanaryPaused : ReleaseReason.RolloutPaused,
-        v.byCanary
-          ? `The ${spec.rollout.canary.nodes} canary node(s) run revision ${plan.revision}; promote it to continue: \`kubectl pluginrelease promote ${release.metadata.name}\` (sets the annotation ${Annotations.promote}=${plan.revision}; the spec is untouched).`
-          : `Rollout paused with ${upToDate} node(s) on revision ${plan.revision}; set spec.rollout.paused to false (in Git, or \`kubectl pluginrelease resume ${release.metadata.name}\`) to continue.`,
-      );
-      break;
-    case 'progressing':
-      phase = 'Progressing';
-      outcome = 'Progressing';
-      progressing(
-        spec.dryRun ? ReleaseReason.DryRunProgressing : ReleaseReason.RolloutProgressing,
-        `${spec.dryRun ? 'Probing' : 'Rolling out'} revision ${plan.revision}: ${upToDate} node(s) done, ${plan.nodes.filter((n) => n.kind === 'inFlight').length} in progress.`,
-      );
-      break;
-  }
-
-  const rolledBack = counts.rolledBack + counts.failed > 0 || v.kind === 'rollingBackFleet';
-  if (rolledBack && !spec.dryRun) {
-    set(
-      ConditionType.RolledBack,
-      'True',
-      v.kind === 'rollingBackFleet'
-        ? ReleaseReason.FleetRolledBack
-        : counts.failed > 0
-          ? ReleaseReason.NodeFailed
-          : ReleaseReason.NodeRolledBack,
-      `Revision ${plan.revision} was rejected or reverted on ${failedNodes.length} node(s): ${failureSummary}.`,
-    );
-  } else {
-    conditions = removeCondition(conditions, ConditionType.RolledBack);
-  }
-  if (spec.dryRun) {
-    const verdict = v.kind === 'complete' ? 'True' : v.kind === 'halted' ? 'False' : 'Unknown';
-    set(
-      ConditionType.Probed,
-      verdict,
-      verdict === 'True'
-        ? ReleaseReason.DryRunPassed
-        : verdict === 'False'
-          ? ReleaseReason.DryRunFailed
-          : ReleaseReason.DryRunProgressing,
-      `${counts.probed}/${plan.targets.length} node(s) passed the probes of revision ${plan.revision}.`,
-    );
-  } else {
-    conditions = removeCondition(conditions, ConditionType.Probed);
-  }
+  const state = verdictState(plan.verdict.kind, spec.dryRun);
+  const ready = readyCondition(facts);
+  const set = (conditions: Condition[], input: ConditionInput | undefined, type: string) =>
+    input ? setCondition(conditions, input, generation, now) : removeCondition(conditions, type);
+  let conditions = progressConditions(previous.conditions ?? [], state.progress, ready, generation, now);
+  conditions = set(conditions, ready, ConditionType.Ready);
+  conditions = set(conditions, rolledBackCondition(facts), ConditionType.RolledBack);
+  conditions = set(conditions, probedCondition(facts), ConditionType.Probed);
 
   const retryAt = release.metadata.annotations?.[Annotations.retryAt];
-  const readyCondition = findCondition(conditions, ConditionType.Ready);
   const history = nextHistory(previous.history ?? [], {
     revision: plan.revision,
-    outcome,
-    message: readyCondition ? firstSentence(readyCondition.message, 1024) : undefined,
+    outcome: state.outcome,
+    message: firstSentence(ready.message, 1024),
     nodeRun: nodeRunOf(spec),
     now,
   });
   const status: PluginReleaseStatus = {
     observedGeneration: generation,
     revision: plan.revision,
-    phase,
-    ready,
+    phase: state.phase,
+    ready: facts.ready,
     nodes: counts,
     failedNodes,
     history,
@@ -216,6 +141,145 @@ export function releaseStatus(release: PluginRelease, plan: Plan, now: Date): St
     conditions,
   };
   return { status, events: eventsBetween(previous, status, plan) };
+}
+
+/** kstatus beside Ready: Reconciling or Stalled (each excluding the other) with Ready's reason, or neither. */
+function progressConditions(
+  conditions: Condition[],
+  progress: VerdictState['progress'],
+  ready: ConditionInput,
+  generation: number,
+  now: Date,
+): Condition[] {
+  if (progress === 'done') return clearProgress(conditions);
+  const mark = progress === 'stalled' ? markStalled : markReconciling;
+  return mark(conditions, ready.reason, ready.message, generation, now);
+}
+
+/** The Ready condition of each verdict: True once complete, else False with what to do about it. */
+function readyCondition(f: Facts): ConditionInput {
+  const { spec, plan, name } = f;
+  const v = plan.verdict;
+  const ready = (status: Condition['status'], reason: string, message: string): ConditionInput => ({
+    type: ConditionType.Ready,
+    status,
+    reason,
+    message,
+  });
+  const notReady = (reason: string, message: string) => ready('False', reason, message);
+  const retryHint = `Fix the cause and apply a new version, or retry with \`kubectl pluginrelease retry ${name}\` (sets ${Annotations.retryAt}).`;
+  // A node past its deadline has not said no: when its agent reports, the rollout goes on by itself.
+  const lateHint = f.failedNodes.some((n) => n.reason === ReleaseReason.ProgressDeadlineExceeded)
+    ? ' A node that exceeded the progress deadline rejoins the rollout by itself if its agent reports a result.'
+    : '';
+  switch (v.kind) {
+    case 'conflict':
+      return notReady(
+        ReleaseReason.PluginConflict,
+        `Plugin "${spec.plugin}" is already released on ${v.nodes.length} of the targeted nodes by the older PluginRelease ${v.winner}; narrow spec.rollout.nodeSelector or delete one of them.`,
+      );
+    case 'noNodes':
+      return notReady(
+        ReleaseReason.NoMatchingNodes,
+        `No node matches spec.rollout.nodeSelector ${JSON.stringify(spec.rollout.nodeSelector)}; waiting for one to join.`,
+      );
+    case 'halted':
+      if (spec.dryRun) {
+        const rejected = f.counts.rolledBack + f.counts.failed;
+        return notReady(
+          ReleaseReason.DryRunFailed,
+          `Dry run of revision ${plan.revision} failed on ${rejected} node(s): ${f.failureSummary}. ${retryHint}`,
+        );
+      }
+      return notReady(
+        ReleaseReason.RolloutHalted,
+        `Rollout of revision ${plan.revision} halted: ${f.failedNodes.length} node(s) did not activate: ${f.failureSummary}. ${servingWhereFailed(plan)}${lateHint} ${retryHint}`,
+      );
+    case 'rollingBackFleet':
+      return notReady(
+        ReleaseReason.FleetRolledBack,
+        `Revision ${plan.revision} failed on ${f.failedNodes.length} node(s): ${f.failureSummary}; failurePolicy RollbackFleet returns every node to its previous revision.${lateHint} ${retryHint}`,
+      );
+    case 'aborted':
+      return notReady(
+        ReleaseReason.RolloutAborted,
+        `Rollout of revision ${plan.revision} was aborted (${Annotations.abort}): it starts on no further node, and every node it reached returns to the revision it served before (${f.ready} serving). Apply another version, undo (\`kubectl pluginrelease undo ${name}\`), or try this revision again with \`kubectl pluginrelease retry ${name}\`.`,
+      );
+    case 'complete':
+      return spec.dryRun
+        ? ready(
+            'True',
+            ReleaseReason.DryRunPassed,
+            `Revision ${plan.revision} passed its probes on all ${plan.targets.length} node(s); nothing was swapped.`,
+          )
+        : ready(
+            'True',
+            ReleaseReason.RolloutComplete,
+            `Revision ${plan.revision} (version ${spec.version}) is active on all ${plan.targets.length} node(s).`,
+          );
+    case 'paused':
+      if (v.byCanary) {
+        return notReady(
+          ReleaseReason.CanaryPaused,
+          `The ${spec.rollout.canary.nodes} canary node(s) run revision ${plan.revision}; promote it to continue: \`kubectl pluginrelease promote ${name}\` (sets the annotation ${Annotations.promote}=${plan.revision}; the spec is untouched).`,
+        );
+      }
+      return notReady(
+        ReleaseReason.RolloutPaused,
+        `Rollout paused with ${f.upToDate} node(s) on revision ${plan.revision}; set spec.rollout.paused to false (in Git, or \`kubectl pluginrelease resume ${name}\`) to continue.`,
+      );
+    case 'progressing': {
+      const inFlight = plan.nodes.filter((n) => n.kind === 'inFlight').length;
+      return notReady(
+        spec.dryRun ? ReleaseReason.DryRunProgressing : ReleaseReason.RolloutProgressing,
+        `${spec.dryRun ? 'Probing' : 'Rolling out'} revision ${plan.revision}: ${f.upToDate} node(s) done, ${inFlight} in progress.`,
+      );
+    }
+  }
+}
+
+/** What still serves on the failed nodes: the previous version where there was one. */
+function servingWhereFailed(plan: Plan): string {
+  const failed = plan.nodes.filter((n) => n.kind === 'failed');
+  const kept = failed.filter((n) => n.activation.status?.activeRevision !== undefined).length;
+  if (kept === failed.length) return 'The previous version keeps serving there.';
+  if (kept === 0)
+    return 'No earlier version was installed there, so nothing serves the plugin on those nodes.';
+  return 'The previous version keeps serving where there was one; the others serve nothing.';
+}
+
+/** RolledBack=True while a node rejected or reverted the revision (not in a dry run, which swaps nothing). */
+function rolledBackCondition(f: Facts): ConditionInput | undefined {
+  const fleet = f.plan.verdict.kind === 'rollingBackFleet';
+  if (f.spec.dryRun || (f.counts.rolledBack + f.counts.failed === 0 && !fleet)) return undefined;
+  return {
+    type: ConditionType.RolledBack,
+    status: 'True',
+    reason: fleet
+      ? ReleaseReason.FleetRolledBack
+      : f.counts.failed > 0
+        ? ReleaseReason.NodeFailed
+        : ReleaseReason.NodeRolledBack,
+    message: `Revision ${f.plan.revision} was rejected or reverted on ${f.failedNodes.length} node(s): ${f.failureSummary}.`,
+  };
+}
+
+/** A dry run's own verdict: Probed True once every node passed, False once one failed, else Unknown. */
+function probedCondition(f: Facts): ConditionInput | undefined {
+  if (!f.spec.dryRun) return undefined;
+  const kind = f.plan.verdict.kind;
+  const [status, reason] =
+    kind === 'complete'
+      ? (['True', ReleaseReason.DryRunPassed] as const)
+      : kind === 'halted'
+        ? (['False', ReleaseReason.DryRunFailed] as const)
+        : (['Unknown', ReleaseReason.DryRunProgressing] as const);
+  return {
+    type: ConditionType.Probed,
+    status,
+    reason,
+    message: `${f.counts.probed}/${f.plan.targets.length} node(s) passed the probes of revision ${f.plan.revision}.`,
+  };
 }
 
 function countNodes(plan: Plan): NodeCounts {
@@ -384,7 +448,7 @@ function eventsBetween(before: PluginReleaseStatus, after: PluginReleaseStatus, 
   const reasonBefore = readyReason(before.conditions);
   const reasonAfter = readyReason(after.conditions);
   if (reasonAfter !== reasonBefore || before.revision !== after.revision) {
-    const ready = after.conditions?.find((c) => c.type === ConditionType.Ready);
+    const ready = findCondition(after.conditions, ConditionType.Ready);
     if (reasonAfter === ReleaseReason.RolloutComplete || reasonAfter === ReleaseReason.DryRunPassed) {
       events.push({
         type: 'Normal',
@@ -423,7 +487,7 @@ function eventsBetween(before: PluginReleaseStatus, after: PluginReleaseStatus, 
 }
 
 function readyReason(conditions: readonly Condition[] | undefined): string | undefined {
-  return conditions?.find((c) => c.type === ConditionType.Ready)?.reason;
+  return findCondition(conditions, ConditionType.Ready)?.reason;
 }
 
 function firstSentence(message: string, max = 200): string {

@@ -13,7 +13,7 @@
 // so `plugin-release digest` of the staged tree is the digest of the copy), drops setuid, setgid and
 // sticky bits, and checks after the copy that every link in it resolves inside the copy.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import {
   chmod,
   type FileHandle,
@@ -52,7 +52,6 @@ import { ActivationError } from '../errors.ts';
 import {
   COMPLETE_MARKER,
   fsyncDir,
-  isComplete,
   isInside,
   loadReleaseRecord,
   type ReleaseRecord,
@@ -281,6 +280,18 @@ export function checkNames(spec: PluginActivationSpec): void {
   }
 }
 
+type Artifact = NonNullable<PluginActivationSpec['artifact']>;
+
+/** The artifact where it really is: confined to the staging root, a file or a directory. */
+interface ResolvedArtifact {
+  /** The artifact's path after symlinks. */
+  real: string;
+  isDirectory: boolean;
+  mode: number;
+  /** The entrypoint relative to a directory artifact; '' for a file artifact (the file itself). */
+  entrypoint: string;
+}
+
 /**
  * Stages `spec` (or, with `spec.rollbackTo`, checks its kept snapshot) and returns the release record.
  * Idempotent: a revision already staged completely is returned as it is, once its copy still has the
@@ -304,66 +315,16 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     );
   }
 
-  // Confinement: the artifact must resolve, after symlinks, inside the staging root.
+  // Resolve and check the sources, then copy into a hidden temporary directory and verify the copy;
+  // only a verified, complete copy gets the revision's name.
   const stagingReal = await realpath(stagingRoot).catch((e) => {
     throw new ActivationError(
       NodeReason.StageFailed,
       `The agent's staging root ${stagingRoot} is unusable: ${(e as Error).message}.`,
     );
   });
-  let artifactReal: string;
-  try {
-    artifactReal = await realpath(artifact.path);
-  } catch (error) {
-    throw ioError(error, 'artifact', artifact.path);
-  }
-  if (!isInside(stagingReal, artifactReal)) {
-    throw new ActivationError(
-      NodeReason.ArtifactOutsideStagingRoot,
-      `The artifact ${artifact.path} resolves to ${artifactReal}, outside the staging root ${stagingReal}; stage artifacts under the staging root.`,
-    );
-  }
-  const artifactStat = await lstat(artifactReal);
-  const isDir = artifactStat.isDirectory();
-  if (!isDir && !artifactStat.isFile()) {
-    throw unsupported('artifact', artifact.path, fileTypeName(artifactStat));
-  }
-
-  // The entrypoint: the file itself, or a confined relative path inside the directory.
-  let entrypointRel = '';
-  if (isDir) {
-    const ep = artifact.entrypoint;
-    if (!ep || !RELATIVE_PATH_PATTERN.test(ep)) {
-      throw new ActivationError(
-        NodeReason.EntrypointNotFound,
-        `A directory artifact needs artifact.entrypoint: a relative path inside it without "." or ".." segments (got ${JSON.stringify(ep)}).`,
-      );
-    }
-    entrypointRel = ep;
-  }
-
-  let configReal: string | undefined;
-  if (spec.config) {
-    try {
-      configReal = await realpath(spec.config.path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ActivationError(
-          NodeReason.ConfigNotFound,
-          `The config ${spec.config.path} does not exist on this node; stage it before applying the release.`,
-        );
-      }
-      throw ioError(error, 'config', spec.config.path);
-    }
-    if (!isInside(stagingReal, configReal)) {
-      throw new ActivationError(
-        NodeReason.ArtifactOutsideStagingRoot,
-        `The config ${spec.config.path} resolves outside the staging root ${stagingReal}.`,
-      );
-    }
-  }
-
-  // Copy into a hidden temporary directory; only a verified, complete copy gets the revision's name.
+  const source = await resolveArtifact(artifact, stagingReal);
+  const configReal = spec.config ? await resolveConfig(spec.config.path, stagingReal) : undefined;
   const releases = releasesDir(root, spec.plugin);
   const final = releaseDir(root, spec.plugin, revision);
   await mkdir(releases, { recursive: true });
@@ -371,89 +332,196 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
   try {
     await mkdir(tmp);
     const artifactCopy = join(tmp, 'artifact');
-    if (isDir) {
-      const source = Buffer.from(artifactReal);
-      const copy = Buffer.from(artifactCopy);
-      await copyDirectory(source, copy, 0, artifactStat.mode);
-      await checkCopiedSymlinks(copy, copy, source);
-    } else {
-      await copyRegularFile(Buffer.from(artifactReal), Buffer.from(artifactCopy), 'artifact', artifact.path);
-    }
-    const got = await digestPath(artifactCopy).catch((error) => {
-      if (error instanceof UnhashableFileError) throw unsupported('artifact file', error.path, 'unhashable');
-      throw ioError(error, 'artifact', artifact.path);
-    });
-    if (got !== artifact.digest) {
-      // Say so when the release still names a digest in the old, non-injective format (v1).
-      const legacy = await digestPathV1(artifactCopy).catch(() => undefined);
-      const hint =
-        legacy === artifact.digest
-          ? ' That digest is in the retired v1 directory format; recompute it with `plugin-release digest` (docs/security.md, migration).'
-          : '';
-      throw new ActivationError(
-        NodeReason.DigestMismatch,
-        `The artifact ${artifact.path} has digest ${got}, not the ${artifact.digest} the release names; stage the right artifact or fix the digest.${hint}`,
-      );
-    }
-    const entrypoint = isDir ? join(artifactCopy, entrypointRel) : artifactCopy;
-    const epStat = await stat(entrypoint).catch(() => undefined);
-    const epReal = epStat ? await realpath(entrypoint).catch(() => undefined) : undefined;
-    if (!epStat?.isFile() || !epReal || !isInside(artifactCopy, epReal)) {
-      throw new ActivationError(
-        NodeReason.EntrypointNotFound,
-        `The entrypoint ${entrypointRel || artifact.path} is not a file in the artifact.`,
-      );
-    }
-    if (!(epStat.mode & 0o111)) {
-      throw new ActivationError(
-        NodeReason.EntrypointNotFound,
-        `The entrypoint ${entrypointRel || artifact.path} is not executable; set its execute bit where it is staged.`,
-      );
-    }
-    if (isDir) await checkManifest(artifactCopy, spec);
-    let configPath: string | undefined;
-    if (spec.config && configReal) {
-      configPath = join(tmp, 'config');
-      await copyRegularFile(Buffer.from(configReal), Buffer.from(configPath), 'config', spec.config.path);
-      const configDigest = await digestPath(configPath);
-      if (configDigest !== spec.config.digest) {
-        throw new ActivationError(
-          NodeReason.ConfigDigestMismatch,
-          `The config ${spec.config.path} has digest ${configDigest}, not the ${spec.config.digest} the release names.`,
-        );
-      }
-    }
+    await copyArtifact(source, artifactCopy, artifact.path);
+    const entrypoint = await verifyArtifact(artifactCopy, source, artifact, spec);
+    if (spec.config && configReal) await stageConfig(configReal, join(tmp, 'config'), spec.config);
     await fsyncDir(tmp);
     await rm(final, { recursive: true, force: true }); // an earlier incomplete attempt
     await rename(tmp, final);
     await fsyncDir(releases);
-    const record: ReleaseRecord = {
+    const record = releaseRecord(spec, artifact, {
       revision,
-      version: spec.version,
-      artifactDigest: artifact.digest,
-      digestFormat: DIGEST_FORMAT,
+      dir: final,
       entrypoint: join(final, relative(tmp, entrypoint)),
-      args: artifact.args,
-      // The node's name, so a plugin can tell which node it serves (spec.process.env may override it).
-      env: {
-        PLUGIN_RELEASE_NODE: spec.nodeName,
-        ...Object.fromEntries(spec.process.env.map((e) => [e.name, e.value])),
-      },
-      ...(configPath && spec.config
-        ? { configPath: join(final, 'config'), configDigest: spec.config.digest }
-        : {}),
-      handshake: spec.handshake,
-      health: spec.health,
-      ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),
-      ...(spec.process.runAsGroup !== undefined ? { runAsGroup: spec.process.runAsGroup } : {}),
-      ...(spec.process.resources ? { resources: spec.process.resources } : {}),
-      stagedAt: now.toISOString(),
-    };
+      now,
+    });
     await writeFileAtomic(join(final, COMPLETE_MARKER), `${JSON.stringify(record, null, 2)}\n`);
     return record;
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Resolve: the artifact after symlinks, which must lie inside the staging root (confinement); then
+ * check it is a regular file or a directory with a confined relative entrypoint.
+ */
+async function resolveArtifact(artifact: Artifact, stagingReal: string): Promise<ResolvedArtifact> {
+  let real: string;
+  try {
+    real = await realpath(artifact.path);
+  } catch (error) {
+    throw ioError(error, 'artifact', artifact.path);
+  }
+  if (!isInside(stagingReal, real)) {
+    throw new ActivationError(
+      NodeReason.ArtifactOutsideStagingRoot,
+      `The artifact ${artifact.path} resolves to ${real}, outside the staging root ${stagingReal}; stage artifacts under the staging root.`,
+    );
+  }
+  const st = await lstat(real);
+  return { real, isDirectory: st.isDirectory(), mode: st.mode, entrypoint: checkArtifact(st, artifact) };
+}
+
+/**
+ * Check: what an artifact may be, from its lstat and spec: a regular file (its own entrypoint, '') or a
+ * directory with `artifact.entrypoint`, a relative path inside it. Throws UnsupportedFileType or
+ * EntrypointNotFound.
+ */
+export function checkArtifact(
+  st: Pick<Stats, 'isDirectory' | 'isFile' | 'isBlockDevice' | 'isCharacterDevice' | 'isFIFO' | 'isSocket'>,
+  artifact: Pick<Artifact, 'path' | 'entrypoint'>,
+): string {
+  if (!st.isDirectory() && !st.isFile()) throw unsupported('artifact', artifact.path, fileTypeName(st));
+  if (!st.isDirectory()) return '';
+  const ep = artifact.entrypoint;
+  if (!ep || !RELATIVE_PATH_PATTERN.test(ep)) {
+    throw new ActivationError(
+      NodeReason.EntrypointNotFound,
+      `A directory artifact needs artifact.entrypoint: a relative path inside it without "." or ".." segments (got ${JSON.stringify(ep)}).`,
+    );
+  }
+  return ep;
+}
+
+/** Resolve: the config after symlinks, inside the staging root. Throws ConfigNotFound or as ioError. */
+async function resolveConfig(path: string, stagingReal: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ActivationError(
+        NodeReason.ConfigNotFound,
+        `The config ${path} does not exist on this node; stage it before applying the release.`,
+      );
+    }
+    throw ioError(error, 'config', path);
+  }
+  if (!isInside(stagingReal, real)) {
+    throw new ActivationError(
+      NodeReason.ArtifactOutsideStagingRoot,
+      `The config ${path} resolves outside the staging root ${stagingReal}.`,
+    );
+  }
+  return real;
+}
+
+/** Copy: the artifact to `copy`, trusting nothing in the staging tree (see the header). */
+async function copyArtifact(source: ResolvedArtifact, copy: string, shown: string): Promise<void> {
+  if (!source.isDirectory) {
+    await copyRegularFile(Buffer.from(source.real), Buffer.from(copy), 'artifact', shown);
+    return;
+  }
+  const from = Buffer.from(source.real);
+  const to = Buffer.from(copy);
+  await copyDirectory(from, to, 0, source.mode);
+  await checkCopiedSymlinks(to, to, from);
+}
+
+/**
+ * Verify: the copy has the digest the release names, an executable entrypoint inside it and (for a
+ * directory) a manifest that agrees with the release. Returns the entrypoint's path in the copy.
+ * Throws DigestMismatch, EntrypointNotFound, ManifestInvalid or UnsupportedFileType.
+ */
+async function verifyArtifact(
+  copy: string,
+  source: ResolvedArtifact,
+  artifact: Artifact,
+  spec: PluginActivationSpec,
+): Promise<string> {
+  const got = await digestPath(copy).catch((error) => {
+    if (error instanceof UnhashableFileError) throw unsupported('artifact file', error.path, 'unhashable');
+    throw ioError(error, 'artifact', artifact.path);
+  });
+  if (got !== artifact.digest) {
+    // Say so when the release still names a digest in the old, non-injective format (v1).
+    const legacy = await digestPathV1(copy).catch(() => undefined);
+    const hint =
+      legacy === artifact.digest
+        ? ' That digest is in the retired v1 directory format; recompute it with `plugin-release digest` (docs/security.md, migration).'
+        : '';
+    throw new ActivationError(
+      NodeReason.DigestMismatch,
+      `The artifact ${artifact.path} has digest ${got}, not the ${artifact.digest} the release names; stage the right artifact or fix the digest.${hint}`,
+    );
+  }
+  const entrypoint = source.isDirectory ? join(copy, source.entrypoint) : copy;
+  const epStat = await stat(entrypoint).catch(() => undefined);
+  const epReal = epStat ? await realpath(entrypoint).catch(() => undefined) : undefined;
+  const shown = source.entrypoint || artifact.path;
+  if (!epStat?.isFile() || !epReal || !isInside(copy, epReal)) {
+    throw new ActivationError(
+      NodeReason.EntrypointNotFound,
+      `The entrypoint ${shown} is not a file in the artifact.`,
+    );
+  }
+  if (!(epStat.mode & 0o111)) {
+    throw new ActivationError(
+      NodeReason.EntrypointNotFound,
+      `The entrypoint ${shown} is not executable; set its execute bit where it is staged.`,
+    );
+  }
+  if (source.isDirectory) await checkManifest(copy, spec);
+  return entrypoint;
+}
+
+/** Copy and verify the config. Throws ConfigDigestMismatch, or as copyRegularFile. */
+async function stageConfig(
+  real: string,
+  copy: string,
+  config: NonNullable<PluginActivationSpec['config']>,
+): Promise<void> {
+  await copyRegularFile(Buffer.from(real), Buffer.from(copy), 'config', config.path);
+  const digest = await digestPath(copy);
+  if (digest !== config.digest) {
+    throw new ActivationError(
+      NodeReason.ConfigDigestMismatch,
+      `The config ${config.path} has digest ${digest}, not the ${config.digest} the release names.`,
+    );
+  }
+}
+
+/** Where and when a revision was staged: its release directory and the entrypoint's path in it. */
+interface Staged {
+  revision: string;
+  dir: string;
+  entrypoint: string;
+  now: Date;
+}
+
+/** The record `.complete` holds for `spec` staged as `at` says: what the launch and recovery read. */
+export function releaseRecord(spec: PluginActivationSpec, artifact: Artifact, at: Staged): ReleaseRecord {
+  return {
+    revision: at.revision,
+    version: spec.version,
+    artifactDigest: artifact.digest,
+    digestFormat: DIGEST_FORMAT,
+    entrypoint: at.entrypoint,
+    args: artifact.args,
+    // The node's name, so a plugin can tell which node it serves (spec.process.env may override it).
+    env: {
+      PLUGIN_RELEASE_NODE: spec.nodeName,
+      ...Object.fromEntries(spec.process.env.map((e) => [e.name, e.value])),
+    },
+    ...(spec.config ? { configPath: join(at.dir, 'config'), configDigest: spec.config.digest } : {}),
+    handshake: spec.handshake,
+    health: spec.health,
+    ...(spec.process.runAsUser !== undefined ? { runAsUser: spec.process.runAsUser } : {}),
+    ...(spec.process.runAsGroup !== undefined ? { runAsGroup: spec.process.runAsGroup } : {}),
+    ...(spec.process.resources ? { resources: spec.process.resources } : {}),
+    stagedAt: at.now.toISOString(),
+  };
 }
 
 export async function checkManifest(artifact: string, spec: PluginActivationSpec): Promise<void> {
@@ -486,5 +554,3 @@ export async function checkManifest(artifact: string, spec: PluginActivationSpec
     );
   }
 }
-
-export { isComplete };

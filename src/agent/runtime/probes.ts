@@ -5,10 +5,8 @@
 // run resolves once every probe passed and soakSeconds more went by without a probe reaching its failure
 // threshold; in 'window' mode (post-swap verification) it resolves after windowMs without that.
 // Every wait goes through the injected `delay`, so tests can drive time.
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HandshakeResult, NodeReason, type Probe } from '../../api/index.ts';
 import { http } from '../../runtime/node-http.ts';
@@ -16,12 +14,11 @@ import { ActivationError } from '../errors.ts';
 import {
   type ContainmentOptions,
   createContainment,
-  GATE_SCRIPT,
-  GATE_SHELL,
   INSTANCE_ENV,
   joinCgroup,
   killContainment,
 } from './containment.ts';
+import { openGate, spawnContained, usesGate } from './gate.ts';
 import { decodeFields, stringField, unaryCall } from './grpc.ts';
 import type { Health, ProbeOptions } from './types.ts';
 
@@ -265,7 +262,7 @@ async function execCheck(
   const [file, ...args] = command;
   if (!file) throw new Error('exec probe has no command');
   const { record } = await createContainment('probe', containmentOptions);
-  const gated = record.cgroup !== undefined && canRun(GATE_SHELL);
+  const gated = usesGate(record);
   let child: ChildProcess | undefined;
   try {
     return await new Promise<Outcome>((resolve, reject) => {
@@ -278,11 +275,9 @@ async function execCheck(
           PLUGIN_NETWORK: target.network,
           [INSTANCE_ENV]: record.instance,
         },
-        stdio: ['ignore', 'ignore', 'pipe', ...(gated ? ['pipe' as const] : [])] as StdioOptions,
+        stdio: ['ignore' as const, 'ignore' as const, 'pipe' as const],
       };
-      const proc = gated
-        ? spawn(GATE_SHELL, ['-c', GATE_SCRIPT, 'plugin-release-gate', file, ...args], options)
-        : spawn(file, args, options);
+      const proc = spawnContained(gated, file, args, options);
       child = proc;
       const onAbort = () => {
         proc.kill('SIGKILL');
@@ -304,9 +299,7 @@ async function execCheck(
         } catch {
           // cannot join: the marker still names the probe's processes
         }
-        const gate = proc.stdio[3] as Writable;
-        gate.on('error', () => {});
-        gate.end('go\n');
+        openGate(proc);
       });
       proc.once('exit', (code, sig) => {
         signal.removeEventListener('abort', onAbort);
@@ -334,15 +327,6 @@ async function execCheck(
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     child?.stderr?.destroy();
     await killContainment(record);
-  }
-}
-
-function canRun(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 

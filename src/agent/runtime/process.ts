@@ -1,11 +1,11 @@
 // Plugin processes: spawn detached and contained, read the handshake, adopt after a restart, stop the tree.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
 import { access, chown, mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Writable } from 'node:stream';
 import { type HandshakeResult, NodeReason } from '../../api/index.ts';
+import { systemClock } from '../../runtime/clock.ts';
 import { crashPoint } from '../actions/crash-point.ts';
 import { ActivationError } from '../errors.ts';
 import {
@@ -13,12 +13,11 @@ import {
   type Containment,
   type ContainmentRecord,
   createContainment,
-  GATE_SCRIPT,
-  GATE_SHELL,
   INSTANCE_ENV,
   joinCgroup,
   killContainment,
 } from './containment.ts';
+import { openGate, spawnContained, usesGate } from './gate.ts';
 import {
   formatProtocolVersions,
   type HandshakeLine,
@@ -61,9 +60,74 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
   const { logger } = opts;
   const stdoutPath = join(opts.runDir, STDOUT_LOG);
   const stderrPath = join(opts.runDir, STDERR_LOG);
-  let out: number;
-  let err: number;
-  let containment: Containment;
+  const { containment, out, err } = await prepareRunDir(opts, stdoutPath, stderrPath);
+  const record = containment.record;
+  const unappliedLimits = limitResources(containment, opts);
+  const gated = usesGate(record);
+  const { child, pid, exited } = await spawnPlugin(opts, record, gated, [out, err]);
+  if (record.cgroup !== undefined) await joinOrWarn(record, pid, logger);
+  if (gated) openGate(child);
+  crashPoint('launch:spawned');
+  const stopLogs = [watchLogs([stderrPath], opts.logs)];
+  const startTime = readProcStat(pid)?.startTime ?? '';
+  // Written before the handshake, so a recovering agent can find (and stop) a candidate it never adopted.
+  const identityWritten = writeFile(
+    join(opts.runDir, PROCESS_IDENTITY),
+    `${JSON.stringify({ pid, startTime })}\n`,
+  );
+  const log = logger.child({ pid });
+  log.info(
+    { entrypoint: opts.entrypoint, args: opts.args, cgroup: record.cgroup, instance: record.instance },
+    'plugin process started',
+  );
+
+  const pending: { handshake: HandshakeResult } = {
+    handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
+  };
+  const handle = new ProcessHandle(
+    { pid, startTime, runDir: opts.runDir, containment: record },
+    exited,
+    true,
+    () => pending.handshake,
+    () => {
+      for (const stop of stopLogs) stop();
+    },
+    unappliedLimits,
+  );
+  const line = await handshakeOrStop(handle, identityWritten, stdoutPath, exited, opts);
+  // stdout is rotated only now: the handshake reader read it from offset 0 up to here.
+  stopLogs.push(watchLogs([stdoutPath], opts.logs));
+  const { coreProtocol, appProtocol, network, address } = line;
+  pending.handshake = { coreProtocol, appProtocol, network, address };
+  if (line.protocol !== 'grpc') {
+    log.warn(
+      { protocol: line.protocol },
+      'plugin speaks go-plugin netrpc: grpc probes and the contract call need grpc',
+    );
+  }
+  try {
+    await writeFile(join(opts.runDir, PROCESS_RECORD), `${JSON.stringify(handle.record())}\n`);
+  } catch (cause) {
+    return stopAndFail(
+      handle,
+      opts,
+      NodeReason.SpawnFailed,
+      `The agent could not record the plugin process: ${(cause as Error).message}.`,
+    );
+  }
+  log.info({ handshake: pending.handshake }, 'plugin handshake accepted');
+  return handle;
+}
+
+/**
+ * Launch phase 1, before the spawn: the run and socket directories, the containment (recorded in
+ * `containment.json`) and the opened log files. Throws ActivationError SpawnFailed.
+ */
+async function prepareRunDir(
+  opts: LaunchOptions,
+  stdoutPath: string,
+  stderrPath: string,
+): Promise<{ containment: Containment; out: number; err: number }> {
   try {
     await mkdir(opts.runDir, { recursive: true });
     // The socket directory is the plugin's own: a runAsUser plugin cannot create a socket in the
@@ -79,13 +143,14 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
         );
       }
     }
-    containment = await createContainment(basename(opts.runDir), opts.containment);
+    const containment = await createContainment(basename(opts.runDir), opts.containment);
     // Before the spawn: whatever instant a SIGKILL hits the agent, recovery knows what to look for.
     await writeFile(join(opts.runDir, CONTAINMENT_RECORD), `${JSON.stringify(containment.record)}\n`);
     // O_APPEND: after a copytruncate rotation the plugin's writes continue at the new end of the file.
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND;
-    out = openSync(stdoutPath, flags, 0o644);
-    err = openSync(stderrPath, flags, 0o644);
+    const out = openSync(stdoutPath, flags, 0o644);
+    const err = openSync(stderrPath, flags, 0o644);
+    return { containment, out, err };
   } catch (cause) {
     throw new ActivationError(
       NodeReason.SpawnFailed,
@@ -93,50 +158,53 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
       { cause },
     );
   }
-  const record = containment.record;
+}
+
+/** The containment's resource limits (spec.process.resources), with a warning for what cannot apply. */
+function limitResources(containment: Containment, opts: LaunchOptions): string | undefined {
   if (containment.noCgroupReason) {
-    logger.warn(
+    opts.logger.warn(
       { reason: containment.noCgroupReason },
       'no cgroup for the plugin: contained by its environment marker only (descendants that exec with a ' +
         'cleared environment escape; resource limits cannot be applied)',
     );
   }
   const wantsLimits = opts.resources?.memoryMax !== undefined || opts.resources?.cpuMax !== undefined;
-  const unappliedLimits = wantsLimits ? applyLimits(record, opts.resources ?? {}) : undefined;
-  if (unappliedLimits) logger.warn({ resources: opts.resources }, unappliedLimits);
-  // Through the gate, the process is in its cgroup before it runs a single instruction of the plugin.
-  const gated = record.cgroup !== undefined && canRun(GATE_SHELL);
+  const unapplied = wantsLimits ? applyLimits(containment.record, opts.resources ?? {}) : undefined;
+  if (unapplied) opts.logger.warn({ resources: opts.resources }, unapplied);
+  return unapplied;
+}
+
+/**
+ * Launch phase 2: the detached process, its stdout and stderr on the log files `logs` (closed here),
+ * listened to for its exit before anything else is awaited. Throws ActivationError SpawnFailed, with
+ * the containment killed.
+ */
+async function spawnPlugin(
+  opts: LaunchOptions,
+  record: ContainmentRecord,
+  gated: boolean,
+  logs: [number, number],
+): Promise<{ child: ChildProcess; pid: number; exited: Promise<ProcessExit> }> {
   let child: ChildProcess;
   try {
+    // Through the gate a missing entrypoint would be the shell's exit 125: say it plainly instead.
     if (gated && opts.entrypoint.includes('/')) await access(opts.entrypoint, constants.X_OK);
-    const env = pluginEnvironment(opts, record.instance);
-    const ids = {
+    child = spawnContained(gated, opts.entrypoint, opts.args, {
+      cwd: opts.cwd,
+      env: pluginEnvironment(opts, record.instance),
+      stdio: ['ignore', ...logs],
+      detached: true,
       ...(opts.runAsUser !== undefined ? { uid: opts.runAsUser } : {}),
       ...(opts.runAsGroup !== undefined ? { gid: opts.runAsGroup } : {}),
-    };
-    child = gated
-      ? spawn(GATE_SHELL, ['-c', GATE_SCRIPT, 'plugin-release-gate', opts.entrypoint, ...opts.args], {
-          cwd: opts.cwd,
-          env,
-          stdio: ['ignore', out, err, 'pipe'],
-          detached: true,
-          ...ids,
-        })
-      : spawn(opts.entrypoint, opts.args, {
-          cwd: opts.cwd,
-          env,
-          stdio: ['ignore', out, err],
-          detached: true,
-          ...ids,
-        });
+    });
   } catch (cause) {
     await killContainment(record);
     throw new ActivationError(NodeReason.SpawnFailed, `The plugin could not be started: ${String(cause)}.`, {
       cause,
     });
   } finally {
-    closeSync(out);
-    closeSync(err);
+    for (const fd of logs) closeSync(fd);
   }
   const spawned = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
@@ -151,100 +219,65 @@ export async function launchPlugin(opts: LaunchOptions): Promise<PluginProcess> 
     );
   }
   child.unref();
-  const pid = child.pid;
   // Listening before the next await: an exit while the agent moves the process must not go unseen.
   const exited = new Promise<ProcessExit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  if (record.cgroup !== undefined) {
-    try {
-      joinCgroup(record, pid);
-    } catch (error) {
-      logger.warn(
-        { cgroup: record.cgroup, error: (error as Error).message },
-        'the plugin could not join its cgroup: contained by its environment marker only',
-      );
-      await rmdir(record.cgroup).catch(() => {});
-      delete record.cgroup;
-    }
-  }
-  if (gated) {
-    const gate = child.stdio[3] as Writable;
-    gate.on('error', () => {}); // the gate exited (its command could not run): the exit reports it
-    gate.end('go\n');
-  }
-  crashPoint('launch:spawned');
-  const stopLogs = [watchLogs([stderrPath], opts.logs)];
-  const startTime = readProcStat(pid)?.startTime ?? '';
-  // Written before the handshake, so a recovering agent can find (and stop) a candidate it never adopted.
-  const identityWritten = writeFile(
-    join(opts.runDir, PROCESS_IDENTITY),
-    `${JSON.stringify({ pid, startTime })}\n`,
-  );
-  const log = logger.child({ pid });
-  log.info(
-    { entrypoint: opts.entrypoint, args: opts.args, cgroup: record.cgroup, instance: record.instance },
-    'plugin process started',
-  );
+  return { child, pid: child.pid, exited };
+}
 
-  const fail = async (reason: NodeReason, detail: string): Promise<never> => {
-    await handle.stop(opts.stopGraceMs ?? STOP_GRACE_MS);
-    throw new ActivationError(reason, withStderr(detail, handle.stderrTail(STDERR_LINES_IN_MESSAGES)));
-  };
-  const pending: { handshake: HandshakeResult } = {
-    handshake: { coreProtocol: 0, appProtocol: 0, network: 'tcp', address: '' },
-  };
-  const handle = new ProcessHandle(
-    { pid, startTime, runDir: opts.runDir, containment: record },
-    exited,
-    true,
-    () => pending.handshake,
-    () => {
-      for (const stop of stopLogs) stop();
-    },
-    unappliedLimits,
-  );
+/** Moves `pid` into its cgroup; when it cannot, the marker alone contains it and the cgroup goes. */
+async function joinOrWarn(
+  record: ContainmentRecord,
+  pid: number,
+  logger: LaunchOptions['logger'],
+): Promise<void> {
+  try {
+    joinCgroup(record, pid);
+  } catch (error) {
+    logger.warn(
+      { cgroup: record.cgroup, error: (error as Error).message },
+      'the plugin could not join its cgroup: contained by its environment marker only',
+    );
+    await rmdir(record.cgroup as string).catch(() => {});
+    delete record.cgroup;
+  }
+}
 
-  let line: HandshakeLine;
+/**
+ * Launch phase 3: the handshake line, once `pid.json` is written. On any failure the candidate is
+ * stopped first; then an ActivationError (with its last stderr lines), or the abort reason.
+ */
+async function handshakeOrStop(
+  handle: ProcessHandle,
+  identityWritten: Promise<void>,
+  stdoutPath: string,
+  exited: Promise<ProcessExit>,
+  opts: LaunchOptions,
+): Promise<HandshakeLine> {
   try {
     await identityWritten;
-    line = await readHandshake(stdoutPath, exited, opts);
+    return await readHandshake(stdoutPath, exited, opts);
   } catch (error) {
-    if (error instanceof HandshakeProblem) return fail(error.reason, error.message);
-    if (error instanceof ActivationError) return fail(error.reason, error.message);
+    if (error instanceof ActivationError) return stopAndFail(handle, opts, error.reason, error.message);
     if (!opts.signal?.aborted) {
-      return fail(
-        NodeReason.SpawnFailed,
-        `The agent could not watch the plugin: ${(error as Error).message}.`,
-      );
+      const detail = `The agent could not watch the plugin: ${(error as Error).message}.`;
+      return stopAndFail(handle, opts, NodeReason.SpawnFailed, detail);
     }
     await handle.stop(opts.stopGraceMs ?? STOP_GRACE_MS);
     throw error;
   }
-  // stdout is rotated only now: the handshake reader read it from offset 0 up to here.
-  stopLogs.push(watchLogs([stdoutPath], opts.logs));
-  pending.handshake = {
-    coreProtocol: line.coreProtocol,
-    appProtocol: line.appProtocol,
-    network: line.network,
-    address: line.address,
-  };
-  if (line.protocol !== 'grpc') {
-    log.warn(
-      { protocol: line.protocol },
-      'plugin speaks go-plugin netrpc: grpc probes and the contract call need grpc',
-    );
-  }
-  try {
-    await writeFile(join(opts.runDir, PROCESS_RECORD), `${JSON.stringify(handle.record())}\n`);
-  } catch (cause) {
-    return fail(
-      NodeReason.SpawnFailed,
-      `The agent could not record the plugin process: ${(cause as Error).message}.`,
-    );
-  }
-  log.info({ handshake: pending.handshake }, 'plugin handshake accepted');
-  return handle;
+}
+
+/** Stops the candidate, then throws ActivationError `reason` with its last stderr lines. */
+async function stopAndFail(
+  handle: ProcessHandle,
+  opts: LaunchOptions,
+  reason: NodeReason,
+  detail: string,
+): Promise<never> {
+  await handle.stop(opts.stopGraceMs ?? STOP_GRACE_MS);
+  throw new ActivationError(reason, withStderr(detail, handle.stderrTail(STDERR_LINES_IN_MESSAGES)));
 }
 
 /**
@@ -369,14 +402,6 @@ export function socketDirectory(runDir: string): string {
   return dir.length + SOCKET_NAME_ROOM <= 107 ? dir : tmpdir();
 }
 
-class HandshakeProblem extends Error {
-  readonly reason: NodeReason;
-  constructor(reason: NodeReason, message: string) {
-    super(message);
-    this.reason = reason;
-  }
-}
-
 /** Tails the stdout file until a handshake line, the byte bound, the timeout, an exit or an abort. */
 async function readHandshake(
   path: string,
@@ -385,7 +410,8 @@ async function readHandshake(
 ): Promise<HandshakeLine> {
   const timeoutMs = opts.handshake.timeoutSeconds * 1000;
   const maxBytes = opts.maxHandshakeBytes ?? DEFAULT_MAX_HANDSHAKE_BYTES;
-  const deadline = Date.now() + timeoutMs;
+  const clock = opts.clock ?? systemClock;
+  const deadline = clock.now().getTime() + timeoutMs;
   let exit: ProcessExit | undefined;
   void exited.then((e) => {
     exit = e;
@@ -419,7 +445,7 @@ async function readHandshake(
           }
         }
         if (offset > maxBytes || partial.length > MAX_HANDSHAKE_LINE) {
-          throw new HandshakeProblem(
+          throw new ActivationError(
             NodeReason.HandshakeInvalid,
             `The plugin printed ${offset} bytes (${noise} lines) to stdout without a handshake line; ` +
               `the agent reads at most ${maxBytes} bytes before giving up.`,
@@ -429,8 +455,8 @@ async function readHandshake(
       }
       if (exitedBeforeRead) throw exitedProblem(exitedBeforeRead, 'before its handshake');
       if (opts.signal?.aborted) throw opts.signal.reason;
-      if (Date.now() >= deadline) {
-        throw new HandshakeProblem(
+      if (clock.now().getTime() >= deadline) {
+        throw new ActivationError(
           NodeReason.HandshakeTimeout,
           `The plugin printed no handshake line within ${opts.handshake.timeoutSeconds}s` +
             (noise > 0 ? ` (it printed ${noise} other lines).` : '.') +
@@ -446,9 +472,9 @@ async function readHandshake(
   }
 }
 
-function exitedProblem(exit: ProcessExit, when: string): HandshakeProblem {
+function exitedProblem(exit: ProcessExit, when: string): ActivationError {
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  return new HandshakeProblem(NodeReason.PluginExited, `The plugin ${how} ${when}.`);
+  return new ActivationError(NodeReason.PluginExited, `The plugin ${how} ${when}.`);
 }
 
 /** `message`, then the last stderr lines (or that there were none), for a failure an operator reads. */
@@ -576,14 +602,4 @@ export function readProcStat(pid: number): { state: string; startTime: string } 
 export function isSameProcess(pid: number, startTime: string): boolean {
   const stat = readProcStat(pid);
   return stat !== undefined && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
-}
-
-/** Whether `path` exists and this process may execute it. */
-function canRun(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -7,6 +7,7 @@ import type {
   Health as HealthSchema,
   ProbeResult,
 } from '../../api/index.ts';
+import type { Clock } from '../../runtime/clock.ts';
 import type { ContainmentOptions, ContainmentRecord, ResourceLimits } from './containment.ts';
 import type { LogLimits } from './logs.ts';
 
@@ -52,6 +53,8 @@ export interface LaunchOptions {
    * PluginProcess.unappliedLimits says why.
    */
   resources?: ResourceLimits;
+  /** Reads the time for the handshake deadline (default the system clock). */
+  clock?: Clock;
 }
 
 /** How a process ended: the exit code, or the signal that killed it (both null when unknown, e.g. adopted). */

@@ -10,8 +10,11 @@ import {
   revisionOf,
 } from '../../../src/api/index.ts';
 import {
+  classifyNode,
   desiredActivation,
+  type NodeContext,
   type NodeInfo,
+  type NodeState,
   plan,
   releasableActivations,
   type Verdict,
@@ -475,6 +478,99 @@ describe('plan', () => {
     expect(created?.metadata.name).toBe('echo-node-1');
     expect(created?.metadata.labels?.['pluginrelease.io/node']).toBe('node-1');
     expect(created?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'PluginRelease', controller: true });
+  });
+});
+
+describe('classifyNode', () => {
+  const ctx = (release: PluginRelease, retryAt?: string): NodeContext => ({
+    revision: revisionOf(release.spec),
+    dryRun: release.spec.dryRun,
+    retryAt,
+    progressDeadlineSeconds: release.spec.rollout.progressDeadlineSeconds,
+    now: NOW,
+  });
+  const cases: {
+    name: string;
+    release?: PluginRelease;
+    given?: Given;
+    retryAt?: string;
+    want: { kind: NodeState['kind']; phase?: string; reason?: string };
+  }[] = [
+    { name: 'a node without an activation is outdated', want: { kind: 'outdated' } },
+    {
+      name: 'an activation of another revision is outdated',
+      given: { phase: 'Active', stale: true },
+      want: { kind: 'outdated' },
+    },
+    {
+      name: 'a dry-run attempt is outdated once the release rolls out for real',
+      given: { phase: 'Probed', dryRun: true },
+      want: { kind: 'outdated' },
+    },
+    {
+      name: 'an activation its agent has not observed is in flight, Pending',
+      given: { phase: 'Active', unobserved: true },
+      want: { kind: 'inFlight', phase: 'Pending' },
+    },
+    {
+      name: 'a probing activation is in flight in its phase',
+      given: { phase: 'Probing' },
+      want: { kind: 'inFlight', phase: 'Probing' },
+    },
+    {
+      name: 'an activation active on the revision is done',
+      given: { phase: 'Active' },
+      want: { kind: 'done' },
+    },
+    {
+      name: 'a rollback that reached its target is done',
+      given: { phase: 'Active', rollbackTo: 'aaaaaaaaaaaa' },
+      want: { kind: 'done' },
+    },
+    {
+      name: 'a dry run is done once probed',
+      release: dryRun,
+      given: { phase: 'Probed' },
+      want: { kind: 'done' },
+    },
+    {
+      name: 'a rolled-back attempt is failed, with the reason its agent reported',
+      given: { phase: 'RolledBack', reason: 'VerifyFailed' },
+      want: { kind: 'failed', reason: 'VerifyFailed' },
+    },
+    {
+      name: 'a failed attempt without a reason is a failed rollback',
+      given: { phase: 'Failed' },
+      want: { kind: 'failed', reason: 'RollbackFailed' },
+    },
+    {
+      name: 'a failure under an older retry-at is outdated (retried)',
+      given: { phase: 'RolledBack', reason: 'ProbeFailed' },
+      retryAt: '2',
+      want: { kind: 'outdated' },
+    },
+    {
+      name: 'an attempt in flight past the progress deadline is failed',
+      given: { phase: 'Staged', startedMinutesAgo: 11 },
+      want: { kind: 'failed', reason: 'ProgressDeadlineExceeded' },
+    },
+    {
+      name: 'an attempt past the deadline under an older retry-at is outdated (retried)',
+      given: { phase: 'Probing', startedMinutesAgo: 11 },
+      retryAt: '2',
+      want: { kind: 'outdated' },
+    },
+    {
+      name: 'an attempt just inside the deadline is still in flight',
+      given: { phase: 'Probing', startedMinutesAgo: 9 },
+      want: { kind: 'inFlight', phase: 'Probing' },
+    },
+  ];
+  it.each(cases)('$name', ({ release = base, given, retryAt, want }) => {
+    const got = classifyNode('node-1', given && activation(release, 'node-1', given), ctx(release, retryAt));
+    expect(got.kind).toBe(want.kind);
+    if (want.phase) expect(got.kind === 'inFlight' && got.phase).toBe(want.phase);
+    if (want.reason) expect(got.kind === 'failed' && got.failure.reason).toBe(want.reason);
   });
 });
 

@@ -1,6 +1,6 @@
 // Release status aggregation: kstatus conditions per verdict, counts, history and Events.
 import { describe, expect, it } from 'vitest';
-import type { Condition, PluginRelease } from '../../../src/api/index.ts';
+import type { Condition, PluginRelease, PluginReleaseStatus } from '../../../src/api/index.ts';
 import type { NodeState, Plan, Verdict } from '../../../src/controller/planner.ts';
 import { releaseStatus } from '../../../src/controller/status.ts';
 import { aRelease, parsedRelease } from '../../support/builders.ts';
@@ -49,61 +49,96 @@ const statusOf = (conditions: Condition[] | undefined, type: string) =>
 const reasonOf = (conditions: Condition[] | undefined, type: string) =>
   conditions?.find((c) => c.type === type)?.reason;
 
-const cases: {
-  name: string;
-  plan: Plan;
-  want: {
-    phase: string;
-    ready: string;
-    Ready: string;
-    Reconciling?: string;
-    Stalled?: string;
-    reason: string;
-  };
-}[] = [
+const dryRun = parsedRelease(aRelease().withSpec({ dryRun: true }));
+const probed = (node: string): NodeState => ({
+  kind: 'done',
+  node,
+  activation: { spec: { dryRun: true }, status: { phase: 'Probed' } } as never,
+});
+
+/**
+ * A status in one line: `phase/history outcome READY Ready=status(reason)`, then Reconciling and
+ * Stalled when present (kstatus: at most one of them).
+ */
+function summary(status: PluginReleaseStatus): string {
+  const c = status.conditions;
+  const extra = ['Reconciling', 'Stalled'].flatMap((t) =>
+    statusOf(c, t) ? [` ${t}=${statusOf(c, t)}`] : [],
+  );
+  return `${status.phase}/${status.history?.[0]?.outcome} ${status.ready} Ready=${statusOf(c, 'Ready')}(${reasonOf(c, 'Ready')})${extra.join('')}`;
+}
+
+const cases: { name: string; release?: PluginRelease; plan: Plan; want: string }[] = [
   {
     name: 'a rollout in progress is Reconciling and not Ready',
     plan: aPlan({ kind: 'progressing' }, [done('node-1'), inFlight('node-2')]),
-    want: {
-      phase: 'Progressing',
-      ready: '1/2',
-      Ready: 'False',
-      Reconciling: 'True',
-      reason: 'RolloutProgressing',
-    },
+    want: 'Progressing/Progressing 1/2 Ready=False(RolloutProgressing) Reconciling=True',
   },
   {
     name: 'a complete rollout is Ready with neither Reconciling nor Stalled',
     plan: aPlan({ kind: 'complete' }, [done('node-1'), done('node-2')]),
-    want: { phase: 'Ready', ready: '2/2', Ready: 'True', reason: 'RolloutComplete' },
+    want: 'Ready/Complete 2/2 Ready=True(RolloutComplete)',
   },
   {
     name: 'a halted rollout is Stalled',
     plan: aPlan({ kind: 'halted' }, [rolledBack('node-1'), done('node-2')]),
-    want: { phase: 'Stalled', ready: '1/2', Ready: 'False', Stalled: 'True', reason: 'RolloutHalted' },
+    want: 'Stalled/Halted 1/2 Ready=False(RolloutHalted) Stalled=True',
   },
   {
     name: 'a canary pause keeps Reconciling with its own reason',
     plan: aPlan({ kind: 'paused', byCanary: true }, [done('node-1'), inFlight('node-2')]),
-    want: { phase: 'Paused', ready: '1/2', Ready: 'False', Reconciling: 'True', reason: 'CanaryPaused' },
+    want: 'Paused/Progressing 1/2 Ready=False(CanaryPaused) Reconciling=True',
   },
   {
     name: 'a conflict with an older release is Stalled',
     plan: aPlan({ kind: 'conflict', winner: 'default/echo-a', nodes: ['node-1'] }),
-    want: { phase: 'Stalled', ready: '0/0', Ready: 'False', Stalled: 'True', reason: 'PluginConflict' },
+    want: 'Stalled/Halted 0/0 Ready=False(PluginConflict) Stalled=True',
+  },
+  {
+    name: 'a release no node matches waits, Reconciling',
+    plan: aPlan({ kind: 'noNodes' }),
+    want: 'Pending/Progressing 0/0 Ready=False(NoMatchingNodes) Reconciling=True',
+  },
+  {
+    name: 'a paused rollout keeps Reconciling with its own reason',
+    plan: aPlan({ kind: 'paused', byCanary: false }, [done('node-1'), inFlight('node-2')]),
+    want: 'Paused/Progressing 1/2 Ready=False(RolloutPaused) Reconciling=True',
+  },
+  {
+    name: 'a fleet rollback is Stalled, and RolledBack in history',
+    plan: aPlan({ kind: 'rollingBackFleet' }, [rolledBack('node-1'), done('node-2')]),
+    want: 'Stalled/RolledBack 1/2 Ready=False(FleetRolledBack) Stalled=True',
+  },
+  {
+    name: 'an aborted rollout is Stalled, and Aborted in history',
+    plan: aPlan({ kind: 'aborted' }, [done('node-1')]),
+    want: 'Stalled/Aborted 1/1 Ready=False(RolloutAborted) Stalled=True',
+  },
+  {
+    name: 'a dry run in progress is Reconciling with the dry-run reason',
+    release: dryRun,
+    plan: aPlan({ kind: 'progressing' }, [probed('node-1'), inFlight('node-2')]),
+    want: 'Progressing/Progressing 0/2 Ready=False(DryRunProgressing) Reconciling=True',
+  },
+  {
+    name: 'a dry run that passed everywhere is Probed, in phase and in history',
+    release: dryRun,
+    plan: aPlan({ kind: 'complete' }, [probed('node-1')]),
+    want: 'Probed/Probed 0/1 Ready=True(DryRunPassed)',
+  },
+  {
+    name: 'a dry run that failed is Stalled, and Probed in history',
+    release: dryRun,
+    plan: aPlan({ kind: 'halted' }, [rolledBack('node-1'), probed('node-2')]),
+    want: 'Stalled/Probed 0/2 Ready=False(DryRunFailed) Stalled=True',
   },
 ];
 
 describe('releaseStatus', () => {
-  it.each(cases)('$name', ({ plan, want }) => {
-    const { status } = releaseStatus(release, plan, NOW);
-    expect(status.phase).toBe(want.phase);
-    expect(status.ready).toBe(want.ready);
+  it.each(cases)('$name', ({ release: given = release, plan, want }) => {
+    const { status } = releaseStatus(given, plan, NOW);
+    expect(summary(status)).toBe(want);
     expect(status.observedGeneration).toBe(1);
-    expect(statusOf(status.conditions, 'Ready')).toBe(want.Ready);
-    expect(reasonOf(status.conditions, 'Ready')).toBe(want.reason);
-    expect(statusOf(status.conditions, 'Reconciling')).toBe(want.Reconciling);
-    expect(statusOf(status.conditions, 'Stalled')).toBe(want.Stalled);
   });
 
   it('counts a node whose active plugin is down (PluginDown) as active but not ready', () => {

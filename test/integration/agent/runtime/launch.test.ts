@@ -126,6 +126,16 @@ describe('launchPlugin', () => {
     expect(alive(identity!.pid)).toBe(false);
   });
 
+  it('times the handshake out by the injected clock', async () => {
+    const opts = await optionsFor({ mode: 'hang-before-handshake' }, { timeoutSeconds: 300 });
+    // The first reading sets the deadline; every later one is past it, so the test never waits 300 s.
+    let readings = 0;
+    const clock = { now: () => new Date(readings++ === 0 ? 0 : 301_000) };
+    const error = await rejection(launchPlugin({ ...opts, clock }));
+    expect(error.reason).toBe('HandshakeTimeout');
+    expect(error.message).toContain('within 300s');
+  });
+
   it('rejects an entrypoint that cannot be executed with SpawnFailed', async () => {
     const opts = await optionsFor({});
     const error = await rejection(launchPlugin({ ...opts, entrypoint: join(opts.cwd, 'plugin.missing') }));
