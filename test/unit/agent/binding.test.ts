@@ -11,9 +11,9 @@ import {
   revisionOf,
 } from '../../../src/api/index.ts';
 import { desiredActivation } from '../../../src/controller/planner.ts';
-import { TerminalError } from '../../../src/runtime/errors.ts';
 import type { ReconcileResult } from '../../../src/runtime/reconcile.ts';
 import { aRelease, parsedRelease } from '../../support/builders.ts';
+import { outcome } from '../../support/outcome.ts';
 
 const NOW = new Date('2026-12-01T12:00:00.000Z');
 const NODE = 'node-1';
@@ -345,57 +345,39 @@ describe('ActivationBinding', () => {
     });
   });
 
-  it('cancels a running attempt: no final status, nothing finished, the key converges later', async () => {
+  const stopped: { name: string; stop: 'cancel' | 'shutdown'; want: ReconcileResult | string }[] = [
+    {
+      name: 'returns done when the attempt is cancelled (the change that cancelled it runs next)',
+      stop: 'cancel',
+      want: {},
+    },
+    {
+      name: 'throws when the queue shuts down, rather than calling the attempt cancelled',
+      stop: 'shutdown',
+      want: 'work queue shut down',
+    },
+  ];
+  it.each(stopped)('$name, with no final status and nothing finished', async ({ stop, want }) => {
     const writer = new FakeWriter();
     const finished: string[] = [];
-    const engine = new FakeEngine(
-      (_emit, _writer, signal) =>
-        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
-      writer,
-    );
+    const untilAborted: Attempt = (_emit, _writer, signal) =>
+      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
     const binding = new ActivationBinding({
       nodeName: NODE,
-      engine,
+      engine: new FakeEngine(untilAborted, writer),
       caches: { activation: () => anActivation(), activations: () => [] },
       writer,
       onFinished: (_a, s) => finished.push(s.phase ?? '-'),
     });
-    const running = binding.reconcile(KEY, logger, new AbortController().signal);
+    const shutdown = new AbortController();
+    const running = binding.reconcile(KEY, logger, shutdown.signal);
     await tick();
-    binding.cancel(KEY, 'sent back');
+    if (stop === 'cancel') binding.cancel(KEY, 'sent back');
+    else shutdown.abort(new Error('work queue shut down'));
     expect({ outcome: await outcome(running), writes: writer.writes, finished }).toEqual({
-      outcome: {},
+      outcome: want,
       writes: [],
       finished: [],
     });
   });
-
-  it('throws when the queue aborts the attempt (shutdown), rather than calling it cancelled', async () => {
-    const writer = new FakeWriter();
-    const engine = new FakeEngine(
-      (_emit, _writer, signal) =>
-        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
-      writer,
-    );
-    const binding = new ActivationBinding({
-      nodeName: NODE,
-      engine,
-      caches: { activation: () => anActivation(), activations: () => [] },
-      writer,
-    });
-    const shutdown = new AbortController();
-    const running = binding.reconcile(KEY, logger, shutdown.signal);
-    await tick();
-    shutdown.abort(new Error('work queue shut down'));
-    expect(await outcome(running)).toBe('work queue shut down');
-  });
 });
-
-/** One reconcile's outcome: its result, or `terminal <reason>` / the message of what it threw. */
-async function outcome(reconcile: Promise<ReconcileResult>): Promise<ReconcileResult | string> {
-  try {
-    return await reconcile;
-  } catch (error) {
-    return error instanceof TerminalError ? `terminal ${error.reason}` : String((error as Error).message);
-  }
-}

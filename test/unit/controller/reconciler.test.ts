@@ -17,9 +17,9 @@ import {
   ReleaseReconciler,
 } from '../../../src/controller/reconciler.ts';
 import type { PlannedEvent } from '../../../src/controller/status.ts';
-import { TerminalError } from '../../../src/runtime/errors.ts';
 import type { ReconcileResult } from '../../../src/runtime/reconcile.ts';
 import { aRelease, parsedRelease } from '../../support/builders.ts';
+import { outcome } from '../../support/outcome.ts';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
 const KEY = 'default/echo';
@@ -163,15 +163,6 @@ interface World {
   nodes?: NodeInfo[];
 }
 
-/** One reconcile's outcome: its result, or `terminal` / the message of what it threw. */
-async function outcome(reconcile: Promise<ReconcileResult>): Promise<ReconcileResult | string> {
-  try {
-    return await reconcile;
-  } catch (error) {
-    return error instanceof TerminalError ? `terminal ${error.reason}` : String((error as Error).message);
-  }
-}
-
 interface Case {
   name: string;
   given: () => World;
@@ -184,20 +175,20 @@ interface Case {
   want: { writes: string[]; outcomes: Array<ReconcileResult | string> };
 }
 
+/** A new release's first reconcile: every node gets its activation, and the rollout is said to start. */
+const ROLLOUT_STARTED = [
+  'create node-1',
+  'create node-2',
+  'create node-3',
+  'event RolloutStarted',
+  'status Progressing',
+];
+
 const cases: Case[] = [
   {
     name: 'creates an activation per targeted node of a new release, says so, and marks it Progressing',
     given: () => ({ releases: [echo()] }),
-    want: {
-      writes: [
-        'create node-1',
-        'create node-2',
-        'create node-3',
-        'event RolloutStarted',
-        'status Progressing',
-      ],
-      outcomes: [{}],
-    },
+    want: { writes: ROLLOUT_STARTED, outcomes: [{}] },
   },
   {
     name: 'does not patch the same status again while the cache still shows the old one (read-your-own-writes)',
@@ -308,16 +299,7 @@ const cases: Case[] = [
   {
     name: 'lets an older but invalid release of the same plugin claim no node',
     given: () => ({ releases: [echo(), olderRival(false)] }),
-    want: {
-      writes: [
-        'create node-1',
-        'create node-2',
-        'create node-3',
-        'event RolloutStarted',
-        'status Progressing',
-      ],
-      outcomes: [{}],
-    },
+    want: { writes: ROLLOUT_STARTED, outcomes: [{}] },
   },
   {
     name: "does not count another release's leftover activation of the same name as its own",
