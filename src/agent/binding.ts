@@ -12,7 +12,9 @@ import {
 } from '../api/index.ts';
 import { canonicalJson } from '../api/revision.ts';
 import { findCondition, setCondition } from '../runtime/conditions.ts';
+import { TerminalError } from '../runtime/errors.ts';
 import { done, type ReconcileResult } from '../runtime/reconcile.ts';
+import { WrittenStatus } from '../runtime/written-status.ts';
 import type { NodeEngine } from './node-engine.ts';
 import type { SupervisedHealth } from './plugin-host.ts';
 
@@ -27,9 +29,12 @@ export interface AgentWriter {
   writeStatus(activation: PluginActivation, status: PluginActivationStatus): Promise<void>;
 }
 
+/** What the binding asks of the node engine (NodeEngine). */
+export type ActivationEngine = Pick<NodeEngine, 'activate' | 'activeRevision' | 'health' | 'uninstall'>;
+
 export interface BindingOptions {
   nodeName: string;
-  engine: NodeEngine;
+  engine: ActivationEngine;
   caches: AgentCaches;
   writer: AgentWriter;
   /** What the engine's start-up recovery did, by plugin (NodeEngine.recover()); reported once each. */
@@ -38,6 +43,8 @@ export interface BindingOptions {
   onFinished?: (activation: PluginActivation, status: PluginActivationStatus, durationMs: number) => void;
   /** Observes each plugin removed because its activation was deleted (an Event). */
   onUninstalled?: (activation: PluginActivation) => void;
+  /** The time condition transitions are stamped with (default: the system clock). */
+  now?: () => Date;
 }
 
 /**
@@ -54,52 +61,58 @@ export function cancelsAttempt(previous: PluginActivation, next: PluginActivatio
 const TERMINAL = new Set(['Active', 'RolledBack', 'Failed', 'Probed']);
 
 export class ActivationBinding {
-  readonly #o: BindingOptions;
+  readonly #options: BindingOptions;
+  readonly #now: () => Date;
   /**
-   * The last status this agent wrote per activation key, with the generation it was for. The cache
-   * replays our own progress writes after the final one, so it may briefly show a finished attempt
-   * as still Probing; what we wrote wins for the same generation.
+   * The cache replays our own progress writes after the final one, so it may briefly show a finished
+   * attempt as still Probing; what we wrote wins for the same generation.
    */
-  readonly #written = new Map<string, { generation: number; status: PluginActivationStatus }>();
+  readonly #written = new WrittenStatus<PluginActivationStatus>();
   /** The attempt running per activation key, to cancel (see cancelsAttempt). */
   readonly #running = new Map<string, AbortController>();
+  /** What start-up recovery did, by plugin, not yet reported (each plugin's is reported once). */
+  readonly #unreportedRecovery: Map<string, readonly string[]>;
 
   constructor(options: BindingOptions) {
-    this.#o = options;
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#unreportedRecovery = new Map(Object.entries(options.recovered ?? {}));
   }
 
   /**
    * Converges one activation of this node: runs it on the engine unless its status already reports
-   * this attempt as finished, and writes the status as it goes. Throws only on API errors (retried
-   * with backoff) or when aborted; plugin failures end in a RolledBack or Failed status.
+   * this attempt as finished, and writes the status as it goes. Throws on API errors (retried with
+   * backoff) or when aborted; an invalid spec is reported Failed/InvalidSpec and thrown as a
+   * TerminalError (only a new spec helps). Plugin failures end in a RolledBack or Failed status.
    */
   async reconcile(key: string, logger: Logger, signal: AbortSignal): Promise<ReconcileResult> {
-    const activation = this.#o.caches.activation(key);
+    const activation = this.#options.caches.activation(key);
     if (!activation) {
-      this.#written.delete(key);
+      this.#written.forget(key);
       return done;
     }
-    if (activation.spec.nodeName !== this.#o.nodeName) return done;
+    if (activation.spec.nodeName !== this.#options.nodeName) return done;
     if (activation.metadata.deletionTimestamp) return this.#uninstall(key, activation, logger);
     const generation = activation.metadata.generation ?? 0;
-    const written = this.#written.get(key);
-    const status = (written?.generation === generation ? written.status : activation.status) ?? {};
+    const status = this.#written.current(key, activation) ?? {};
+    const write = (s: PluginActivationStatus) => this.#write(key, activation, s);
     const parsed = PluginActivationSpec.safeParse(activation.spec);
     if (!parsed.success) {
-      await this.#write(activation, {
-        ...this.#finished(generation, activation),
+      const message = `The activation spec is invalid: ${formatIssues(parsed.error, 'spec')}.`;
+      await write({
+        ...attemptIdentity(generation, activation),
         phase: 'Failed',
-        reason: NodeReason.StageFailed,
-        message: `The activation spec is invalid: ${formatIssues(parsed.error, 'spec')}.`,
+        reason: NodeReason.InvalidSpec,
+        message,
       });
-      return done;
+      throw new TerminalError(NodeReason.InvalidSpec, message);
     }
     const spec = parsed.data;
     if (status.phase && TERMINAL.has(status.phase) && (await this.#alreadyDone(spec, status))) {
       // The same attempt already finished (say, only probe settings changed): acknowledge the generation,
       // and say what recovery did if this agent restarted with work to repair.
-      const repaired = this.#o.recovered?.[spec.plugin] ?? [];
-      if (this.#o.recovered) delete this.#o.recovered[spec.plugin];
+      const repaired = this.#unreportedRecovery.get(spec.plugin) ?? [];
+      this.#unreportedRecovery.delete(spec.plugin);
       const recovered =
         status.phase === 'Active' && repaired.length > 0
           ? {
@@ -109,26 +122,22 @@ export class ActivationBinding {
           : {};
       const supervised =
         status.phase === 'Active'
-          ? supervisedStatus(status, await this.#o.engine.health(spec.plugin), new Date())
+          ? supervisedStatus(status, await this.#options.engine.health(spec.plugin), this.#now())
           : status;
-      const acknowledged = stamped({ ...supervised, ...recovered }, generation);
-      if (canonicalJson(acknowledged) !== canonicalJson(status)) {
-        await this.#write(activation, acknowledged);
-        this.#written.set(key, { generation, status: acknowledged });
-      }
+      await write(stamped({ ...supervised, ...recovered }, generation));
       return done;
     }
 
     const started = performance.now();
-    const reporter = new StatusReporter((s) => this.#write(activation, s), logger);
+    const reporter = new StatusReporter(write, logger);
     const cancel = new AbortController();
     this.#running.set(key, cancel);
     let final: PluginActivationStatus;
     try {
-      final = await this.#o.engine.activate(spec, {
+      final = await this.#options.engine.activate(spec, {
         signal: AbortSignal.any([signal, cancel.signal]),
         onStatus: (s) =>
-          reporter.offer(stamped({ ...s, ...this.#finished(generation, activation) }, generation)),
+          reporter.offer(stamped({ ...s, ...attemptIdentity(generation, activation) }, generation)),
       });
     } catch (error) {
       if (!cancel.signal.aborted || signal.aborted) throw error;
@@ -138,10 +147,9 @@ export class ActivationBinding {
     } finally {
       this.#running.delete(key);
     }
-    const result = stamped({ ...final, ...this.#finished(generation, activation) }, generation);
+    const result = stamped({ ...final, ...attemptIdentity(generation, activation) }, generation);
     await reporter.finish(result);
-    this.#written.set(key, { generation, status: result });
-    this.#o.onFinished?.(activation, result, performance.now() - started);
+    this.#options.onFinished?.(activation, result, performance.now() - started);
     logger.info({ phase: result.phase, reason: result.reason }, 'activation finished');
     return done;
   }
@@ -159,46 +167,45 @@ export class ActivationBinding {
    * it (cancelsAttempt); the engine waits for it to unwind.
    */
   async #uninstall(key: string, activation: PluginActivation, logger: Logger): Promise<ReconcileResult> {
-    this.#written.delete(key);
-    const status = activation.status ?? {};
+    const status = this.#written.current(key, activation) ?? {};
     if (
       !activation.metadata.finalizers?.includes(Finalizers.agent) ||
       findCondition(status.conditions, ConditionType.Uninstalled)?.status === 'True'
     )
       return done;
     const plugin = PluginActivationSpec.shape.plugin.safeParse(activation.spec.plugin);
-    const heldElsewhere = this.#o.caches
+    const heldElsewhere = this.#options.caches
       .activations()
       .some(
         (a) =>
           a.metadata.uid !== activation.metadata.uid &&
           !a.metadata.deletionTimestamp &&
-          a.spec.nodeName === this.#o.nodeName &&
+          a.spec.nodeName === this.#options.nodeName &&
           a.spec.plugin === activation.spec.plugin,
       );
     const name = activation.spec.plugin;
     let message =
       activation.spec.runtime === 'Host'
-        ? `Plugin ${name} was released from ${this.#o.nodeName}: the host keeps serving its current config and plugins, and the agent removed its snapshots of them.`
-        : `Plugin ${name} was uninstalled from ${this.#o.nodeName}: its process stopped, its front closed and its files were removed.`;
+        ? `Plugin ${name} was released from ${this.#options.nodeName}: the host keeps serving its current config and plugins, and the agent removed its snapshots of them.`
+        : `Plugin ${name} was uninstalled from ${this.#options.nodeName}: its process stopped, its front closed and its files were removed.`;
     if (!plugin.success)
       message = `Nothing to uninstall: the plugin name ${JSON.stringify(name)} is invalid.`;
     else if (heldElsewhere)
-      message = `Plugin ${name} was left running on ${this.#o.nodeName}: another PluginActivation of this node holds it now.`;
+      message = `Plugin ${name} was left running on ${this.#options.nodeName}: another PluginActivation of this node holds it now.`;
     else {
-      await this.#o.engine.uninstall(plugin.data);
+      await this.#options.engine.uninstall(plugin.data);
       logger.info({ plugin: plugin.data }, 'plugin uninstalled: its activation was deleted');
-      this.#o.onUninstalled?.(activation);
+      this.#options.onUninstalled?.(activation);
     }
     const generation = activation.metadata.generation ?? 0;
     const conditions = setCondition(
       status.conditions ?? [],
       { type: ConditionType.Uninstalled, status: 'True', reason: NodeReason.Uninstalled, message },
       generation,
-      new Date(),
+      this.#now(),
     );
     const { activeRevision: _, ...rest } = status;
-    await this.#write(activation, {
+    await this.#write(key, activation, {
       ...rest,
       observedGeneration: generation,
       reason: NodeReason.Uninstalled,
@@ -222,25 +229,28 @@ export class ActivationBinding {
     if (!sameAttempt) return false;
     if (status.phase !== 'Active') return true;
     return (
-      (await this.#o.engine.activeRevision(spec.plugin)) === (spec.rollbackTo?.revision ?? spec.revision)
+      (await this.#options.engine.activeRevision(spec.plugin)) ===
+      (spec.rollbackTo?.revision ?? spec.revision)
     );
   }
 
-  /** The fields that tie a status to its attempt: generation, retry token, dry run, rollback target. */
-  #finished(generation: number, activation: PluginActivation): PluginActivationStatus {
-    const { retryAt, dryRun, rollbackTo } = activation.spec;
-    return {
-      observedGeneration: generation,
-      dryRun: dryRun ?? false,
-      ...(retryAt !== undefined ? { retryAt } : {}),
-      ...(rollbackTo ? { rollbackTo: rollbackTo.revision } : {}),
-    };
+  /** Writes `status` unless it says exactly what this agent last wrote (or, failing that, the cache shows). */
+  async #write(key: string, activation: PluginActivation, status: PluginActivationStatus): Promise<void> {
+    await this.#written.write(key, activation, status, (s) =>
+      this.#options.writer.writeStatus(activation, s),
+    );
   }
+}
 
-  async #write(activation: PluginActivation, status: PluginActivationStatus): Promise<void> {
-    if (canonicalJson(activation.status ?? {}) === canonicalJson(status)) return;
-    await this.#o.writer.writeStatus(activation, status);
-  }
+/** The fields that tie a status to its attempt: generation, retry token, dry run, rollback target. */
+function attemptIdentity(generation: number, activation: PluginActivation): PluginActivationStatus {
+  const { retryAt, dryRun, rollbackTo } = activation.spec;
+  return {
+    observedGeneration: generation,
+    dryRun: dryRun ?? false,
+    ...(retryAt !== undefined ? { retryAt } : {}),
+    ...(rollbackTo ? { rollbackTo: rollbackTo.revision } : {}),
+  };
 }
 
 /**
@@ -269,17 +279,17 @@ class StatusReporter {
   async finish(status: PluginActivationStatus): Promise<void> {
     this.#pending = undefined;
     await this.#inFlight;
-    if (this.#lastWritten !== gist(status)) await this.#write(status);
+    if (this.#lastWritten !== reportedProgress(status)) await this.#write(status);
   }
 
   async #drain(): Promise<void> {
     while (this.#pending) {
       const next = this.#pending;
       this.#pending = undefined;
-      if (this.#lastWritten === gist(next)) continue;
+      if (this.#lastWritten === reportedProgress(next)) continue;
       try {
         await this.#write(next);
-        this.#lastWritten = gist(next);
+        this.#lastWritten = reportedProgress(next);
       } catch (err) {
         // Progress is advisory; the final status is written (and retried) by the reconcile itself.
         this.#logger.warn({ err }, 'could not report progress');
@@ -349,8 +359,11 @@ function stamped(status: PluginActivationStatus, generation: number): PluginActi
   };
 }
 
-/** What a status says, without the timestamps that change on every report. */
-function gist(status: PluginActivationStatus): string {
+/**
+ * What a progress report says, as a comparable string: the status without its transition time and
+ * conditions, which the engine restamps on every report while phase, reason and message stay.
+ */
+function reportedProgress(status: PluginActivationStatus): string {
   const { lastTransitionTime: _, conditions: __, ...rest } = status;
   return canonicalJson(rest);
 }

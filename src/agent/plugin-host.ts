@@ -149,10 +149,6 @@ export class PluginHost {
     return this.#serving?.revision;
   }
 
-  get frontAddress(): string | undefined {
-    return this.#front?.address;
-  }
-
   /** What supervision knows of the active process now. */
   get health(): SupervisedHealth {
     return { ...this.#health };

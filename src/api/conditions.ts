@@ -40,8 +40,13 @@ export const ReleaseReason = {
 } as const;
 export type ReleaseReason = (typeof ReleaseReason)[keyof typeof ReleaseReason];
 
-/** Reasons the agent sets on a PluginActivation; the controller copies them into `failedNodes`. */
+/**
+ * Reasons the agent sets on a PluginActivation; the controller copies them into `failedNodes`.
+ * `InvalidSpec` is shared with ReleaseReason: the same fault, on the object whose spec it is.
+ */
 export const NodeReason = {
+  // refused before anything ran: the activation's spec does not parse
+  InvalidSpec: 'InvalidSpec',
   // progress
   Pending: 'Pending',
   Staged: 'Staged',

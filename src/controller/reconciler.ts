@@ -10,11 +10,12 @@ import {
   type PluginReleaseStatus,
   ReleaseReason,
 } from '../api/index.ts';
-import { canonicalJson } from '../api/revision.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { forEachLimited } from '../runtime/concurrency.ts';
 import { markStalled, setCondition } from '../runtime/conditions.ts';
+import { TerminalError } from '../runtime/errors.ts';
 import { done, type ReconcileResult, requeueAfter } from '../runtime/reconcile.ts';
+import { WrittenStatus } from '../runtime/written-status.ts';
 import { type NodeInfo, plan, releasableActivations } from './planner.ts';
 import { type PlannedEvent, releaseStatus } from './status.ts';
 
@@ -49,26 +50,22 @@ export interface ReconcilerOptions {
   logger: Logger;
 }
 
-/** Status this controller last wrote per key: the cache may not have caught up with it yet. */
-interface Written {
-  generation: number;
-  status: PluginReleaseStatus;
-}
-
 export class ReleaseReconciler {
-  readonly #o: ReconcilerOptions;
-  readonly #written = new Map<string, Written>();
+  readonly #options: ReconcilerOptions;
+  /** The cache may not have caught up with our last status patch yet. */
+  readonly #written = new WrittenStatus<PluginReleaseStatus>();
 
   constructor(options: ReconcilerOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /**
-   * Converges one release. Throws on API errors (the queue backs off and retries the key); an invalid
-   * spec is recorded as Stalled/InvalidSpec and not retried until the spec changes.
+   * Converges one release. Throws on API errors (the queue backs off and retries the key). An invalid
+   * spec is recorded as Stalled/InvalidSpec, then thrown as a TerminalError: nothing but a new spec
+   * helps, and the change that brings one enqueues the key again.
    */
   async reconcile(key: string, logger: Logger): Promise<ReconcileResult> {
-    const { caches, writer, clock } = this.#o;
+    const { caches, writer, clock } = this.#options;
     const [keyNamespace = '', keyName = ''] = key.split('/');
     // Deleted activations whose node is done with them (or gone): the release itself may be gone.
     const releasable = releasableActivations(caches.activationsOf(keyNamespace, keyName), caches.nodes());
@@ -77,17 +74,14 @@ export class ReleaseReconciler {
       logger.info({ activations: releasable.map((a) => a.metadata.name) }, 'released deleted activations');
     const cached = caches.release(key);
     if (!cached || cached.metadata.deletionTimestamp) {
-      this.#written.delete(key);
+      this.#written.forget(key);
       return done; // owner references let the garbage collector remove its activations
     }
     const now = clock.now();
-    const written = this.#written.get(key);
-    const status =
-      written && written.generation === cached.metadata.generation ? written.status : cached.status;
+    const status = this.#written.current(key, cached);
     const parsed = PluginReleaseSpec.safeParse(cached.spec);
     if (!parsed.success) {
       const message = `The spec is invalid: ${formatIssues(parsed.error, 'spec')}. Fix it and apply again.`;
-      logger.warn({ message }, 'invalid spec');
       const generation = cached.metadata.generation ?? 0;
       let conditions = markStalled(status?.conditions, ReleaseReason.InvalidSpec, message, generation, now);
       conditions = setCondition(
@@ -102,7 +96,7 @@ export class ReleaseReconciler {
         phase: 'Stalled',
         conditions,
       });
-      return done;
+      throw new TerminalError(ReleaseReason.InvalidSpec, message);
     }
     const release: PluginRelease = { ...cached, spec: parsed.data, ...(status ? { status } : {}) };
     const namespace = release.metadata.namespace ?? 'default';
@@ -114,7 +108,7 @@ export class ReleaseReconciler {
       others: caches
         .releases()
         .filter((r) => r.metadata.uid !== release.metadata.uid)
-        .map(withDefaults),
+        .flatMap(claimant),
       now,
     });
     // Independent objects: write them in parallel, boundedly, so a wave of thousands is not serial.
@@ -139,11 +133,9 @@ export class ReleaseReconciler {
   }
 
   async #patch(key: string, release: PluginRelease, status: PluginReleaseStatus): Promise<void> {
-    const known = this.#written.get(key);
-    const current = known && known.generation === release.metadata.generation ? known.status : release.status;
-    if (canonicalJson(current ?? {}) === canonicalJson(status)) return;
-    await this.#o.writer.patchReleaseStatus(release, status);
-    this.#written.set(key, { generation: release.metadata.generation ?? 0, status });
+    await this.#written.write(key, release, status, (s) =>
+      this.#options.writer.patchReleaseStatus(release, s),
+    );
   }
 }
 
@@ -153,10 +145,11 @@ function ownedBy(activation: PluginActivation, release: PluginRelease): boolean 
   return !owner || !release.metadata.uid || owner.uid === release.metadata.uid;
 }
 
-/** Another release, read only for its plugin and node selector; an invalid one claims nothing. */
-function withDefaults(release: PluginRelease): PluginRelease {
+/**
+ * Another release as the planner weighs it for conflicts (its plugin and node selector, defaults
+ * applied); none for an invalid one, which claims no node until its spec is fixed.
+ */
+function claimant(release: PluginRelease): PluginRelease[] {
   const parsed = PluginReleaseSpec.safeParse(release.spec);
-  return parsed.success
-    ? { ...release, spec: parsed.data }
-    : { ...release, spec: { ...release.spec, plugin: '' } };
+  return parsed.success ? [{ ...release, spec: parsed.data }] : [];
 }

@@ -17,10 +17,6 @@ export function findCondition(
   return conditions?.find((c) => c.type === type);
 }
 
-export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
-  return findCondition(conditions, type)?.status === 'True';
-}
-
 /**
  * Returns a copy of `conditions` with `input` set, stamped with `observedGeneration`.
  * `lastTransitionTime` moves to `now` only when status, reason or message changed, so an
@@ -54,37 +50,31 @@ export function removeCondition(conditions: readonly Condition[] | undefined, ty
   return (conditions ?? []).filter((c) => c.type !== type);
 }
 
-/** kstatus: `Reconciling=True`, and `Stalled` removed (the two exclude each other). */
-export function markReconciling(
+/** Sets one kstatus progress condition True with `reason` and `message`, stamped as setCondition does. */
+type MarkProgress = (
   conditions: readonly Condition[] | undefined,
   reason: string,
   message: string,
   observedGeneration: number,
   now: Date,
-): Condition[] {
-  return setCondition(
-    removeCondition(conditions, 'Stalled'),
-    { type: 'Reconciling', status: 'True', reason, message },
-    observedGeneration,
-    now,
-  );
+) => Condition[];
+
+/** `type=True` with `excluded` removed: kstatus never shows Reconciling and Stalled together. */
+function exclusive(type: 'Reconciling' | 'Stalled', excluded: 'Reconciling' | 'Stalled'): MarkProgress {
+  return (conditions, reason, message, observedGeneration, now) =>
+    setCondition(
+      removeCondition(conditions, excluded),
+      { type, status: 'True', reason, message },
+      observedGeneration,
+      now,
+    );
 }
 
+/** kstatus: `Reconciling=True`, and `Stalled` removed. */
+export const markReconciling: MarkProgress = exclusive('Reconciling', 'Stalled');
+
 /** kstatus: `Stalled=True`, and `Reconciling` removed (it is present only while True). */
-export function markStalled(
-  conditions: readonly Condition[] | undefined,
-  reason: string,
-  message: string,
-  observedGeneration: number,
-  now: Date,
-): Condition[] {
-  return setCondition(
-    removeCondition(conditions, 'Reconciling'),
-    { type: 'Stalled', status: 'True', reason, message },
-    observedGeneration,
-    now,
-  );
-}
+export const markStalled: MarkProgress = exclusive('Stalled', 'Reconciling');
 
 /** kstatus: the steady state, with neither `Reconciling` nor `Stalled` present. */
 export function clearProgress(conditions: readonly Condition[] | undefined): Condition[] {

@@ -10,8 +10,10 @@ export class PluginReleaseError extends Error {
 }
 
 /**
- * A reconcile failure that retrying cannot fix (an invalid spec, a conflict a person must resolve).
- * The reconciler marks the object Stalled with `reason` and does not requeue it.
+ * A reconcile failure that retrying cannot fix: only a person's change helps, and that change enqueues
+ * the key again. The writer records it in the status first (the release Stalled, the activation Failed,
+ * with `reason`), then throws this; the work queue logs it through `onError`, counts it as `terminal`
+ * and does not retry it. Today: an invalid spec, on either side.
  */
 export class TerminalError extends PluginReleaseError {
   readonly reason: string;

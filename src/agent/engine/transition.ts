@@ -9,7 +9,8 @@
 //
 // Recreate (legacy unload → load) stops the active version before it launches the candidate, so every
 // failure after that point has to start the previous version again (restore) before it is RolledBack.
-import type { ActivationStrategy, NodeReason } from '../../api/index.ts';
+import { NodeReason } from '../../api/conditions.ts';
+import type { ActivationStrategy } from '../../api/index.ts';
 
 export interface Failure {
   reason: NodeReason;
@@ -89,7 +90,7 @@ function restore(revision: string, failure: Failure, policy: Policy): Step {
 
 /**
  * The transition function. An observation that makes no sense in a state (a bug in the host) is
- * answered with Failed, never ignored, so it is loud.
+ * answered with Failed/InternalError, never ignored, so it is loud and not mistaken for a plugin's fault.
  */
 export function transition(state: State, observation: Observation, policy: Policy): Step {
   const { revision } = state;
@@ -99,7 +100,7 @@ export function transition(state: State, observation: Observation, policy: Polic
       phase: 'Failed',
       revision,
       failure: {
-        reason: 'RollbackFailed',
+        reason: NodeReason.InternalError,
         message: `The agent saw ${observation.type} while ${state.phase}; this is a bug, please report it.`,
       },
     },
@@ -172,7 +173,7 @@ export function transition(state: State, observation: Observation, policy: Polic
             phase: 'Failed',
             revision,
             failure: {
-              reason: 'RollbackFailed',
+              reason: NodeReason.RollbackFailed,
               message: `${state.failure.message} Restoring the previous version failed too: ${observation.message}`,
             },
           },

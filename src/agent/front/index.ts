@@ -1,6 +1,6 @@
 // The stable front: a layer-4 proxy the agent owns, whose backend switches atomically at a swap.
 //
-// Contract with the engine (issue 4):
+// Contract with the engine (the plugin host and its actions):
 // - Front.listen('unix:///path.sock' | 'tcp://host:port', logger): a unix front removes a stale socket file
 //   first (refusing when a live server answers on it, or when the path is not a socket); a tcp front on
 //   port 0 reports the bound port in `address`.

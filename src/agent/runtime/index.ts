@@ -1,6 +1,7 @@
 // The process runtime: launch, adopt, contract-check and probe go-plugin-compatible plugin processes.
 //
-// Contract with the engine (issue 4). Everything that fails ends in an ActivationError with a NodeReason:
+// Contract with the engine (the plugin host and its actions). Everything that fails ends in an
+// ActivationError with a NodeReason:
 //
 // launchPlugin(opts) → PluginProcess
 //   Spawns `entrypoint` without a shell, detached into its own process group (so the plugin outlives a

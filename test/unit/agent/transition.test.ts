@@ -232,9 +232,12 @@ describe('transition', () => {
     { name: 'anything once RolledBack', given: rolledBack(false), observe: { type: 'Start' } },
   ];
   it.each(nonsense)(
-    'answers an impossible observation ($name) with a loud Failed, not silence',
+    'answers an impossible observation ($name) with a loud Failed/InternalError, not silence',
     ({ given, observe }) => {
-      expect(transition(given, observe, tryActivate).next.phase).toBe('Failed');
+      expect(transition(given, observe, tryActivate).next).toMatchObject({
+        phase: 'Failed',
+        failure: { reason: 'InternalError' },
+      });
     },
   );
 });
