@@ -2,30 +2,31 @@
 // durations, Status rendering, the store's history, and the serving certificate.
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { evaluateJsonPath } from '../../../src/devcluster/jsonpath.ts';
+import { evaluateJsonPath } from '../../../dev/cluster/jsonpath.ts';
 import {
   applyManagedFields,
   managerFromUserAgent,
   mergeApplied,
   type OwnershipContext,
   updateManagedFields,
-} from '../../../src/devcluster/managedfields.ts';
+} from '../../../dev/cluster/managedfields.ts';
 import {
   applyJsonPatch,
   JsonPatchError,
   mergePatch,
   strategicMergePatch,
-} from '../../../src/devcluster/patch.ts';
-import { applyDefaults, prune, type Schema, validate } from '../../../src/devcluster/schema.ts';
+} from '../../../dev/cluster/patch.ts';
+import { applyDefaults, validate } from '../../../dev/cluster/schema.ts';
 import {
   matchesFields,
   matchesLabels,
   parseFieldSelector,
   parseLabelSelector,
-} from '../../../src/devcluster/selectors.ts';
-import { ApiError, errors, field, fieldErrorString } from '../../../src/devcluster/status.ts';
-import { CompactedError, Store } from '../../../src/devcluster/store.ts';
-import { createServingCertificate } from '../../../src/devcluster/tls.ts';
+} from '../../../dev/cluster/selectors.ts';
+import { ApiError, errors, field, fieldErrorString } from '../../../dev/cluster/status.ts';
+import { CompactedError, Store } from '../../../dev/cluster/store.ts';
+import { createServingCertificate } from '../../../dev/cluster/tls.ts';
+import { prune, type Schema } from '../../../src/api/prune.ts';
 
 describe('label selectors', () => {
   const labels = { app: 'web', tier: 'front', n: '5' };

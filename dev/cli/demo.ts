@@ -12,12 +12,12 @@ import {
   PluginReleaseSpec,
   type PluginReleaseSpecInput,
   revisionOf,
-} from '../api/index.ts';
-import { stageEcho, writeEchoConfig } from './demo/echo.ts';
-import { type LocalFleet, startLocalFleet } from './demo/fleet.ts';
-import { LiveView, type NodeRow } from './demo/render.ts';
-import { servingVersion, startTraffic } from './demo/traffic.ts';
-import { parseFlags, UsageError, untilSignal } from './flags.ts';
+} from '../../src/api/index.ts';
+import { parseFlags, UsageError, untilSignal } from '../../src/cli/flags.ts';
+import { stageEcho, writeEchoConfig } from '../demo/echo.ts';
+import { type LocalFleet, startLocalFleet } from '../demo/fleet.ts';
+import { LiveView, type NodeRow } from '../demo/render.ts';
+import { servingVersion, startTraffic } from '../demo/traffic.ts';
 
 export const help = `Usage: plugin-release demo [--nodes <n>] [--keep] [--plain]
 

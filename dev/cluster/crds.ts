@@ -4,9 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import type { Schema } from '../../src/api/prune.ts';
 import { evaluateJsonPath } from './jsonpath.ts';
 import type { KubeObject, ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
 import { printerColumns } from './table.ts';
 
 /** The repository's generated CRDs. */

@@ -2,6 +2,7 @@
 // genericregistry.Store and rest.BeforeCreate/BeforeUpdate/BeforeDelete, over the in-memory Store.
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { prune, type Schema } from '../../src/api/prune.ts';
 import {
   applyManagedFields,
   mergeApplied,
@@ -25,7 +26,7 @@ import {
   type ResourceRegistry,
   type ResourceType,
 } from './resources.ts';
-import { applyDefaults, deepEqual, prune, validate as validateSchema } from './schema.ts';
+import { applyDefaults, deepEqual, validate as validateSchema } from './schema.ts';
 import {
   type FieldSelector,
   type LabelSelector,
@@ -197,7 +198,7 @@ function jsonTypeName(value: unknown): string {
 /** The first value in `value` whose JSON type does not fit the built-in's schema (json.Unmarshal error). */
 function findTypeMismatch(
   value: unknown,
-  schema: import('./schema.ts').Schema,
+  schema: Schema,
   path: string,
 ): { path: string; actual: string; expected: string } | undefined {
   if (value === null || value === undefined) return undefined;

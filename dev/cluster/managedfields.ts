@@ -2,9 +2,11 @@
 // which fields (FieldsV1), updated on every write, and the server-side apply rules built on it —
 // conflicts between managers, force, shared ownership of equal values, and removal of the fields a
 // manager stopped applying.
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
 import type { KubeObject } from './resources.ts';
-import { deepEqual, type Schema } from './schema.ts';
+import { deepEqual } from './schema.ts';
 import { ApiError } from './status.ts';
 
 /** One entry of metadata.managedFields. */

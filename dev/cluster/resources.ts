@@ -1,7 +1,8 @@
 // What the server knows about each resource it serves: names, scope, verbs, schema, strategy knobs
 // (the generic registry's Store options), table columns and selectable fields.
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
-import type { Schema } from './schema.ts';
 import type { FieldError } from './status.ts';
 
 export interface ObjectMeta {

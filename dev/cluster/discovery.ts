@@ -1,8 +1,8 @@
 // Discovery documents (/version, /api, /apis, APIResourceLists) and a minimal OpenAPI v3
 // (/openapi/v3): enough for kubectl to resolve resources, send fieldValidation, and explain.
 import { createHash } from 'node:crypto';
+import type { Schema } from '../../src/api/prune.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
 
 export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-devcluster' };
 

@@ -1,9 +1,10 @@
 // The built-in resources the dev cluster serves: core/v1 Namespaces, Nodes and Events,
 // events.k8s.io/v1 Events (same storage as core Events), coordination.k8s.io/v1 Leases and
 // apiextensions.k8s.io/v1 CustomResourceDefinitions (read-only).
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
 import type { KubeObject, ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
 import { qualifiedNameProblems } from './selectors.ts';
 import { type FieldError, field } from './status.ts';
 import { ageColumn, column, nameColumn, since } from './table.ts';
