@@ -499,11 +499,11 @@ export class Api {
 
   // ---- writes -----------------------------------------------------------------------------------
 
-  private checkWritable(type: ResourceType, verb: string) {
+  #checkWritable(type: ResourceType, verb: string) {
     if (type.readOnly) throw errors.methodNotSupported(qualifiedResource(type), verb);
   }
 
-  private namespaceAdmission(type: ResourceType, namespace: string | undefined, name: string) {
+  #namespaceAdmission(type: ResourceType, namespace: string | undefined, name: string) {
     if (!type.namespaced || !namespace) return;
     const ns = this.store.get('/namespaces', namespace);
     if (!ns) throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
@@ -523,7 +523,7 @@ export class Api {
     }
   }
 
-  private invalid(type: ResourceType, name: string, errs: FieldError[]): ApiError {
+  #invalid(type: ResourceType, name: string, errs: FieldError[]): ApiError {
     return errors.invalid({ group: type.group, kind: type.kind }, name, errs);
   }
 
@@ -531,12 +531,7 @@ export class Api {
    * Sets metadata.managedFields for a write: apply ownership (with conflicts and removals) when the
    * write is an apply, update ownership otherwise. `before` is the stored object (none on create).
    */
-  private manage(
-    type: ResourceType,
-    before: KubeObject | undefined,
-    object: KubeObject,
-    options: WriteOptions,
-  ) {
+  #manage(type: ResourceType, before: KubeObject | undefined, object: KubeObject, options: WriteOptions) {
     const provided = object.metadata.managedFields;
     // A client may send managedFields to replace them; `[{}]` clears them. Otherwise they carry over.
     let base = before;
@@ -571,7 +566,7 @@ export class Api {
   }
 
   /** Schema validation (custom resources) plus the type's own rules, on the external form. */
-  private validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
+  #validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
     const errs = validateObjectMeta(type, object.metadata);
     if (type.custom) {
       // Metadata is validated above; the schema covers the rest of the object.
@@ -589,7 +584,7 @@ export class Api {
     body: unknown,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'create');
+    this.#checkWritable(type, 'create');
     const { object, warnings } = this.decode(type, body, options.fieldValidation);
     return this.createDecoded(type, namespace, object, warnings, options);
   }
@@ -627,11 +622,11 @@ export class Api {
     else delete meta.generation;
     if (type.custom && type.statusSubresource) delete object.status;
     type.prepareForCreate?.(object);
-    this.manage(type, undefined, object, options);
+    this.#manage(type, undefined, object, options);
     const name = meta.name ?? '';
-    const errs = this.validateObject(type, object);
-    if (errs.length) throw this.invalid(type, name, errs);
-    this.namespaceAdmission(type, meta.namespace, name);
+    const errs = this.#validateObject(type, object);
+    if (errs.length) throw this.#invalid(type, name, errs);
+    this.#namespaceAdmission(type, meta.namespace, name);
     const key = objectKey(meta.namespace, name);
     if (this.store.get(type.storage, key)) throw errors.alreadyExists(qualifiedResource(type), name);
     if (options.dryRun) return { code: 201, object: this.external(type, object), warnings };
@@ -648,7 +643,7 @@ export class Api {
     body: unknown,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'update');
+    this.#checkWritable(type, 'update');
     const { object, warnings } = this.decode(type, body, options.fieldValidation);
     const meta = object.metadata;
     if (meta.name !== name)
@@ -747,7 +742,7 @@ export class Api {
     }
     delete meta.selfLink;
     // Ownership first: an apply may remove fields its manager no longer applies.
-    this.manage(type, old, object, options);
+    this.#manage(type, old, object, options);
     if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
     if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
     if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
@@ -755,8 +750,8 @@ export class Api {
     if (type.tracksGeneration && !deepEqual(specOf(type, object), specOf(type, old))) {
       meta.generation = (oldMeta.generation ?? 0) + 1;
     }
-    errs.push(...this.validateObject(type, object, old));
-    if (errs.length) throw this.invalid(type, name, errs);
+    errs.push(...this.#validateObject(type, object, old));
+    if (errs.length) throw this.#invalid(type, name, errs);
     meta.resourceVersion = oldMeta.resourceVersion;
     // An update that changes nothing is not written: no new resourceVersion, no watch event (and
     // no managedFields timestamp change either).
@@ -782,11 +777,11 @@ export class Api {
     rawBody: string,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'patch');
+    this.#checkWritable(type, 'patch');
     const key = objectKey(type.namespaced ? namespace : undefined, name);
     const existing = this.store.get(type.storage, key);
     if (contentType === PATCH_TYPES.apply) {
-      return this.apply(type, namespace, name, existing, rawBody, options);
+      return this.#apply(type, namespace, name, existing, rawBody, options);
     }
     if (!existing) throw errors.notFound(qualifiedResource(type), name);
     const current = this.mutableCopy(type, existing);
@@ -846,7 +841,7 @@ export class Api {
    * Field ownership (managedFields), conflicts between managers, and removal of fields a manager
    * stopped applying are not tracked; see docs/devcluster.md.
    */
-  private apply(
+  #apply(
     type: ResourceType,
     namespace: string | undefined,
     name: string,
@@ -910,7 +905,7 @@ export class Api {
     name: string,
     options: DeleteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'delete');
+    this.#checkWritable(type, 'delete');
     const existing = this.get(type, namespace, name);
     const old = existing.object;
     const pre = options.preconditions;
@@ -967,13 +962,13 @@ export class Api {
       const code = options.orphanDependents === false ? 202 : 200;
       return { code, object: this.external(type, entry.object), warnings: [] };
     }
-    if (options.dryRun) return { code: 200, object: this.deletedResponse(type, old), warnings: [] };
+    if (options.dryRun) return { code: 200, object: this.#deletedResponse(type, old), warnings: [] };
     const removed = this.store.remove(existing.storage, existing.key)!;
     this.onWrite(removed);
-    return { code: 200, object: this.deletedResponse(type, removed.object), warnings: [] };
+    return { code: 200, object: this.#deletedResponse(type, removed.object), warnings: [] };
   }
 
-  private deletedResponse(type: ResourceType, object: KubeObject): Record<string, unknown> {
+  #deletedResponse(type: ResourceType, object: KubeObject): Record<string, unknown> {
     if (type.returnDeletedObject) return this.external(type, object);
     return successStatus({
       name: object.metadata.name,
@@ -990,7 +985,7 @@ export class Api {
     listOptions: ListOptions,
     options: DeleteOptions,
   ): Record<string, unknown> {
-    this.checkWritable(type, 'deletecollection');
+    this.#checkWritable(type, 'deletecollection');
     const { entries } = this.list(type, namespace, {
       ...listOptions,
       limit: undefined,

@@ -114,25 +114,25 @@ export function objectKey(namespace: string | undefined, name: string): string {
 
 /** All resource types served, indexed for routing, short names and owner lookups. */
 export class ResourceRegistry {
-  private readonly byPath = new Map<string, ResourceType>();
-  private readonly byKind = new Map<string, ResourceType>();
+  readonly #byPath = new Map<string, ResourceType>();
+  readonly #byKind = new Map<string, ResourceType>();
   readonly all: ResourceType[] = [];
 
   add(type: ResourceType): void {
     const key = `${type.group}/${type.version}/${type.plural}`;
-    if (this.byPath.has(key)) throw new Error(`resource ${key} registered twice`);
-    this.byPath.set(key, type);
-    this.byKind.set(`${apiVersionOf(type)}/${type.kind}`, type);
+    if (this.#byPath.has(key)) throw new Error(`resource ${key} registered twice`);
+    this.#byPath.set(key, type);
+    this.#byKind.set(`${apiVersionOf(type)}/${type.kind}`, type);
     this.all.push(type);
   }
 
   lookup(group: string, version: string, plural: string): ResourceType | undefined {
-    return this.byPath.get(`${group}/${version}/${plural}`);
+    return this.#byPath.get(`${group}/${version}/${plural}`);
   }
 
   /** The resource an ownerReference or object's apiVersion+kind names. */
   forKind(apiVersion: string, kind: string): ResourceType | undefined {
-    return this.byKind.get(`${apiVersion}/${kind}`);
+    return this.#byKind.get(`${apiVersion}/${kind}`);
   }
 
   /** Group → versions, in registration order (the first version is preferred). */
