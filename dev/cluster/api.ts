@@ -399,102 +399,42 @@ export class Api {
    */
   list(type: ResourceType, namespace: string | undefined, options: ListOptions): ListResult {
     const current = this.store.resourceVersion;
-    let atRv = current;
-    let startAfter = '';
-    let consistent = true;
-    if (options.continueToken) {
-      const token = decodeContinue(options.continueToken);
-      if (options.resourceVersion && options.resourceVersion !== '0')
-        throw errors.badRequest('specifying resource version is not allowed when using continue');
-      startAfter = token.start;
-      if (token.rv === -1) {
-        consistent = false;
-      } else {
-        atRv = token.rv;
-      }
-    } else if (options.resourceVersion && options.resourceVersion !== '0') {
-      const rv = parseRv(options.resourceVersion);
-      const match = options.resourceVersionMatch;
-      const exact = match === 'Exact' || (!match && options.limit !== undefined && options.limit > 0);
-      if (rv > current) {
-        throw errors.timeout(`Too large resource version: ${rv}, current: ${current}`, 1, [
-          { reason: 'ResourceVersionTooLarge', message: 'Too large resource version' },
-        ]);
-      }
-      if (exact) atRv = rv;
-    } else if (options.resourceVersionMatch === 'Exact') {
-      throw errors.badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+    const point = readPoint(options, current);
+    const table = this.#snapshotAt(type, point, options.continueToken !== undefined);
+    const scope = type.namespaced ? namespace : undefined;
+    const match = this.matcher(type, scope, options.labelSelector, options.fieldSelector);
+    const candidates = candidatesIn(table, type, namespace, options.fieldSelector);
+    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
+    const { entries, next, more } = page(candidates, point.startAfter, match, limit);
+    const result: ListResult = { entries, resourceVersion: String(point.consistent ? point.atRv : current) };
+    if (more) {
+      const last = entries.at(-1)!;
+      result.continueToken = encodeContinue(point.consistent ? point.atRv : -1, `${last.key}\u0000`);
+      const filtering = options.labelSelector.length > 0 || options.fieldSelector.length > 0;
+      if (!filtering && point.consistent) result.remainingItemCount = candidates.length - next;
     }
-    let table: Map<string, Entry>;
+    return result;
+  }
+
+  /**
+   * The type's table at the read point; 410 Expired once compaction has passed it. A continued list
+   * gets a token with it that goes on from the same key, inconsistently, on the latest state.
+   */
+  #snapshotAt(type: ResourceType, point: ReadPoint, continuing: boolean): Map<string, Entry> {
     try {
-      table = this.store.snapshot(type.storage, atRv);
+      return this.store.snapshot(type.storage, point.atRv);
     } catch (error) {
       if (!(error instanceof CompactedError)) throw error;
-      if (options.continueToken) {
+      if (continuing) {
         throw withContinue(
           errors.expired(
             'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
           ),
-          encodeContinue(-1, startAfter),
+          encodeContinue(-1, point.startAfter),
         );
       }
       throw errors.expired(`too old resource version: ${error.requested} (${error.oldest})`);
     }
-    const match = this.matcher(
-      type,
-      type.namespaced ? namespace : undefined,
-      options.labelSelector,
-      options.fieldSelector,
-    );
-    const filtering = options.labelSelector.length > 0 || options.fieldSelector.length > 0;
-    const prefix = type.namespaced && namespace ? `${namespace}/` : '';
-    const pinned = pinnedName(options.fieldSelector);
-    let candidates: Entry[];
-    if (pinned !== undefined && (!type.namespaced || namespace)) {
-      const one = table.get(objectKey(type.namespaced ? namespace : undefined, pinned));
-      candidates = one ? [one] : [];
-    } else {
-      candidates = [];
-      for (const entry of table.values()) if (!prefix || entry.key.startsWith(prefix)) candidates.push(entry);
-      candidates.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    }
-    const limit = options.limit && options.limit > 0 ? options.limit : undefined;
-    const entries: Entry[] = [];
-    let index = 0;
-    if (startAfter) {
-      // Keys are unique, so the first key greater than the token's start resumes the walk.
-      let lo = 0;
-      let hi = candidates.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (candidates[mid]!.key < startAfter) lo = mid + 1;
-        else hi = mid;
-      }
-      index = lo;
-    }
-    for (; index < candidates.length; index++) {
-      const entry = candidates[index]!;
-      if (!match(entry.object)) continue;
-      if (limit !== undefined && entries.length === limit) break;
-      entries.push(entry);
-    }
-    const result: ListResult = { entries, resourceVersion: String(consistent ? atRv : current) };
-    if (limit !== undefined && index < candidates.length) {
-      // Whether anything after the page still matches decides if a continue token is due.
-      let more = false;
-      for (let i = index; i < candidates.length; i++) {
-        if (match(candidates[i]!.object)) {
-          more = true;
-          break;
-        }
-      }
-      if (more) {
-        const last = entries.at(-1)!;
-        result.continueToken = encodeContinue(consistent ? atRv : -1, `${last.key}\u0000`);
-        if (!filtering && consistent) result.remainingItemCount = candidates.length - index;
-      }
-    }
-    return result;
   }
 
   // ---- writes -----------------------------------------------------------------------------------
@@ -646,10 +586,7 @@ export class Api {
     this.#checkWritable(type, 'update');
     const { object, warnings } = this.decode(type, body, options.fieldValidation);
     const meta = object.metadata;
-    if (meta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${meta.name ?? ''}) does not match the name on the URL (${name})`,
-      );
+    if (meta.name !== name) throw nameMismatch(meta.name ?? '', name);
     if (type.namespaced && meta.namespace && meta.namespace !== namespace)
       throw errors.badRequest(
         'the namespace of the provided object does not match the namespace sent on the request',
@@ -669,11 +606,7 @@ export class Api {
           field.invalid('metadata.resourceVersion', new GoLiteral('0x0'), 'must be specified for an update'),
         ]);
     } else if (meta.resourceVersion !== existing.object.metadata.resourceVersion) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     return this.commitUpdate(type, existing, object, warnings, options);
   }
@@ -691,68 +624,18 @@ export class Api {
     options: WriteOptions,
   ): WriteResult {
     const old = existing.object;
-    const name = old.metadata.name ?? '';
-    let object: KubeObject;
-    // Stored objects are immutable: shallow copies suffice, as only metadata and top-level fields change.
-    if (options.subresource === 'status') {
-      object = { ...old, metadata: { ...old.metadata } };
-      if (candidate.status === undefined) delete object.status;
-      else object.status = candidate.status;
-    } else if (options.subresource === 'finalize') {
-      // namespaces/finalize: only spec.finalizers changes.
-      object = { ...old, metadata: { ...old.metadata } };
-      object.spec = {
-        ...(old.spec as object),
-        finalizers: (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [],
-      };
-    } else {
-      object = candidate;
-      if (type.statusSubresource) {
-        if (old.status === undefined) delete object.status;
-        else object.status = old.status;
-      }
-      type.prepareForUpdate?.(object, old);
-    }
+    const object = updatedObject(type, old, candidate, options.subresource);
     const meta = object.metadata;
-    const oldMeta = old.metadata;
-    const errs: FieldError[] = [];
-    if (meta.uid && meta.uid !== oldMeta.uid)
-      errs.push(field.invalid('metadata.uid', meta.uid, 'field is immutable'));
-    meta.uid = oldMeta.uid;
-    meta.name = oldMeta.name;
-    if (oldMeta.namespace) meta.namespace = oldMeta.namespace;
-    else delete meta.namespace;
-    meta.creationTimestamp = oldMeta.creationTimestamp;
-    if (oldMeta.generation !== undefined) meta.generation = oldMeta.generation;
-    else delete meta.generation;
-    if (oldMeta.deletionTimestamp) {
-      meta.deletionTimestamp = oldMeta.deletionTimestamp;
-      meta.deletionGracePeriodSeconds = oldMeta.deletionGracePeriodSeconds;
-      const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
-      if (added.length)
-        errs.push(
-          field.forbidden(
-            'metadata.finalizers',
-            `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
-          ),
-        );
-    } else {
-      delete meta.deletionTimestamp;
-      delete meta.deletionGracePeriodSeconds;
-    }
-    delete meta.selfLink;
+    const errs = keepImmutableMetadata(meta, old.metadata);
     // Ownership first: an apply may remove fields its manager no longer applies.
     this.#manage(type, old, object, options);
-    if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
-    if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
-    if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
-    if (meta.ownerReferences && meta.ownerReferences.length === 0) delete meta.ownerReferences;
+    dropEmptyMetadata(meta);
     if (type.tracksGeneration && !deepEqual(specOf(type, object), specOf(type, old))) {
-      meta.generation = (oldMeta.generation ?? 0) + 1;
+      meta.generation = (old.metadata.generation ?? 0) + 1;
     }
     errs.push(...this.#validateObject(type, object, old));
-    if (errs.length) throw this.#invalid(type, name, errs);
-    meta.resourceVersion = oldMeta.resourceVersion;
+    if (errs.length) throw this.#invalid(type, old.metadata.name ?? '', errs);
+    meta.resourceVersion = old.metadata.resourceVersion;
     // An update that changes nothing is not written: no new resourceVersion, no watch event (and
     // no managedFields timestamp change either).
     if (deepEqual(withoutManagedFields(object), withoutManagedFields(old)))
@@ -784,52 +667,16 @@ export class Api {
       return this.#apply(type, namespace, name, existing, rawBody, options);
     }
     if (!existing) throw errors.notFound(qualifiedResource(type), name);
-    const current = this.mutableCopy(type, existing);
-    let patched: unknown;
-    switch (contentType) {
-      case PATCH_TYPES.json: {
-        const body = parseJson(rawBody);
-        try {
-          patched = applyJsonPatch(current, decodeJsonPatch(body));
-        } catch (error) {
-          if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
-          if (error instanceof JsonPatchError) throw errors.patchRejected();
-          throw error;
-        }
-        break;
-      }
-      case PATCH_TYPES.merge: {
-        const body = parseJson(rawBody);
-        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
-        patched = mergePatch(current, body);
-        break;
-      }
-      case PATCH_TYPES.strategic: {
-        if (!type.mergeStrategies) throw unsupportedPatch(contentType, type);
-        const body = parseJson(rawBody);
-        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
-        patched = strategicMergePatch(current, body, type.mergeStrategies);
-        break;
-      }
-      default:
-        throw unsupportedPatch(contentType, type);
-    }
-    if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
+    const patched = patchedObject(type, contentType, rawBody, this.mutableCopy(type, existing));
     const patchedMeta = (isObject(patched.metadata) ? patched.metadata : {}) as ObjectMeta;
     if (patchedMeta.name !== undefined && patchedMeta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${patchedMeta.name}) does not match the name on the URL (${name})`,
-      );
+      throw nameMismatch(patchedMeta.name, name);
     if (
       patchedMeta.resourceVersion !== undefined &&
       patchedMeta.resourceVersion !== '' &&
       patchedMeta.resourceVersion !== existing.object.metadata.resourceVersion
     ) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     const { object, warnings } = this.decode(type, patched, options.fieldValidation);
     return this.commitUpdate(type, existing, object, warnings, options);
@@ -866,9 +713,7 @@ export class Api {
     if (!isObject(applied)) throw errors.badRequest('apply patches must be a JSON or YAML object');
     const appliedMeta = (isObject(applied.metadata) ? applied.metadata : {}) as ObjectMeta;
     if (appliedMeta.name !== undefined && appliedMeta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${appliedMeta.name}) does not match the name on the URL (${name})`,
-      );
+      throw nameMismatch(appliedMeta.name, name);
     if (!applied.apiVersion || !applied.kind) throw errors.badRequest('invalid object type: /, Kind=');
     const fieldValidation = options.fieldValidation ?? 'Strict';
     // What the manager owns is what it applied: unknown fields pruned, server defaults not included.
@@ -883,11 +728,7 @@ export class Api {
       appliedMeta.resourceVersion !== undefined &&
       appliedMeta.resourceVersion !== existing.object.metadata.resourceVersion
     ) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     const current = this.mutableCopy(type, existing);
     const merged = mergeApplied(ownershipOf(type), current, appliedObject) as KubeObject;
@@ -1057,6 +898,225 @@ export function parseJson(raw: string): unknown {
   } catch (error) {
     throw errors.badRequest(`error decoding patch: ${(error as Error).message}`);
   }
+}
+
+/** The object a JSON, merge or strategic merge patch makes of `current` (a mutable copy). */
+function patchedObject(
+  type: ResourceType,
+  contentType: string,
+  rawBody: string,
+  current: KubeObject,
+): Record<string, unknown> {
+  let patched: unknown;
+  switch (contentType) {
+    case PATCH_TYPES.json: {
+      const body = parseJson(rawBody);
+      try {
+        patched = applyJsonPatch(current, decodeJsonPatch(body));
+      } catch (error) {
+        if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
+        if (error instanceof JsonPatchError) throw errors.patchRejected();
+        throw error;
+      }
+      break;
+    }
+    case PATCH_TYPES.merge: {
+      const body = parseJson(rawBody);
+      if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+      patched = mergePatch(current, body);
+      break;
+    }
+    case PATCH_TYPES.strategic: {
+      if (!type.mergeStrategies) throw unsupportedPatch(contentType, type);
+      const body = parseJson(rawBody);
+      if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+      patched = strategicMergePatch(current, body, type.mergeStrategies);
+      break;
+    }
+    default:
+      throw unsupportedPatch(contentType, type);
+  }
+  if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
+  return patched;
+}
+
+/** 400 for a body that names another object than the URL. */
+function nameMismatch(bodyName: string, name: string): ApiError {
+  return errors.badRequest(
+    `the name of the object (${bodyName}) does not match the name on the URL (${name})`,
+  );
+}
+
+/** 409 for a write based on a resourceVersion that is no longer the stored one. */
+function modifiedConflict(type: ResourceType, name: string): ApiError {
+  return errors.conflict(
+    qualifiedResource(type),
+    name,
+    'the object has been modified; please apply your changes to the latest version and try again',
+  );
+}
+
+/**
+ * What an update writes, by subresource: status takes only the candidate's status, namespaces/finalize
+ * only its spec.finalizers; the main resource takes the candidate but keeps the stored status where
+ * the type has a status subresource. Stored objects are immutable: shallow copies suffice, as only
+ * metadata and top-level fields change.
+ */
+function updatedObject(
+  type: ResourceType,
+  old: KubeObject,
+  candidate: KubeObject,
+  subresource: string | undefined,
+): KubeObject {
+  if (subresource === 'status') {
+    const object: KubeObject = { ...old, metadata: { ...old.metadata } };
+    if (candidate.status === undefined) delete object.status;
+    else object.status = candidate.status;
+    return object;
+  }
+  if (subresource === 'finalize') {
+    const finalizers = (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+    return { ...old, metadata: { ...old.metadata }, spec: { ...(old.spec as object), finalizers } };
+  }
+  if (type.statusSubresource) {
+    if (old.status === undefined) delete candidate.status;
+    else candidate.status = old.status;
+  }
+  type.prepareForUpdate?.(candidate, old);
+  return candidate;
+}
+
+/**
+ * rest.BeforeUpdate's metadata rules: uid, name, namespace, creationTimestamp, generation and a
+ * deletion in progress stay as stored; returns the errors for a changed uid or for finalizers added
+ * to an object being deleted.
+ */
+function keepImmutableMetadata(meta: ObjectMeta, oldMeta: ObjectMeta): FieldError[] {
+  const errs: FieldError[] = [];
+  if (meta.uid && meta.uid !== oldMeta.uid)
+    errs.push(field.invalid('metadata.uid', meta.uid, 'field is immutable'));
+  meta.uid = oldMeta.uid;
+  meta.name = oldMeta.name;
+  if (oldMeta.namespace) meta.namespace = oldMeta.namespace;
+  else delete meta.namespace;
+  meta.creationTimestamp = oldMeta.creationTimestamp;
+  if (oldMeta.generation !== undefined) meta.generation = oldMeta.generation;
+  else delete meta.generation;
+  if (oldMeta.deletionTimestamp) {
+    meta.deletionTimestamp = oldMeta.deletionTimestamp;
+    meta.deletionGracePeriodSeconds = oldMeta.deletionGracePeriodSeconds;
+    const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
+    if (added.length)
+      errs.push(
+        field.forbidden(
+          'metadata.finalizers',
+          `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+        ),
+      );
+  } else {
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+  }
+  delete meta.selfLink;
+  return errs;
+}
+
+/** Empty labels, annotations, finalizers and ownerReferences are stored as absent, as the real server does. */
+function dropEmptyMetadata(meta: ObjectMeta): void {
+  if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
+  if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
+  if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
+  if (meta.ownerReferences && meta.ownerReferences.length === 0) delete meta.ownerReferences;
+}
+
+/** Where a list reads: the snapshot's resourceVersion, the key it resumes after, and whether its pages share one snapshot. */
+interface ReadPoint {
+  atRv: number;
+  startAfter: string;
+  consistent: boolean;
+}
+
+/**
+ * A list's read point: a continue token resumes its own snapshot (or, after a compaction, the
+ * latest state inconsistently); resourceVersion N with Exact (or a limit) reads the snapshot at N,
+ * and N in the future answers 504; ""/"0" and NotOlderThan read the latest.
+ */
+function readPoint(options: ListOptions, current: number): ReadPoint {
+  if (options.continueToken) {
+    const token = decodeContinue(options.continueToken);
+    if (options.resourceVersion && options.resourceVersion !== '0')
+      throw errors.badRequest('specifying resource version is not allowed when using continue');
+    if (token.rv === -1) return { atRv: current, startAfter: token.start, consistent: false };
+    return { atRv: token.rv, startAfter: token.start, consistent: true };
+  }
+  if (options.resourceVersion && options.resourceVersion !== '0') {
+    const rv = parseRv(options.resourceVersion);
+    const match = options.resourceVersionMatch;
+    const exact = match === 'Exact' || (!match && options.limit !== undefined && options.limit > 0);
+    if (rv > current) {
+      throw errors.timeout(`Too large resource version: ${rv}, current: ${current}`, 1, [
+        { reason: 'ResourceVersionTooLarge', message: 'Too large resource version' },
+      ]);
+    }
+    return { atRv: exact ? rv : current, startAfter: '', consistent: true };
+  }
+  if (options.resourceVersionMatch === 'Exact')
+    throw errors.badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+  return { atRv: current, startAfter: '', consistent: true };
+}
+
+/**
+ * The entries a list walks, in key order: the one a `metadata.name=` selector pins (where its key is
+ * known), else those in the namespace (or all).
+ */
+function candidatesIn(
+  table: Map<string, Entry>,
+  type: ResourceType,
+  namespace: string | undefined,
+  fieldSelector: FieldSelector,
+): Entry[] {
+  const pinned = pinnedName(fieldSelector);
+  if (pinned !== undefined && (!type.namespaced || namespace)) {
+    const one = table.get(objectKey(type.namespaced ? namespace : undefined, pinned));
+    return one ? [one] : [];
+  }
+  const prefix = type.namespaced && namespace ? `${namespace}/` : '';
+  const candidates: Entry[] = [];
+  for (const entry of table.values()) if (!prefix || entry.key.startsWith(prefix)) candidates.push(entry);
+  return candidates.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * One page of the matching candidates after `startAfter`: the entries, the index the walk stopped
+ * at, and whether anything after the page still matches (then a continue token is due).
+ */
+function page(
+  candidates: Entry[],
+  startAfter: string,
+  match: (object: KubeObject) => boolean,
+  limit: number | undefined,
+): { entries: Entry[]; next: number; more: boolean } {
+  // Keys are unique and sorted, so the first key greater than the token's start resumes the walk.
+  let index = 0;
+  if (startAfter) {
+    let hi = candidates.length;
+    while (index < hi) {
+      const mid = (index + hi) >> 1;
+      if (candidates[mid]!.key < startAfter) index = mid + 1;
+      else hi = mid;
+    }
+  }
+  const entries: Entry[] = [];
+  for (; index < candidates.length; index++) {
+    const entry = candidates[index]!;
+    if (!match(entry.object)) continue;
+    if (limit !== undefined && entries.length === limit) break;
+    entries.push(entry);
+  }
+  let more = false;
+  if (limit !== undefined)
+    for (let i = index; i < candidates.length && !more; i++) more = match(candidates[i]!.object);
+  return { entries, next: index, more };
 }
 
 export function parseRv(value: string): number {
