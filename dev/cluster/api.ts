@@ -20,6 +20,7 @@ import {
 import {
   apiVersionOf,
   type KubeObject,
+  nowRfc3339,
   type ObjectMeta,
   objectKey,
   qualifiedResource,
@@ -97,10 +98,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
-
-function nowRfc3339(): string {
-  return `${new Date().toISOString().slice(0, 19)}Z`;
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -108,6 +108,11 @@ export function qualifiedResource(type: ResourceType): { group: string; resource
 }
 
 /** The storage key of an object: `namespace/name`, or `name` for cluster-scoped ones. */
+/** Now as metav1.Time serializes it: RFC 3339 in UTC, whole seconds. */
+export function nowRfc3339(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}
+
 export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }

@@ -40,7 +40,8 @@ export const ageColumn = column('Age', (o, now) => since(o.metadata.creationTime
   description: AGE_DESCRIPTION,
 });
 
-interface PrinterColumnSpec {
+/** A CRD version's additionalPrinterColumns item. */
+export interface PrinterColumnSpec {
   name: string;
   type: string;
   format?: string;
