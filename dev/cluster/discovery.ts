@@ -379,17 +379,11 @@ function pathsFor(type: ResourceType): Record<string, unknown> {
   return out;
 }
 
-/** The OpenAPI v3 document of one group-version. */
-export function openApiDocument(
-  types: ResourceRegistry,
-  group: string,
-  version: string,
-): Record<string, unknown> | undefined {
-  const inGv = types.inGroupVersion(group, version);
-  if (inGv.length === 0) return undefined;
+/** The OpenAPI v3 document of one group-version, from the types it serves. */
+export function openApiDocument(served: ResourceType[]): Record<string, unknown> {
   const schemas: Record<string, unknown> = { ...metaSchemas };
   let paths: Record<string, unknown> = {};
-  for (const t of inGv) {
+  for (const t of served) {
     schemas[definitionName(t)] = typeSchema(t);
     schemas[definitionName(t, t.listKind)] = listSchema(t);
     paths = { ...paths, ...pathsFor(t) };

@@ -107,8 +107,8 @@ export class ApiServer {
     this.#options = options;
     for (const [group, versions] of api.types.groups()) {
       for (const version of versions) {
-        const doc = openApiDocument(api.types, group, version);
-        if (doc) this.#openApiDocs.set(openApiPath(group, version), JSON.stringify(doc));
+        const doc = openApiDocument(api.types.inGroupVersion(group, version));
+        this.#openApiDocs.set(openApiPath(group, version), JSON.stringify(doc));
       }
     }
   }
