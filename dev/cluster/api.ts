@@ -746,39 +746,8 @@ export class Api {
     this.#checkWritable(type, 'delete');
     const existing = this.get(type, namespace, name);
     const old = existing.object;
-    const pre = options.preconditions;
-    // rest.BeforeDelete checks the preconditions first, naming the Kind (not the resource).
-    const byKind = { group: type.group, resource: type.kind };
-    if (pre?.uid && pre.uid !== old.metadata.uid)
-      throw errors.conflict(
-        byKind,
-        name,
-        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
-      );
-    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
-      throw errors.conflict(
-        byKind,
-        name,
-        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
-      );
-    const policy =
-      options.propagationPolicy ??
-      (options.orphanDependents === true
-        ? 'Orphan'
-        : options.orphanDependents === false
-          ? 'Background'
-          : undefined);
-    const finalizers = new Set(old.metadata.finalizers ?? []);
-    if (policy === 'Orphan') {
-      finalizers.add('orphan');
-      finalizers.delete('foregroundDeletion');
-    } else if (policy === 'Foreground') {
-      finalizers.add('foregroundDeletion');
-      finalizers.delete('orphan');
-    } else if (policy === 'Background') {
-      finalizers.delete('orphan');
-      finalizers.delete('foregroundDeletion');
-    }
+    checkPreconditions(type, name, old, options.preconditions);
+    const finalizers = finalizersOnDelete(old, options);
     const graceful = finalizers.size > 0 || pendingNamespaceFinalizers(type, old);
     if (graceful) {
       const object: KubeObject = { ...old, metadata: { ...old.metadata } };
@@ -895,6 +864,54 @@ export function parseJson(raw: string): unknown {
   } catch (error) {
     throw errors.badRequest(`error decoding patch: ${(error as Error).message}`);
   }
+}
+
+/** rest.BeforeDelete's preconditions: 409 naming the Kind (not the resource) when uid or resourceVersion differ. */
+function checkPreconditions(
+  type: ResourceType,
+  name: string,
+  old: KubeObject,
+  pre: DeleteOptions['preconditions'],
+): void {
+  const byKind = { group: type.group, resource: type.kind };
+  if (pre?.uid && pre.uid !== old.metadata.uid)
+    throw errors.conflict(
+      byKind,
+      name,
+      `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
+    );
+  if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+    throw errors.conflict(
+      byKind,
+      name,
+      `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
+    );
+}
+
+/**
+ * The finalizers a deletion leaves on the object: the propagation policy (or the legacy
+ * orphanDependents) adds `orphan` or `foregroundDeletion` and removes the other; Background removes both.
+ */
+function finalizersOnDelete(old: KubeObject, options: DeleteOptions): Set<string> {
+  const policy =
+    options.propagationPolicy ??
+    (options.orphanDependents === true
+      ? 'Orphan'
+      : options.orphanDependents === false
+        ? 'Background'
+        : undefined);
+  const finalizers = new Set(old.metadata.finalizers ?? []);
+  if (policy === 'Orphan') {
+    finalizers.add('orphan');
+    finalizers.delete('foregroundDeletion');
+  } else if (policy === 'Foreground') {
+    finalizers.add('foregroundDeletion');
+    finalizers.delete('orphan');
+  } else if (policy === 'Background') {
+    finalizers.delete('orphan');
+    finalizers.delete('foregroundDeletion');
+  }
+  return finalizers;
 }
 
 /** The object a JSON, merge or strategic merge patch makes of `current` (a mutable copy). */
