@@ -3,10 +3,10 @@
 // server, controller CPU and peak RSS, and how each grows with N.
 import { join } from 'node:path';
 import pino from 'pino';
+import { type RequestCount, startDevCluster } from '../dev/cluster/index.ts';
+import { stageEcho } from '../dev/demo/echo.ts';
+import { startLocalFleet } from '../dev/demo/fleet.ts';
 import type { PluginRelease } from '../src/api/index.ts';
-import { stageEcho } from '../src/cli/demo/echo.ts';
-import { startLocalFleet } from '../src/cli/demo/fleet.ts';
-import { type RequestCount, startDevCluster } from '../src/devcluster/index.ts';
 import { createKubeClients, loadKubeConfig } from '../src/kube/index.ts';
 import type { Benchmark } from './lib/benchmark.ts';
 import { spawnController } from './lib/controller-process.ts';

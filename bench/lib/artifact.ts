@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { stageEcho } from '../../dev/demo/echo.ts';
 import { PluginActivationSpec, type PluginActivationSpecInput } from '../../src/api/index.ts';
-import { stageEcho } from '../../src/cli/demo/echo.ts';
 
 export const PLUGIN = 'echo';
 

@@ -1,7 +1,8 @@
 // Shared by the fleet benchmarks (rollout, memory): the release they apply, and waiting for the dev
 // cluster to go quiet.
+
+import type { DevCluster } from '../../dev/cluster/index.ts';
 import { API_VERSION, Kinds, type PluginRelease, type PluginReleaseSpecInput } from '../../src/api/index.ts';
-import type { DevCluster } from '../../src/devcluster/index.ts';
 
 export const NAMESPACE = 'default';
 

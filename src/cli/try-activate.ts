@@ -22,7 +22,7 @@ import {
   type Runtime,
   revisionOf,
 } from '../api/index.ts';
-import { prune, type Schema } from '../devcluster/schema.ts';
+import { prune, type Schema } from '../api/prune.ts';
 
 export const help = `Usage: plugin-release try-activate --release <file.yaml> --staging-root <dir> --root <dir> [--node <name>]
 

@@ -8,7 +8,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { type DevCluster, type DevClusterOptions, startDevCluster } from '../../src/devcluster/index.ts';
+import { type DevCluster, type DevClusterOptions, startDevCluster } from '../../dev/cluster/index.ts';
 import { type KubeVersion, missing, parseVersion } from './version.ts';
 
 export const REAL = process.env.E2E_REAL_CLUSTER === '1' && !!process.env.KUBECONFIG;

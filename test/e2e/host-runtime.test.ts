@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevCluster, startDevCluster } from '../../dev/cluster/index.ts';
 import {
   API_VERSION,
   NODE_PLACEHOLDER,
   type PluginRelease,
   type PluginReleaseSpecInput,
 } from '../../src/api/index.ts';
-import { type DevCluster, startDevCluster } from '../../src/devcluster/index.ts';
 import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
 import { until as eventually, exited } from '../support/processes.ts';
 import {

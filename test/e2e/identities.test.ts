@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { writeEchoConfig } from '../../dev/demo/echo.ts';
+import { servingVersion } from '../../dev/demo/traffic.ts';
 import { stopOrphan } from '../../src/agent/runtime/index.ts';
 import {
   Annotations,
@@ -21,8 +23,6 @@ import {
   type PluginRelease,
   type PluginReleaseSpecInput,
 } from '../../src/api/index.ts';
-import { writeEchoConfig } from '../../src/cli/demo/echo.ts';
-import { servingVersion } from '../../src/cli/demo/traffic.ts';
 import {
   createKubeClients,
   type KubeApiError,

@@ -12,9 +12,9 @@ import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTraffic } from '../../dev/demo/traffic.ts';
 import { startAgent } from '../../src/agent/daemon.ts';
 import { PluginReleaseSpec, type PluginReleaseSpecInput, revisionOf } from '../../src/api/index.ts';
-import { startTraffic } from '../../src/cli/demo/traffic.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 import { until } from '../support/processes.ts';
 import {

@@ -6,10 +6,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevCluster, startDevCluster } from '../../dev/cluster/index.ts';
+import { stageEcho } from '../../dev/demo/echo.ts';
 import { stopOrphan } from '../../src/agent/runtime/index.ts';
 import { API_VERSION, type PluginRelease } from '../../src/api/index.ts';
-import { stageEcho } from '../../src/cli/demo/echo.ts';
-import { type DevCluster, startDevCluster } from '../../src/devcluster/index.ts';
 import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
 import { exited, freePort, until } from '../support/processes.ts';
 

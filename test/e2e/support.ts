@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import { stageEcho, writeEchoConfig } from '../../dev/demo/echo.ts';
+import { type LocalFleet, startLocalFleet } from '../../dev/demo/fleet.ts';
+import { servingVersion } from '../../dev/demo/traffic.ts';
 import {
   API_VERSION,
   type PluginActivation,
   type PluginRelease,
   type PluginReleaseSpecInput,
 } from '../../src/api/index.ts';
-import { stageEcho, writeEchoConfig } from '../../src/cli/demo/echo.ts';
-import { type LocalFleet, startLocalFleet } from '../../src/cli/demo/fleet.ts';
-import { servingVersion } from '../../src/cli/demo/traffic.ts';
 import { loadKubeConfig } from '../../src/kube/index.ts';
 
 export const REAL = process.env.E2E_REAL_CLUSTER === '1' && Boolean(process.env.KUBECONFIG);

@@ -5,9 +5,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { stageEcho } from '../../../dev/demo/echo.ts';
+import { type LocalFleet, startLocalFleet } from '../../../dev/demo/fleet.ts';
 import { API_VERSION, type PluginRelease, type PluginReleaseSpecInput } from '../../../src/api/index.ts';
-import { stageEcho } from '../../../src/cli/demo/echo.ts';
-import { type LocalFleet, startLocalFleet } from '../../../src/cli/demo/fleet.ts';
 import { type Kubectl, kubectlEnv, kubectlPlugin, pluginBinDir, runProcess, waitFor } from './support.ts';
 
 export interface PluginFleet {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { type DevCluster, startDevCluster } from '../../../dev/cluster/index.ts';
 import { API_VERSION, type PluginRelease } from '../../../src/api/index.ts';
-import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
 import { createKubeClients, loadKubeConfig } from '../../../src/kube/index.ts';
 import { type Kubectl, kubectlPlugin, NODE, onPath, pluginBinDir, REPO, runProcess } from './support.ts';
 

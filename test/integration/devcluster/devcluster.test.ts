@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
+import { type DevCluster, startDevCluster } from '../../../dev/cluster/index.ts';
 
 let cluster: DevCluster | undefined;
 afterEach(async () => {

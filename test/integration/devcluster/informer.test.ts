@@ -8,7 +8,7 @@ import {
   makeInformer,
 } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
+import { type DevCluster, startDevCluster } from '../../../dev/cluster/index.ts';
 
 const group = 'pluginrelease.io';
 const version = 'v1alpha1';

@@ -1,31 +1,32 @@
-// Table tests for the dev cluster's pure parts: selectors, structural schemas, patches, JSONPath and
-// durations, Status rendering, the store's history, and the serving certificate.
+// Table tests for the dev cluster's pure parts: selectors, structural schema defaulting and validation,
+// patches, JSONPath and durations, Status rendering, the store's history, and the serving certificate.
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { evaluateJsonPath } from '../../../src/devcluster/jsonpath.ts';
+import { evaluateJsonPath } from '../../../dev/cluster/jsonpath.ts';
 import {
   applyManagedFields,
   managerFromUserAgent,
   mergeApplied,
   type OwnershipContext,
   updateManagedFields,
-} from '../../../src/devcluster/managedfields.ts';
+} from '../../../dev/cluster/managedfields.ts';
 import {
   applyJsonPatch,
   JsonPatchError,
   mergePatch,
   strategicMergePatch,
-} from '../../../src/devcluster/patch.ts';
-import { applyDefaults, prune, type Schema, validate } from '../../../src/devcluster/schema.ts';
+} from '../../../dev/cluster/patch.ts';
+import { applyDefaults, validate } from '../../../dev/cluster/schema.ts';
 import {
   matchesFields,
   matchesLabels,
   parseFieldSelector,
   parseLabelSelector,
-} from '../../../src/devcluster/selectors.ts';
-import { ApiError, errors, field, fieldErrorString } from '../../../src/devcluster/status.ts';
-import { CompactedError, Store } from '../../../src/devcluster/store.ts';
-import { createServingCertificate } from '../../../src/devcluster/tls.ts';
+} from '../../../dev/cluster/selectors.ts';
+import { ApiError, errors, field, fieldErrorString } from '../../../dev/cluster/status.ts';
+import { CompactedError, Store } from '../../../dev/cluster/store.ts';
+import { createServingCertificate } from '../../../dev/cluster/tls.ts';
+import type { Schema } from '../../../src/api/prune.ts';
 
 describe('label selectors', () => {
   const labels = { app: 'web', tier: 'front', n: '5' };
@@ -185,28 +186,6 @@ describe('structural schema', () => {
     const value = { spec: { name: 'a', mode: null } };
     applyDefaults(value as never, schema);
     expect(value.spec).toEqual({ name: 'a', mode: 'A', count: 1, nested: { flag: true } });
-  });
-
-  it('prunes unknown fields, keeping TypeMeta, known metadata and additionalProperties', () => {
-    const value = {
-      apiVersion: 'x/v1',
-      kind: 'X',
-      metadata: { name: 'n', bogus: 1 },
-      spec: { name: 'a', extra: 1, map: { anything: 'kept' }, items: [{ k: 'v', drop: 1 }] },
-      top: true,
-    };
-    expect(prune(value as never, schema).sort()).toEqual([
-      'metadata.bogus',
-      'spec.extra',
-      'spec.items[0].drop',
-      'top',
-    ]);
-    expect(value).toEqual({
-      apiVersion: 'x/v1',
-      kind: 'X',
-      metadata: { name: 'n' },
-      spec: { name: 'a', map: { anything: 'kept' }, items: [{ k: 'v' }] },
-    });
   });
 });
 

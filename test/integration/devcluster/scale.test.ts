@@ -5,7 +5,7 @@ import { Agent, request } from 'node:https';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
+import { type DevCluster, startDevCluster } from '../../../dev/cluster/index.ts';
 
 const N = 2000;
 const PLAS = '/apis/pluginrelease.io/v1alpha1/namespaces/default/pluginactivations';

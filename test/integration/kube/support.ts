@@ -1,7 +1,7 @@
 // Helpers for the kube integration tests: a dev cluster with clients, activation manifests, polling.
 import pino from 'pino';
+import { type DevCluster, startDevCluster } from '../../../dev/cluster/index.ts';
 import { API_VERSION, Labels, type PluginActivation } from '../../../src/api/index.ts';
-import { type DevCluster, startDevCluster } from '../../../src/devcluster/index.ts';
 import {
   createKubeClients,
   type KubeClients,

@@ -2,14 +2,15 @@
 // beside them are refused when hostile, both by the zod schema and by the committed CRD the API server
 // enforces (docs/security.md). A revision the controller computes always passes.
 import { describe, expect, it } from 'vitest';
+import { readCrds } from '../../../dev/cluster/crds.ts';
+import { validate } from '../../../dev/cluster/schema.ts';
 import {
   PluginActivationSpec,
   type PluginActivationSpecInput,
   PluginReleaseSpec,
   revisionOf,
 } from '../../../src/api/index.ts';
-import { readCrds } from '../../../src/devcluster/crds.ts';
-import { type Schema, validate } from '../../../src/devcluster/schema.ts';
+import type { Schema } from '../../../src/api/prune.ts';
 
 const anActivation = (overrides: Partial<PluginActivationSpecInput> = {}): PluginActivationSpecInput => ({
   release: { name: 'echo' },

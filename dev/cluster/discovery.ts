@@ -1,8 +1,8 @@
 // Discovery documents (/version, /api, /apis, APIResourceLists) and a minimal OpenAPI v3
 // (/openapi/v3): enough for kubectl to resolve resources, send fieldValidation, and explain.
 import { createHash } from 'node:crypto';
+import type { Schema } from '../../src/api/prune.ts';
 import { apiVersionOf, type ResourceRegistry, type ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
 
 export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0-devcluster' };
 
@@ -289,102 +289,101 @@ function operation(
   };
 }
 
-function pathsFor(type: ResourceType): Record<string, unknown> {
-  const prefix = `/${openApiPath(type.group, type.version)}${type.namespaced ? '/namespaces/{namespace}' : ''}/${type.plural}`;
-  const id = `${type.kind}${type.custom ? '' : ''}`;
+const namespaceParameter = {
+  name: 'namespace',
+  in: 'path',
+  required: true,
+  description: 'object name and auth scope',
+  schema: { type: 'string' },
+};
+
+const body = (schema: unknown) => ({ content: { '*/*': { schema } }, required: true });
+
+const patchBody = {
+  content: Object.fromEntries(
+    ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'].map(
+      (t) => [t, { schema: ref(`${META}.Patch`) }],
+    ),
+  ),
+  required: true,
+};
+
+/** The list, create and deletecollection operations of a type's collection path. */
+function collectionPath(type: ResourceType, pathParams: unknown[]): Record<string, unknown> {
+  const id = type.kind;
+  const path: Record<string, unknown> = {
+    get: operation(type, 'list', `list${id}`, ref(definitionName(type, type.listKind))),
+    parameters: pathParams,
+  };
+  if (type.readOnly) return path;
   const object = ref(definitionName(type));
-  const list = ref(definitionName(type, type.listKind));
-  const pathParams = [
-    ...(type.namespaced
-      ? [
-          {
-            name: 'namespace',
-            in: 'path',
-            required: true,
-            description: 'object name and auth scope',
-            schema: { type: 'string' },
-          },
-        ]
-      : []),
-  ];
-  const nameParam = {
+  path.post = operation(type, 'post', `create${id}`, object, {
+    parameters: writeParameters,
+    requestBody: body(object),
+  });
+  path.delete = operation(type, 'deletecollection', `deletecollection${id}`, ref(`${META}.Status`));
+  return path;
+}
+
+/** The read, replace and patch operations of one object's path, or of its status (`suffix` 'Status'). */
+function objectPath(
+  type: ResourceType,
+  suffix: '' | 'Status',
+  pathParams: unknown[],
+  patchParameters: unknown[],
+): Record<string, unknown> {
+  const id = `${type.kind}${suffix}`;
+  const object = ref(definitionName(type));
+  const nameParameter = {
     name: 'name',
     in: 'path',
     required: true,
     description: `name of the ${type.kind}`,
     schema: { type: 'string' },
   };
-  const body = (schema: unknown) => ({ content: { '*/*': { schema } }, required: true });
-  const patchBody = {
-    content: Object.fromEntries(
-      ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'].map(
-        (t) => [t, { schema: ref(`${META}.Patch`) }],
-      ),
-    ),
-    required: true,
-  };
-  const readOnly = type.readOnly === true;
-  const collection: Record<string, unknown> = {
-    get: operation(type, 'list', `list${id}`, list),
-    parameters: pathParams,
-  };
-  const item: Record<string, unknown> = {
+  const path: Record<string, unknown> = {
     get: operation(type, 'get', `read${id}`, object),
-    parameters: [nameParam, ...pathParams],
+    parameters: [nameParameter, ...pathParams],
   };
-  if (!readOnly) {
-    collection.post = operation(type, 'post', `create${id}`, object, {
-      parameters: writeParameters,
-      requestBody: body(object),
-    });
-    collection.delete = operation(type, 'deletecollection', `deletecollection${id}`, ref(`${META}.Status`));
-    item.put = operation(type, 'put', `replace${id}`, object, {
-      parameters: writeParameters,
-      requestBody: body(object),
-    });
-    item.patch = operation(type, 'patch', `patch${id}`, object, {
-      parameters: [
-        ...writeParameters,
-        query('force', 'Force is going to "force" Apply requests.', 'boolean'),
-      ],
-      requestBody: patchBody,
-    });
-    item.delete = operation(type, 'delete', `delete${id}`, ref(`${META}.Status`), {
+  if (type.readOnly) return path;
+  path.put = operation(type, 'put', `replace${id}`, object, {
+    parameters: writeParameters,
+    requestBody: body(object),
+  });
+  path.patch = operation(type, 'patch', `patch${id}`, object, {
+    parameters: patchParameters,
+    requestBody: patchBody,
+  });
+  return path;
+}
+
+/** The OpenAPI paths of one type: its collection, its objects and, when it has one, their status. */
+function pathsFor(type: ResourceType): Record<string, unknown> {
+  const prefix = `/${openApiPath(type.group, type.version)}${type.namespaced ? '/namespaces/{namespace}' : ''}/${type.plural}`;
+  const pathParams = type.namespaced ? [namespaceParameter] : [];
+  const item = objectPath(type, '', pathParams, [
+    ...writeParameters,
+    query('force', 'Force is going to "force" Apply requests.', 'boolean'),
+  ]);
+  if (!type.readOnly) {
+    item.delete = operation(type, 'delete', `delete${type.kind}`, ref(`${META}.Status`), {
       requestBody: body(ref(`${META}.DeleteOptions`)),
     });
   }
-  const out: Record<string, unknown> = { [prefix]: collection, [`${prefix}/{name}`]: item };
-  if (type.statusSubresource) {
-    const status: Record<string, unknown> = {
-      get: operation(type, 'get', `read${id}Status`, object),
-      parameters: [nameParam, ...pathParams],
-    };
-    if (!readOnly) {
-      status.put = operation(type, 'put', `replace${id}Status`, object, {
-        parameters: writeParameters,
-        requestBody: body(object),
-      });
-      status.patch = operation(type, 'patch', `patch${id}Status`, object, {
-        parameters: writeParameters,
-        requestBody: patchBody,
-      });
-    }
-    out[`${prefix}/{name}/status`] = status;
-  }
+  const out: Record<string, unknown> = {
+    [prefix]: collectionPath(type, pathParams),
+    [`${prefix}/{name}`]: item,
+  };
+  if (type.statusSubresource)
+    out[`${prefix}/{name}/status`] = objectPath(type, 'Status', pathParams, writeParameters);
   return out;
 }
 
-/** The OpenAPI v3 document of one group-version. */
-export function openApiDocument(
-  types: ResourceRegistry,
-  group: string,
-  version: string,
-): Record<string, unknown> | undefined {
-  const inGv = types.inGroupVersion(group, version);
-  if (inGv.length === 0) return undefined;
+/** The OpenAPI v3 document of one group-version, from the types it serves. */
+export function openApiDocument(served: ResourceType[]): Record<string, unknown> {
   const schemas: Record<string, unknown> = { ...metaSchemas };
   let paths: Record<string, unknown> = {};
-  for (const t of inGv) {
+  for (const t of served) {
     schemas[definitionName(t)] = typeSchema(t);
     schemas[definitionName(t, t.listKind)] = listSchema(t);
     paths = { ...paths, ...pathsFor(t) };

@@ -1,7 +1,8 @@
 // What the server knows about each resource it serves: names, scope, verbs, schema, strategy knobs
 // (the generic registry's Store options), table columns and selectable fields.
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
-import type { Schema } from './schema.ts';
 import type { FieldError } from './status.ts';
 
 export interface ObjectMeta {
@@ -107,31 +108,36 @@ export function qualifiedResource(type: ResourceType): { group: string; resource
 }
 
 /** The storage key of an object: `namespace/name`, or `name` for cluster-scoped ones. */
+/** Now as metav1.Time serializes it: RFC 3339 in UTC, whole seconds. */
+export function nowRfc3339(): string {
+  return `${new Date().toISOString().slice(0, 19)}Z`;
+}
+
 export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
 /** All resource types served, indexed for routing, short names and owner lookups. */
 export class ResourceRegistry {
-  private readonly byPath = new Map<string, ResourceType>();
-  private readonly byKind = new Map<string, ResourceType>();
+  readonly #byPath = new Map<string, ResourceType>();
+  readonly #byKind = new Map<string, ResourceType>();
   readonly all: ResourceType[] = [];
 
   add(type: ResourceType): void {
     const key = `${type.group}/${type.version}/${type.plural}`;
-    if (this.byPath.has(key)) throw new Error(`resource ${key} registered twice`);
-    this.byPath.set(key, type);
-    this.byKind.set(`${apiVersionOf(type)}/${type.kind}`, type);
+    if (this.#byPath.has(key)) throw new Error(`resource ${key} registered twice`);
+    this.#byPath.set(key, type);
+    this.#byKind.set(`${apiVersionOf(type)}/${type.kind}`, type);
     this.all.push(type);
   }
 
   lookup(group: string, version: string, plural: string): ResourceType | undefined {
-    return this.byPath.get(`${group}/${version}/${plural}`);
+    return this.#byPath.get(`${group}/${version}/${plural}`);
   }
 
   /** The resource an ownerReference or object's apiVersion+kind names. */
   forKind(apiVersion: string, kind: string): ResourceType | undefined {
-    return this.byKind.get(`${apiVersion}/${kind}`);
+    return this.#byKind.get(`${apiVersion}/${kind}`);
   }
 
   /** Group → versions, in registration order (the first version is preferred). */

@@ -1,9 +1,10 @@
 // The built-in resources the dev cluster serves: core/v1 Namespaces, Nodes and Events,
 // events.k8s.io/v1 Events (same storage as core Events), coordination.k8s.io/v1 Leases and
 // apiextensions.k8s.io/v1 CustomResourceDefinitions (read-only).
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
 import type { KubeObject, ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
 import { qualifiedNameProblems } from './selectors.ts';
 import { type FieldError, field } from './status.ts';
 import { ageColumn, column, nameColumn, since } from './table.ts';
@@ -361,8 +362,8 @@ function strictEventErrors(o: KubeObject): FieldError[] {
   return errs;
 }
 
-export const coreEvents = base({
-  group: '',
+/** Events are one resource served in two groups: core/v1 and events.k8s.io/v1 share one storage. */
+const eventResource = {
   version: 'v1',
   kind: 'Event',
   plural: 'events',
@@ -371,6 +372,12 @@ export const coreEvents = base({
   namespaced: true,
   storage: 'events',
   allowCreateOnUpdate: true,
+  fieldLabels: eventFieldLabels(),
+};
+
+export const coreEvents = base({
+  ...eventResource,
+  group: '',
   schema: root(coreEventFields),
   columns: [
     column('Last Seen', eventLastSeen),
@@ -394,21 +401,13 @@ export const coreEvents = base({
     column('Count', (o) => (o.count as number) ?? 1, { type: 'integer', priority: 1 }),
     column('Name', (o) => o.metadata.name ?? '', { priority: 1 }),
   ],
-  fieldLabels: eventFieldLabels(),
   // Through core/v1 only the legacy checks apply, for backwards compatibility.
   validate: (o) => legacyEventErrors(o, 'reportingComponent'),
 });
 
 export const eventsV1 = base({
+  ...eventResource,
   group: 'events.k8s.io',
-  version: 'v1',
-  kind: 'Event',
-  plural: 'events',
-  singular: 'event',
-  shortNames: ['ev'],
-  namespaced: true,
-  storage: 'events',
-  allowCreateOnUpdate: true,
   schema: root({
     regarding: objectReference,
     related: objectReference,
@@ -426,7 +425,6 @@ export const eventsV1 = base({
     deprecatedCount: int,
   }),
   columns: coreEvents.columns,
-  fieldLabels: eventFieldLabels(),
   toStorage: (o) => convertEvent(o, 0, 'v1'),
   fromStorage: (o) => convertEvent(o, 1, 'events.k8s.io/v1'),
   validate: (o) => [...legacyEventErrors(o, 'reportingController'), ...strictEventErrors(o)],

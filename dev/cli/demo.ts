@@ -12,12 +12,12 @@ import {
   PluginReleaseSpec,
   type PluginReleaseSpecInput,
   revisionOf,
-} from '../api/index.ts';
-import { stageEcho, writeEchoConfig } from './demo/echo.ts';
-import { type LocalFleet, startLocalFleet } from './demo/fleet.ts';
-import { LiveView, type NodeRow } from './demo/render.ts';
-import { servingVersion, startTraffic } from './demo/traffic.ts';
-import { parseFlags, UsageError, untilSignal } from './flags.ts';
+} from '../../src/api/index.ts';
+import { parseFlags, UsageError, untilSignal } from '../../src/cli/flags.ts';
+import { stageEcho, writeEchoConfig } from '../demo/echo.ts';
+import { type LocalFleet, startLocalFleet } from '../demo/fleet.ts';
+import { LiveView, type NodeRow } from '../demo/render.ts';
+import { servingVersion, startTraffic } from '../demo/traffic.ts';
 
 export const help = `Usage: plugin-release demo [--nodes <n>] [--keep] [--plain]
 
@@ -74,72 +74,22 @@ export async function main(argv: string[]): Promise<number> {
   );
   const fleet = await startLocalFleet({ logger, nodes: flags.nodes, dir });
   const versions = await stageVersions(fleet);
-  const versionOf = new Map(versions.map((v) => [v.revision, v.version]));
-  const [v1, v2, v3] = versions as [Staged, Staged, Staged];
   const sockets = fleet.agents.map((a) => fleet.frontSocket(a.node, NAME));
   const traffic = startTraffic(sockets);
-  const outcomes: string[] = [];
-  let ok = true;
-
-  const watch = async (title: string, until: (r: PluginRelease) => boolean): Promise<PluginRelease> => {
-    const deadline = Date.now() + ACT_TIMEOUT_MS;
-    for (;;) {
-      const release = await fleet.clients.releases.get({ namespace: NAMESPACE, name: NAME });
-      const activations = (await fleet.clients.activations.list(NAMESPACE)).items;
-      view.draw({
-        title,
-        release: `${release.status?.phase ?? 'Pending'}  ready ${release.status?.ready ?? '-'}  ${readyCondition(release)}`,
-        traffic: `${traffic.counts.ok} ok, ${traffic.counts.failed} failed  ${JSON.stringify(traffic.counts.versions)}`,
-        rows: rowsOf(activations, versionOf),
-      });
-      if (until(release) && release.status?.observedGeneration === release.metadata.generation)
-        return release;
-      if (Date.now() > deadline) throw new Error(`${title}: timed out after ${ACT_TIMEOUT_MS / 1000}s`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+  const stage: Stage = {
+    fleet,
+    view,
+    traffic,
+    sockets,
+    versionOf: new Map(versions.map((v) => [v.revision, v.version])),
   };
-
+  const outcomes: string[] = [];
+  let ok: boolean;
   try {
-    // Act 1
-    view.say('\nAct 1: apply echo 1.0.0 to every node at once.');
-    await fleet.clients.releases.create({
-      apiVersion: API_VERSION,
-      kind: 'PluginRelease',
-      metadata: { name: NAME, namespace: NAMESPACE },
-      spec: { ...v1.spec, rollout: { maxUnavailable: '100%' } },
-    } as PluginRelease);
-    let release = await watch('Act 1: echo 1.0.0', (r) => r.status?.phase === 'Ready');
-    outcomes.push(`Act 1: 1.0.0 is Active on ${release.status?.ready} nodes.`);
-    view.say(outcomes.at(-1) ?? '');
-
-    // Act 2
-    traffic.reset();
-    view.say(
-      '\nAct 2: upgrade to 2.0.0: one canary node first, then two at a time, with clients sending requests.',
-    );
-    await applySpec(fleet, { ...v2.spec, rollout: { canary: { nodes: 1 }, maxUnavailable: 2 } });
-    release = await watch('Act 2: echo 2.0.0 (canary, under traffic)', (r) => r.status?.phase === 'Ready');
-    const act2 = { ...traffic.counts };
-    ok &&= act2.failed === 0;
-    outcomes.push(
-      `Act 2: 2.0.0 is Active on ${release.status?.ready} nodes; ${act2.ok} requests through the fronts, ${act2.failed} failed.`,
-    );
-    view.say(outcomes.at(-1) ?? '');
-
-    // Act 3
-    traffic.reset();
-    view.say('\nAct 3: apply 3.0.0, whose config makes it unhealthy. The canary must reject it.');
-    await applySpec(fleet, { ...v3.spec, rollout: { canary: { nodes: 1 }, maxUnavailable: 2 } });
-    release = await watch('Act 3: echo 3.0.0 (broken)', (r) => r.status?.phase === 'Stalled');
-    const failed = release.status?.failedNodes?.[0];
-    const serving = await Promise.all(sockets.map(servingVersion));
-    const stillV2 = serving.every((v) => v === v2.version);
-    ok &&= stillV2 && traffic.counts.failed === 0;
-    outcomes.push(
-      `Act 3: the canary ${failed?.node} rolled back (${failed?.reason}); the release is Stalled (${stalledReason(release)}); ` +
-        `every node still serves ${serving.join(', ')}; ${traffic.counts.failed} of ${traffic.counts.ok + traffic.counts.failed} requests failed.`,
-    );
-    view.say(outcomes.at(-1) ?? '');
+    ok = await playActs(stage, versions as [Staged, Staged, Staged], (line) => {
+      outcomes.push(line);
+      view.say(line);
+    });
   } catch (error) {
     ok = false;
     view.say(`\nThe demo failed: ${(error as Error).message}`);
@@ -163,6 +113,90 @@ export async function main(argv: string[]): Promise<number> {
   await fleet.stop();
   logger.flush();
   return ok ? 0 : 1;
+}
+
+/** What the acts play on: the fleet, the view they draw, the clients' traffic and its sockets. */
+interface Stage {
+  fleet: LocalFleet;
+  view: LiveView;
+  traffic: ReturnType<typeof startTraffic>;
+  sockets: string[];
+  versionOf: Map<string, string>;
+}
+
+/**
+ * The three acts, each reporting its outcome through `outcome`; true when every act ended as it
+ * should (no failed request, the broken release rejected while 2.0.0 keeps serving). An act that
+ * times out throws.
+ */
+async function playActs(
+  stage: Stage,
+  [v1, v2, v3]: [Staged, Staged, Staged],
+  outcome: (line: string) => void,
+): Promise<boolean> {
+  const { fleet, view, traffic, sockets } = stage;
+  let ok = true;
+  view.say('\nAct 1: apply echo 1.0.0 to every node at once.');
+  await fleet.clients.releases.create({
+    apiVersion: API_VERSION,
+    kind: 'PluginRelease',
+    metadata: { name: NAME, namespace: NAMESPACE },
+    spec: { ...v1.spec, rollout: { maxUnavailable: '100%' } },
+  } as PluginRelease);
+  let release = await watchAct(stage, 'Act 1: echo 1.0.0', (r) => r.status?.phase === 'Ready');
+  outcome(`Act 1: 1.0.0 is Active on ${release.status?.ready} nodes.`);
+
+  traffic.reset();
+  view.say(
+    '\nAct 2: upgrade to 2.0.0: one canary node first, then two at a time, with clients sending requests.',
+  );
+  await applySpec(fleet, { ...v2.spec, rollout: { canary: { nodes: 1 }, maxUnavailable: 2 } });
+  release = await watchAct(
+    stage,
+    'Act 2: echo 2.0.0 (canary, under traffic)',
+    (r) => r.status?.phase === 'Ready',
+  );
+  const act2 = { ...traffic.counts };
+  ok &&= act2.failed === 0;
+  outcome(
+    `Act 2: 2.0.0 is Active on ${release.status?.ready} nodes; ${act2.ok} requests through the fronts, ${act2.failed} failed.`,
+  );
+
+  traffic.reset();
+  view.say('\nAct 3: apply 3.0.0, whose config makes it unhealthy. The canary must reject it.');
+  await applySpec(fleet, { ...v3.spec, rollout: { canary: { nodes: 1 }, maxUnavailable: 2 } });
+  release = await watchAct(stage, 'Act 3: echo 3.0.0 (broken)', (r) => r.status?.phase === 'Stalled');
+  const failed = release.status?.failedNodes?.[0];
+  const serving = await Promise.all(sockets.map(servingVersion));
+  const stillV2 = serving.every((v) => v === v2.version);
+  ok &&= stillV2 && traffic.counts.failed === 0;
+  outcome(
+    `Act 3: the canary ${failed?.node} rolled back (${failed?.reason}); the release is Stalled (${stalledReason(release)}); ` +
+      `every node still serves ${serving.join(', ')}; ${traffic.counts.failed} of ${traffic.counts.ok + traffic.counts.failed} requests failed.`,
+  );
+  return ok;
+}
+
+/** Polls the release and its activations, drawing them, until `until` holds for the current generation. */
+async function watchAct(
+  { fleet, view, traffic, versionOf }: Stage,
+  title: string,
+  until: (r: PluginRelease) => boolean,
+): Promise<PluginRelease> {
+  const deadline = Date.now() + ACT_TIMEOUT_MS;
+  for (;;) {
+    const release = await fleet.clients.releases.get({ namespace: NAMESPACE, name: NAME });
+    const activations = (await fleet.clients.activations.list(NAMESPACE)).items;
+    view.draw({
+      title,
+      release: `${release.status?.phase ?? 'Pending'}  ready ${release.status?.ready ?? '-'}  ${readyCondition(release)}`,
+      traffic: `${traffic.counts.ok} ok, ${traffic.counts.failed} failed  ${JSON.stringify(traffic.counts.versions)}`,
+      rows: rowsOf(activations, versionOf),
+    });
+    if (until(release) && release.status?.observedGeneration === release.metadata.generation) return release;
+    if (Date.now() > deadline) throw new Error(`${title}: timed out after ${ACT_TIMEOUT_MS / 1000}s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** Stages 1.0.0, 2.0.0 and a 3.0.0 whose config requires a file that does not exist. */

@@ -2,9 +2,11 @@
 // which fields (FieldsV1), updated on every write, and the server-side apply rules built on it —
 // conflicts between managers, force, shared ownership of equal values, and removal of the fields a
 // manager stopped applying.
+
+import type { Schema } from '../../src/api/prune.ts';
 import type { MergeStrategies } from './patch.ts';
-import type { KubeObject } from './resources.ts';
-import { deepEqual, type Schema } from './schema.ts';
+import { type KubeObject, nowRfc3339 } from './resources.ts';
+import { deepEqual } from './schema.ts';
 import { ApiError } from './status.ts';
 
 /** One entry of metadata.managedFields. */
@@ -333,13 +335,11 @@ function describePath(path: string): string {
   return out;
 }
 
-function now(): string {
-  return `${new Date().toISOString().slice(0, 19)}Z`;
-}
-
-function entriesOf(object: KubeObject | undefined): ManagedFieldsEntry[] {
+/** The object's managedFields entries with their field sets decoded. */
+function ownershipsOf(object: KubeObject | undefined): Ownership[] {
   const entries = object?.metadata.managedFields;
-  return Array.isArray(entries) ? (entries as ManagedFieldsEntry[]) : [];
+  if (!Array.isArray(entries)) return [];
+  return (entries as ManagedFieldsEntry[]).map((entry) => ({ entry, paths: decode(entry.fieldsV1) }));
 }
 
 function sameEntry(
@@ -351,11 +351,35 @@ function sameEntry(
   return e.manager === manager && e.operation === operation && (e.subresource ?? '') === (subresource ?? '');
 }
 
+/** One manager's entry with the field paths it owns, decoded. */
+interface Ownership {
+  entry: ManagedFieldsEntry;
+  paths: PathSet;
+}
+
+/** A new, empty entry for `manager`'s writes of this operation (and subresource). */
+function newOwnership(
+  manager: string,
+  operation: 'Apply' | 'Update',
+  apiVersion: string,
+  subresource: string | undefined,
+): Ownership {
+  return {
+    entry: {
+      manager,
+      operation,
+      apiVersion,
+      time: nowRfc3339(),
+      fieldsType: 'FieldsV1',
+      fieldsV1: {},
+      ...(subresource ? { subresource } : {}),
+    },
+    paths: new Set(),
+  };
+}
+
 /** Rebuilds the entries: every set pruned to fields that exist, empty ones dropped. */
-function finish(
-  object: KubeObject,
-  sets: Array<{ entry: ManagedFieldsEntry; paths: PathSet }>,
-): ManagedFieldsEntry[] {
+function finish(object: KubeObject, sets: Ownership[]): ManagedFieldsEntry[] {
   const out: ManagedFieldsEntry[] = [];
   for (const { entry, paths } of sets) {
     const alive = new Set([...paths].filter((p) => valueAt(object, p) !== undefined));
@@ -381,27 +405,16 @@ export function updateManagedFields(
   const touched: PathSet = new Set();
   changed(ctx, before ?? {}, after, ctx.schema, '', '', touched);
   const mine = ownable(ctx, touched, subresource);
-  const sets = entriesOf(before).map((entry) => ({ entry, paths: decode(entry.fieldsV1) }));
+  const sets = ownershipsOf(before);
   for (const s of sets)
     if (!sameEntry(s.entry, manager, 'Update', subresource)) for (const p of mine) s.paths.delete(p);
   let own = sets.find((s) => sameEntry(s.entry, manager, 'Update', subresource));
   if (mine.size > 0) {
     if (!own) {
-      own = {
-        entry: {
-          manager,
-          operation: 'Update',
-          apiVersion,
-          time: now(),
-          fieldsType: 'FieldsV1',
-          fieldsV1: {},
-          ...(subresource ? { subresource } : {}),
-        },
-        paths: new Set(),
-      };
+      own = newOwnership(manager, 'Update', apiVersion, subresource);
       sets.push(own);
     }
-    own.entry = { ...own.entry, apiVersion, time: now() };
+    own.entry = { ...own.entry, apiVersion, time: nowRfc3339() };
     for (const p of mine) own.paths.add(p);
   }
   return finish(after, sets);
@@ -427,7 +440,7 @@ export function applyManagedFields(
   const appliedPaths: PathSet = new Set();
   collect(ctx, applied, ctx.schema, '', '', appliedPaths, false);
   const mine = ownable(ctx, appliedPaths, subresource);
-  const sets = entriesOf(live).map((entry) => ({ entry, paths: decode(entry.fieldsV1) }));
+  const sets = ownershipsOf(live);
   const conflicts: Array<{ manager: string; apiVersion: string; path: string }> = [];
   // Only leaf fields (scalars, atomic lists and maps) conflict; a map or list item is a container.
   const containers = new Set<string>();
@@ -458,21 +471,10 @@ export function applyManagedFields(
     .sort((a, b) => b.length - a.length);
   for (const p of dropped) removeAt(merged, p);
   if (!own) {
-    own = {
-      entry: {
-        manager,
-        operation: 'Apply',
-        apiVersion,
-        time: now(),
-        fieldsType: 'FieldsV1',
-        fieldsV1: {},
-        ...(subresource ? { subresource } : {}),
-      },
-      paths: new Set(),
-    };
+    own = newOwnership(manager, 'Apply', apiVersion, subresource);
     sets.unshift(own);
   }
-  own.entry = { ...own.entry, apiVersion, time: now() };
+  own.entry = { ...own.entry, apiVersion, time: nowRfc3339() };
   own.paths = mine;
   return finish(merged, sets);
 }

@@ -57,60 +57,60 @@ export function atResourceVersion(entry: Entry, rv: number): Entry {
 }
 
 export class Store {
-  private rv: number;
-  private readonly tables = new Map<string, Map<string, Entry>>();
-  private readonly ring: Array<StoreEvent | undefined>;
-  private head = 0;
-  private count = 0;
+  #rv: number;
+  readonly #tables = new Map<string, Map<string, Entry>>();
+  readonly #ring: Array<StoreEvent | undefined>;
+  #head = 0;
+  #count = 0;
   /** Every event with rv <= compactedRv has been dropped from the history. */
-  private compacted: number;
-  private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly globalListeners = new Set<Listener>();
-  private readonly byUid = new Map<string, Entry>();
-  private readonly dependents = new Map<string, Set<Entry>>();
+  #compacted: number;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #globalListeners = new Set<Listener>();
+  readonly #byUid = new Map<string, Entry>();
+  readonly #dependents = new Map<string, Set<Entry>>();
 
-  private readonly typedStorage: (storage: string) => boolean;
+  readonly #typedStorage: (storage: string) => boolean;
 
   /**
    * `historySize` events are kept for watch resume and consistent paging; `typedStorage` says which
    * storages keep apiVersion/kind in their cached JSON (custom resources).
    */
   constructor(historySize: number, typedStorage: (storage: string) => boolean = () => false, initialRv = 1) {
-    this.typedStorage = typedStorage;
-    this.ring = new Array(Math.max(0, historySize));
-    this.rv = initialRv;
-    this.compacted = initialRv;
+    this.#typedStorage = typedStorage;
+    this.#ring = new Array(Math.max(0, historySize));
+    this.#rv = initialRv;
+    this.#compacted = initialRv;
   }
 
   get resourceVersion(): number {
-    return this.rv;
+    return this.#rv;
   }
 
   /** The oldest resourceVersion a watch or continue can start from. */
   get compactedRv(): number {
-    return this.compacted;
+    return this.#compacted;
   }
 
   table(storage: string): Map<string, Entry> {
-    let t = this.tables.get(storage);
+    let t = this.#tables.get(storage);
     if (!t) {
       t = new Map();
-      this.tables.set(storage, t);
+      this.#tables.set(storage, t);
     }
     return t;
   }
 
   get(storage: string, key: string): Entry | undefined {
-    return this.tables.get(storage)?.get(key);
+    return this.#tables.get(storage)?.get(key);
   }
 
   byUidLookup(uid: string): Entry | undefined {
-    return this.byUid.get(uid);
+    return this.#byUid.get(uid);
   }
 
   /** Live objects that list `uid` in their ownerReferences. */
   dependentsOf(uid: string): Entry[] {
-    return [...(this.dependents.get(uid) ?? [])];
+    return [...(this.#dependents.get(uid) ?? [])];
   }
 
   /**
@@ -120,90 +120,90 @@ export class Store {
   put(storage: string, key: string, object: KubeObject): Entry {
     const table = this.table(storage);
     const prev = table.get(key);
-    const rv = ++this.rv;
+    const rv = ++this.#rv;
     object.metadata.resourceVersion = String(rv);
-    const entry = makeEntry(storage, key, object, rv, this.typedStorage(storage));
+    const entry = makeEntry(storage, key, object, rv, this.#typedStorage(storage));
     table.set(key, entry);
-    if (prev) this.unindex(prev);
-    this.index(entry);
-    this.emit({ type: prev ? 'MODIFIED' : 'ADDED', rv, entry, prev });
+    if (prev) this.#unindex(prev);
+    this.#index(entry);
+    this.#emit({ type: prev ? 'MODIFIED' : 'ADDED', rv, entry, prev });
     return entry;
   }
 
   /** Removes the object and emits DELETED with its last state under the deletion's resourceVersion. */
   remove(storage: string, key: string): Entry | undefined {
-    const table = this.tables.get(storage);
+    const table = this.#tables.get(storage);
     const prev = table?.get(key);
     if (!table || !prev) return undefined;
     table.delete(key);
-    this.unindex(prev);
-    const rv = ++this.rv;
+    this.#unindex(prev);
+    const rv = ++this.#rv;
     const object = { ...prev.object, metadata: { ...prev.object.metadata, resourceVersion: String(rv) } };
     const entry = makeEntry(storage, key, object, rv, prev.typed);
-    this.emit({ type: 'DELETED', rv, entry, prev });
+    this.#emit({ type: 'DELETED', rv, entry, prev });
     return entry;
   }
 
-  private index(entry: Entry) {
+  #index(entry: Entry) {
     const uid = entry.object.metadata.uid;
-    if (uid) this.byUid.set(uid, entry);
+    if (uid) this.#byUid.set(uid, entry);
     for (const ref of entry.object.metadata.ownerReferences ?? []) {
-      let set = this.dependents.get(ref.uid);
+      let set = this.#dependents.get(ref.uid);
       if (!set) {
         set = new Set();
-        this.dependents.set(ref.uid, set);
+        this.#dependents.set(ref.uid, set);
       }
       set.add(entry);
     }
   }
 
-  private unindex(entry: Entry) {
+  #unindex(entry: Entry) {
     const uid = entry.object.metadata.uid;
-    if (uid && this.byUid.get(uid) === entry) this.byUid.delete(uid);
+    if (uid && this.#byUid.get(uid) === entry) this.#byUid.delete(uid);
     for (const ref of entry.object.metadata.ownerReferences ?? []) {
-      const set = this.dependents.get(ref.uid);
+      const set = this.#dependents.get(ref.uid);
       set?.delete(entry);
-      if (set?.size === 0) this.dependents.delete(ref.uid);
+      if (set?.size === 0) this.#dependents.delete(ref.uid);
     }
   }
 
-  private emit(event: StoreEvent) {
-    this.record(event);
-    const set = this.listeners.get(event.entry.storage);
+  #emit(event: StoreEvent) {
+    this.#record(event);
+    const set = this.#listeners.get(event.entry.storage);
     if (set) for (const listener of [...set]) listener(event);
-    for (const listener of [...this.globalListeners]) listener(event);
+    for (const listener of [...this.#globalListeners]) listener(event);
   }
 
-  private record(event: StoreEvent) {
-    const capacity = this.ring.length;
+  #record(event: StoreEvent) {
+    const capacity = this.#ring.length;
     if (capacity === 0) {
-      this.compacted = event.rv;
+      this.#compacted = event.rv;
       return;
     }
-    if (this.count === capacity) {
-      this.compacted = this.ring[this.head]!.rv;
-      this.ring[this.head] = event;
-      this.head = (this.head + 1) % capacity;
+    if (this.#count === capacity) {
+      this.#compacted = this.#ring[this.#head]!.rv;
+      this.#ring[this.#head] = event;
+      this.#head = (this.#head + 1) % capacity;
     } else {
-      this.ring[(this.head + this.count) % capacity] = event;
-      this.count++;
+      this.#ring[(this.#head + this.#count) % capacity] = event;
+      this.#count++;
     }
   }
 
   /** Events with resourceVersion > rv, oldest first; throws CompactedError when some were dropped. */
   eventsAfter(rv: number): StoreEvent[] {
-    if (rv < this.compacted) throw new CompactedError(rv, this.compacted + 1);
-    const capacity = this.ring.length;
+    if (rv < this.#compacted) throw new CompactedError(rv, this.#compacted + 1);
+    const capacity = this.#ring.length;
     // Binary search the ring (resourceVersions increase strictly) for the first event after rv.
     let lo = 0;
-    let hi = this.count;
+    let hi = this.#count;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.ring[(this.head + mid) % capacity]!.rv <= rv) lo = mid + 1;
+      if (this.#ring[(this.#head + mid) % capacity]!.rv <= rv) lo = mid + 1;
       else hi = mid;
     }
     const out: StoreEvent[] = [];
-    for (let i = lo; i < this.count; i++) out.push(this.ring[(this.head + i) % capacity]!);
+    for (let i = lo; i < this.#count; i++) out.push(this.#ring[(this.#head + i) % capacity]!);
     return out;
   }
 
@@ -213,7 +213,7 @@ export class Store {
    */
   snapshot(storage: string, rv: number): Map<string, Entry> {
     const current = this.table(storage);
-    if (rv >= this.rv) return current;
+    if (rv >= this.#rv) return current;
     const newer = this.eventsAfter(rv);
     const snapshot = new Map(current);
     for (let i = newer.length - 1; i >= 0; i--) {
@@ -226,10 +226,10 @@ export class Store {
   }
 
   subscribe(storage: string, listener: Listener): () => void {
-    let set = this.listeners.get(storage);
+    let set = this.#listeners.get(storage);
     if (!set) {
       set = new Set();
-      this.listeners.set(storage, set);
+      this.#listeners.set(storage, set);
     }
     set.add(listener);
     return () => {
@@ -239,9 +239,9 @@ export class Store {
 
   /** Every event of every storage (the garbage collector and namespace controller). */
   subscribeAll(listener: Listener): () => void {
-    this.globalListeners.add(listener);
+    this.#globalListeners.add(listener);
     return () => {
-      this.globalListeners.delete(listener);
+      this.#globalListeners.delete(listener);
     };
   }
 }

@@ -44,7 +44,7 @@ function decodePointer(pointer: string): string[] {
 }
 
 /** Finds the container of the last token, as evanphx's findObject does (undefined when missing). */
-function findContainer(doc: unknown, tokens: string[]): unknown {
+function findContainer(doc: unknown, tokens: string[]): JsonObject | unknown[] | undefined {
   let current = doc;
   for (const token of tokens.slice(0, -1)) {
     if (Array.isArray(current)) {
@@ -106,62 +106,16 @@ export function applyJsonPatch(doc: unknown, operations: Operation[]): unknown {
       case 'remove':
         root = remove(root, path!);
         break;
-      case 'replace': {
-        const tokens = decodePointer(path!);
-        if (tokens.length === 0) {
-          root = structuredClone(op.value);
-          break;
-        }
-        const container = findContainer(root, tokens);
-        const key = tokens.at(-1)!;
-        if (!container)
-          throw new JsonPatchError(
-            `replace operation does not apply: doc is missing path: ${path}: missing value`,
-          );
-        if (getAt(container, key) === undefined)
-          throw new JsonPatchError(
-            `replace operation does not apply: doc is missing key: ${path}: missing value`,
-          );
-        if (Array.isArray(container))
-          container[arrayIndex(container, key, false)] = structuredClone(op.value);
-        else (container as JsonObject)[key] = structuredClone(op.value);
+      case 'replace':
+        root = replace(root, path!, op.value);
         break;
-      }
       case 'move':
-      case 'copy': {
-        const from = op.from;
-        if (typeof from !== 'string')
-          throw new JsonPatchError(`${op.op} operation failed to decode from: missing value`);
-        const fromTokens = decodePointer(from);
-        const fromContainer = findContainer(root, fromTokens);
-        const value =
-          fromTokens.length === 0 ? root : fromContainer && getAt(fromContainer, fromTokens.at(-1)!);
-        if (!fromContainer && fromTokens.length > 0)
-          throw new JsonPatchError(
-            `${op.op} operation does not apply: doc is missing from path: ${from}: missing value`,
-          );
-        if (value === undefined)
-          throw new JsonPatchError(
-            `error in ${op.op} for path: '${path}': Unable to get nonexistent key: ${fromTokens.at(-1)}: missing value`,
-          );
-        const copy = structuredClone(value);
-        if (op.op === 'move') root = remove(root, from);
-        root = add(root, path!, copy, op.op);
+      case 'copy':
+        root = copyOrMove(root, op.op, op.from, path!);
         break;
-      }
-      case 'test': {
-        const tokens = decodePointer(path!);
-        const container = tokens.length === 0 ? undefined : findContainer(root, tokens);
-        if (tokens.length > 0 && !container)
-          throw new JsonPatchError(`test operation does not apply: is missing path: ${path}: missing value`);
-        const actual = tokens.length === 0 ? root : getAt(container, tokens.at(-1)!);
-        const expected = op.value;
-        const missingBoth =
-          (actual === undefined || actual === null) && (expected === undefined || expected === null);
-        if (!missingBoth && (actual === undefined || !deepEqual(actual, expected)))
-          throw new JsonPatchError(`testing value ${path} failed: test failed`);
+      case 'test':
+        test(root, path!, op.value);
         break;
-      }
       default:
         throw new JsonPatchError(`Unexpected kind: ${op.op}`);
     }
@@ -169,53 +123,94 @@ export function applyJsonPatch(doc: unknown, operations: Operation[]): unknown {
   return root;
 }
 
-function add(root: unknown, path: string, value: unknown, opName: string): unknown {
-  const tokens = decodePointer(path);
-  if (tokens.length === 0) return structuredClone(value);
+/** The container `add` and `remove` act on, or evanphx's "doc is missing path" error. */
+function containerFor(root: unknown, tokens: string[], path: string, opName: string): JsonObject | unknown[] {
   const container = findContainer(root, tokens);
   if (!container)
     throw new JsonPatchError(
       `${opName} operation does not apply: doc is missing path: "${path}": missing value`,
     );
-  const key = tokens.at(-1)!;
-  if (Array.isArray(container)) {
-    let index: number;
-    try {
-      index = arrayIndex(container, key, true);
-    } catch (error) {
-      throw new JsonPatchError(`error in ${opName} for path: '${path}': ${(error as Error).message}`);
-    }
-    container.splice(index, 0, structuredClone(value));
-  } else {
-    (container as JsonObject)[key] = structuredClone(value);
+  return container;
+}
+
+/** The array index `add` (which may name the end) or `remove` acts on, the error wrapped as evanphx does. */
+function indexFor(container: unknown[], key: string, path: string, opName: string, forAdd: boolean): number {
+  try {
+    return arrayIndex(container, key, forAdd);
+  } catch (error) {
+    throw new JsonPatchError(`error in ${opName} for path: '${path}': ${(error as Error).message}`);
   }
+}
+
+function add(root: unknown, path: string, value: unknown, opName: string): unknown {
+  const tokens = decodePointer(path);
+  if (tokens.length === 0) return structuredClone(value);
+  const container = containerFor(root, tokens, path, opName);
+  const key = tokens.at(-1)!;
+  if (Array.isArray(container))
+    container.splice(indexFor(container, key, path, opName, true), 0, structuredClone(value));
+  else container[key] = structuredClone(value);
   return root;
 }
 
 function remove(root: unknown, path: string): unknown {
   const tokens = decodePointer(path);
-  const container = findContainer(root, tokens);
-  if (!container)
-    throw new JsonPatchError(
-      `remove operation does not apply: doc is missing path: "${path}": missing value`,
-    );
+  const container = containerFor(root, tokens, path, 'remove');
   const key = tokens.at(-1)!;
   if (Array.isArray(container)) {
-    let index: number;
-    try {
-      index = arrayIndex(container, key, false);
-    } catch (error) {
-      throw new JsonPatchError(`error in remove for path: '${path}': ${(error as Error).message}`);
-    }
-    container.splice(index, 1);
+    container.splice(indexFor(container, key, path, 'remove', false), 1);
   } else {
     if (!Object.hasOwn(container, key))
       throw new JsonPatchError(
         `error in remove for path: '${path}': Unable to remove nonexistent key: ${key}: missing value`,
       );
-    delete (container as JsonObject)[key];
+    delete container[key];
   }
   return root;
+}
+
+function replace(root: unknown, path: string, value: unknown): unknown {
+  const tokens = decodePointer(path);
+  if (tokens.length === 0) return structuredClone(value);
+  const container = findContainer(root, tokens);
+  const key = tokens.at(-1)!;
+  if (!container)
+    throw new JsonPatchError(`replace operation does not apply: doc is missing path: ${path}: missing value`);
+  if (getAt(container, key) === undefined)
+    throw new JsonPatchError(`replace operation does not apply: doc is missing key: ${path}: missing value`);
+  if (Array.isArray(container)) container[arrayIndex(container, key, false)] = structuredClone(value);
+  else container[key] = structuredClone(value);
+  return root;
+}
+
+function copyOrMove(root: unknown, opName: 'copy' | 'move', from: unknown, path: string): unknown {
+  if (typeof from !== 'string')
+    throw new JsonPatchError(`${opName} operation failed to decode from: missing value`);
+  const fromTokens = decodePointer(from);
+  const fromContainer = findContainer(root, fromTokens);
+  const value = fromTokens.length === 0 ? root : fromContainer && getAt(fromContainer, fromTokens.at(-1)!);
+  if (!fromContainer && fromTokens.length > 0)
+    throw new JsonPatchError(
+      `${opName} operation does not apply: doc is missing from path: ${from}: missing value`,
+    );
+  if (value === undefined)
+    throw new JsonPatchError(
+      `error in ${opName} for path: '${path}': Unable to get nonexistent key: ${fromTokens.at(-1)}: missing value`,
+    );
+  const copy = structuredClone(value);
+  return add(opName === 'move' ? remove(root, from) : root, path, copy, opName);
+}
+
+function test(root: unknown, path: string, expected: unknown): void {
+  const tokens = decodePointer(path);
+  const container = tokens.length === 0 ? undefined : findContainer(root, tokens);
+  if (tokens.length > 0 && !container)
+    throw new JsonPatchError(`test operation does not apply: is missing path: ${path}: missing value`);
+  const actual = tokens.length === 0 ? root : getAt(container, tokens.at(-1)!);
+  const missingBoth =
+    (actual === undefined || actual === null) && (expected === undefined || expected === null);
+  if (!missingBoth && (actual === undefined || !deepEqual(actual, expected)))
+    throw new JsonPatchError(`testing value ${path} failed: test failed`);
 }
 
 /**

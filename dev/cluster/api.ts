@@ -2,6 +2,7 @@
 // genericregistry.Store and rest.BeforeCreate/BeforeUpdate/BeforeDelete, over the in-memory Store.
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { prune, type Schema } from '../../src/api/prune.ts';
 import {
   applyManagedFields,
   mergeApplied,
@@ -19,13 +20,14 @@ import {
 import {
   apiVersionOf,
   type KubeObject,
+  nowRfc3339,
   type ObjectMeta,
   objectKey,
   qualifiedResource,
   type ResourceRegistry,
   type ResourceType,
 } from './resources.ts';
-import { applyDefaults, deepEqual, prune, validate as validateSchema } from './schema.ts';
+import { applyDefaults, deepEqual, validate as validateSchema } from './schema.ts';
 import {
   type FieldSelector,
   type LabelSelector,
@@ -96,10 +98,6 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const GENERATE_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
-
-function nowRfc3339(): string {
-  return `${new Date().toISOString().slice(0, 19)}Z`;
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -197,7 +195,7 @@ function jsonTypeName(value: unknown): string {
 /** The first value in `value` whose JSON type does not fit the built-in's schema (json.Unmarshal error). */
 function findTypeMismatch(
   value: unknown,
-  schema: import('./schema.ts').Schema,
+  schema: Schema,
   path: string,
 ): { path: string; actual: string; expected: string } | undefined {
   if (value === null || value === undefined) return undefined;
@@ -398,111 +396,51 @@ export class Api {
    */
   list(type: ResourceType, namespace: string | undefined, options: ListOptions): ListResult {
     const current = this.store.resourceVersion;
-    let atRv = current;
-    let startAfter = '';
-    let consistent = true;
-    if (options.continueToken) {
-      const token = decodeContinue(options.continueToken);
-      if (options.resourceVersion && options.resourceVersion !== '0')
-        throw errors.badRequest('specifying resource version is not allowed when using continue');
-      startAfter = token.start;
-      if (token.rv === -1) {
-        consistent = false;
-      } else {
-        atRv = token.rv;
-      }
-    } else if (options.resourceVersion && options.resourceVersion !== '0') {
-      const rv = parseRv(options.resourceVersion);
-      const match = options.resourceVersionMatch;
-      const exact = match === 'Exact' || (!match && options.limit !== undefined && options.limit > 0);
-      if (rv > current) {
-        throw errors.timeout(`Too large resource version: ${rv}, current: ${current}`, 1, [
-          { reason: 'ResourceVersionTooLarge', message: 'Too large resource version' },
-        ]);
-      }
-      if (exact) atRv = rv;
-    } else if (options.resourceVersionMatch === 'Exact') {
-      throw errors.badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
-    }
-    let table: Map<string, Entry>;
-    try {
-      table = this.store.snapshot(type.storage, atRv);
-    } catch (error) {
-      if (!(error instanceof CompactedError)) throw error;
-      if (options.continueToken) {
-        throw withContinue(
-          errors.expired(
-            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
-          ),
-          encodeContinue(-1, startAfter),
-        );
-      }
-      throw errors.expired(`too old resource version: ${error.requested} (${error.oldest})`);
-    }
-    const match = this.matcher(
-      type,
-      type.namespaced ? namespace : undefined,
-      options.labelSelector,
-      options.fieldSelector,
-    );
-    const filtering = options.labelSelector.length > 0 || options.fieldSelector.length > 0;
-    const prefix = type.namespaced && namespace ? `${namespace}/` : '';
-    const pinned = pinnedName(options.fieldSelector);
-    let candidates: Entry[];
-    if (pinned !== undefined && (!type.namespaced || namespace)) {
-      const one = table.get(objectKey(type.namespaced ? namespace : undefined, pinned));
-      candidates = one ? [one] : [];
-    } else {
-      candidates = [];
-      for (const entry of table.values()) if (!prefix || entry.key.startsWith(prefix)) candidates.push(entry);
-      candidates.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    }
+    const point = readPoint(options, current);
+    const table = this.#snapshotAt(type, point, options.continueToken !== undefined);
+    const scope = type.namespaced ? namespace : undefined;
+    const match = this.matcher(type, scope, options.labelSelector, options.fieldSelector);
+    const candidates = candidatesIn(table, type, namespace, options.fieldSelector);
     const limit = options.limit && options.limit > 0 ? options.limit : undefined;
-    const entries: Entry[] = [];
-    let index = 0;
-    if (startAfter) {
-      // Keys are unique, so the first key greater than the token's start resumes the walk.
-      let lo = 0;
-      let hi = candidates.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (candidates[mid]!.key < startAfter) lo = mid + 1;
-        else hi = mid;
-      }
-      index = lo;
-    }
-    for (; index < candidates.length; index++) {
-      const entry = candidates[index]!;
-      if (!match(entry.object)) continue;
-      if (limit !== undefined && entries.length === limit) break;
-      entries.push(entry);
-    }
-    const result: ListResult = { entries, resourceVersion: String(consistent ? atRv : current) };
-    if (limit !== undefined && index < candidates.length) {
-      // Whether anything after the page still matches decides if a continue token is due.
-      let more = false;
-      for (let i = index; i < candidates.length; i++) {
-        if (match(candidates[i]!.object)) {
-          more = true;
-          break;
-        }
-      }
-      if (more) {
-        const last = entries.at(-1)!;
-        result.continueToken = encodeContinue(consistent ? atRv : -1, `${last.key}\u0000`);
-        if (!filtering && consistent) result.remainingItemCount = candidates.length - index;
-      }
+    const { entries, next, more } = page(candidates, point.startAfter, match, limit);
+    const result: ListResult = { entries, resourceVersion: String(point.consistent ? point.atRv : current) };
+    if (more) {
+      const last = entries.at(-1)!;
+      result.continueToken = encodeContinue(point.consistent ? point.atRv : -1, `${last.key}\u0000`);
+      const filtering = options.labelSelector.length > 0 || options.fieldSelector.length > 0;
+      if (!filtering && point.consistent) result.remainingItemCount = candidates.length - next;
     }
     return result;
   }
 
+  /**
+   * The type's table at the read point; 410 Expired once compaction has passed it. A continued list
+   * gets a token with it that goes on from the same key, inconsistently, on the latest state.
+   */
+  #snapshotAt(type: ResourceType, point: ReadPoint, continuing: boolean): Map<string, Entry> {
+    try {
+      return this.store.snapshot(type.storage, point.atRv);
+    } catch (error) {
+      if (!(error instanceof CompactedError)) throw error;
+      if (continuing) {
+        throw withContinue(
+          errors.expired(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          ),
+          encodeContinue(-1, point.startAfter),
+        );
+      }
+      throw errors.expired(`too old resource version: ${error.requested} (${error.oldest})`);
+    }
+  }
+
   // ---- writes -----------------------------------------------------------------------------------
 
-  private checkWritable(type: ResourceType, verb: string) {
+  #checkWritable(type: ResourceType, verb: string) {
     if (type.readOnly) throw errors.methodNotSupported(qualifiedResource(type), verb);
   }
 
-  private namespaceAdmission(type: ResourceType, namespace: string | undefined, name: string) {
+  #namespaceAdmission(type: ResourceType, namespace: string | undefined, name: string) {
     if (!type.namespaced || !namespace) return;
     const ns = this.store.get('/namespaces', namespace);
     if (!ns) throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
@@ -522,7 +460,7 @@ export class Api {
     }
   }
 
-  private invalid(type: ResourceType, name: string, errs: FieldError[]): ApiError {
+  #invalid(type: ResourceType, name: string, errs: FieldError[]): ApiError {
     return errors.invalid({ group: type.group, kind: type.kind }, name, errs);
   }
 
@@ -530,12 +468,7 @@ export class Api {
    * Sets metadata.managedFields for a write: apply ownership (with conflicts and removals) when the
    * write is an apply, update ownership otherwise. `before` is the stored object (none on create).
    */
-  private manage(
-    type: ResourceType,
-    before: KubeObject | undefined,
-    object: KubeObject,
-    options: WriteOptions,
-  ) {
+  #manage(type: ResourceType, before: KubeObject | undefined, object: KubeObject, options: WriteOptions) {
     const provided = object.metadata.managedFields;
     // A client may send managedFields to replace them; `[{}]` clears them. Otherwise they carry over.
     let base = before;
@@ -570,7 +503,7 @@ export class Api {
   }
 
   /** Schema validation (custom resources) plus the type's own rules, on the external form. */
-  private validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
+  #validateObject(type: ResourceType, object: KubeObject, old?: KubeObject): FieldError[] {
     const errs = validateObjectMeta(type, object.metadata);
     if (type.custom) {
       // Metadata is validated above; the schema covers the rest of the object.
@@ -588,7 +521,7 @@ export class Api {
     body: unknown,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'create');
+    this.#checkWritable(type, 'create');
     const { object, warnings } = this.decode(type, body, options.fieldValidation);
     return this.createDecoded(type, namespace, object, warnings, options);
   }
@@ -626,11 +559,11 @@ export class Api {
     else delete meta.generation;
     if (type.custom && type.statusSubresource) delete object.status;
     type.prepareForCreate?.(object);
-    this.manage(type, undefined, object, options);
+    this.#manage(type, undefined, object, options);
     const name = meta.name ?? '';
-    const errs = this.validateObject(type, object);
-    if (errs.length) throw this.invalid(type, name, errs);
-    this.namespaceAdmission(type, meta.namespace, name);
+    const errs = this.#validateObject(type, object);
+    if (errs.length) throw this.#invalid(type, name, errs);
+    this.#namespaceAdmission(type, meta.namespace, name);
     const key = objectKey(meta.namespace, name);
     if (this.store.get(type.storage, key)) throw errors.alreadyExists(qualifiedResource(type), name);
     if (options.dryRun) return { code: 201, object: this.external(type, object), warnings };
@@ -647,13 +580,10 @@ export class Api {
     body: unknown,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'update');
+    this.#checkWritable(type, 'update');
     const { object, warnings } = this.decode(type, body, options.fieldValidation);
     const meta = object.metadata;
-    if (meta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${meta.name ?? ''}) does not match the name on the URL (${name})`,
-      );
+    if (meta.name !== name) throw nameMismatch(meta.name ?? '', name);
     if (type.namespaced && meta.namespace && meta.namespace !== namespace)
       throw errors.badRequest(
         'the namespace of the provided object does not match the namespace sent on the request',
@@ -673,11 +603,7 @@ export class Api {
           field.invalid('metadata.resourceVersion', new GoLiteral('0x0'), 'must be specified for an update'),
         ]);
     } else if (meta.resourceVersion !== existing.object.metadata.resourceVersion) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     return this.commitUpdate(type, existing, object, warnings, options);
   }
@@ -695,68 +621,18 @@ export class Api {
     options: WriteOptions,
   ): WriteResult {
     const old = existing.object;
-    const name = old.metadata.name ?? '';
-    let object: KubeObject;
-    // Stored objects are immutable: shallow copies suffice, as only metadata and top-level fields change.
-    if (options.subresource === 'status') {
-      object = { ...old, metadata: { ...old.metadata } };
-      if (candidate.status === undefined) delete object.status;
-      else object.status = candidate.status;
-    } else if (options.subresource === 'finalize') {
-      // namespaces/finalize: only spec.finalizers changes.
-      object = { ...old, metadata: { ...old.metadata } };
-      object.spec = {
-        ...(old.spec as object),
-        finalizers: (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [],
-      };
-    } else {
-      object = candidate;
-      if (type.statusSubresource) {
-        if (old.status === undefined) delete object.status;
-        else object.status = old.status;
-      }
-      type.prepareForUpdate?.(object, old);
-    }
+    const object = updatedObject(type, old, candidate, options.subresource);
     const meta = object.metadata;
-    const oldMeta = old.metadata;
-    const errs: FieldError[] = [];
-    if (meta.uid && meta.uid !== oldMeta.uid)
-      errs.push(field.invalid('metadata.uid', meta.uid, 'field is immutable'));
-    meta.uid = oldMeta.uid;
-    meta.name = oldMeta.name;
-    if (oldMeta.namespace) meta.namespace = oldMeta.namespace;
-    else delete meta.namespace;
-    meta.creationTimestamp = oldMeta.creationTimestamp;
-    if (oldMeta.generation !== undefined) meta.generation = oldMeta.generation;
-    else delete meta.generation;
-    if (oldMeta.deletionTimestamp) {
-      meta.deletionTimestamp = oldMeta.deletionTimestamp;
-      meta.deletionGracePeriodSeconds = oldMeta.deletionGracePeriodSeconds;
-      const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
-      if (added.length)
-        errs.push(
-          field.forbidden(
-            'metadata.finalizers',
-            `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
-          ),
-        );
-    } else {
-      delete meta.deletionTimestamp;
-      delete meta.deletionGracePeriodSeconds;
-    }
-    delete meta.selfLink;
+    const errs = keepImmutableMetadata(meta, old.metadata);
     // Ownership first: an apply may remove fields its manager no longer applies.
-    this.manage(type, old, object, options);
-    if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
-    if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
-    if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
-    if (meta.ownerReferences && meta.ownerReferences.length === 0) delete meta.ownerReferences;
+    this.#manage(type, old, object, options);
+    dropEmptyMetadata(meta);
     if (type.tracksGeneration && !deepEqual(specOf(type, object), specOf(type, old))) {
-      meta.generation = (oldMeta.generation ?? 0) + 1;
+      meta.generation = (old.metadata.generation ?? 0) + 1;
     }
-    errs.push(...this.validateObject(type, object, old));
-    if (errs.length) throw this.invalid(type, name, errs);
-    meta.resourceVersion = oldMeta.resourceVersion;
+    errs.push(...this.#validateObject(type, object, old));
+    if (errs.length) throw this.#invalid(type, old.metadata.name ?? '', errs);
+    meta.resourceVersion = old.metadata.resourceVersion;
     // An update that changes nothing is not written: no new resourceVersion, no watch event (and
     // no managedFields timestamp change either).
     if (deepEqual(withoutManagedFields(object), withoutManagedFields(old)))
@@ -781,59 +657,23 @@ export class Api {
     rawBody: string,
     options: WriteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'patch');
+    this.#checkWritable(type, 'patch');
     const key = objectKey(type.namespaced ? namespace : undefined, name);
     const existing = this.store.get(type.storage, key);
     if (contentType === PATCH_TYPES.apply) {
-      return this.apply(type, namespace, name, existing, rawBody, options);
+      return this.#apply(type, namespace, name, existing, rawBody, options);
     }
     if (!existing) throw errors.notFound(qualifiedResource(type), name);
-    const current = this.mutableCopy(type, existing);
-    let patched: unknown;
-    switch (contentType) {
-      case PATCH_TYPES.json: {
-        const body = parseJson(rawBody);
-        try {
-          patched = applyJsonPatch(current, decodeJsonPatch(body));
-        } catch (error) {
-          if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
-          if (error instanceof JsonPatchError) throw errors.patchRejected();
-          throw error;
-        }
-        break;
-      }
-      case PATCH_TYPES.merge: {
-        const body = parseJson(rawBody);
-        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
-        patched = mergePatch(current, body);
-        break;
-      }
-      case PATCH_TYPES.strategic: {
-        if (!type.mergeStrategies) throw unsupportedPatch(contentType, type);
-        const body = parseJson(rawBody);
-        if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
-        patched = strategicMergePatch(current, body, type.mergeStrategies);
-        break;
-      }
-      default:
-        throw unsupportedPatch(contentType, type);
-    }
-    if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
+    const patched = patchedObject(type, contentType, rawBody, this.mutableCopy(type, existing));
     const patchedMeta = (isObject(patched.metadata) ? patched.metadata : {}) as ObjectMeta;
     if (patchedMeta.name !== undefined && patchedMeta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${patchedMeta.name}) does not match the name on the URL (${name})`,
-      );
+      throw nameMismatch(patchedMeta.name, name);
     if (
       patchedMeta.resourceVersion !== undefined &&
       patchedMeta.resourceVersion !== '' &&
       patchedMeta.resourceVersion !== existing.object.metadata.resourceVersion
     ) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     const { object, warnings } = this.decode(type, patched, options.fieldValidation);
     return this.commitUpdate(type, existing, object, warnings, options);
@@ -845,7 +685,7 @@ export class Api {
    * Field ownership (managedFields), conflicts between managers, and removal of fields a manager
    * stopped applying are not tracked; see docs/devcluster.md.
    */
-  private apply(
+  #apply(
     type: ResourceType,
     namespace: string | undefined,
     name: string,
@@ -870,9 +710,7 @@ export class Api {
     if (!isObject(applied)) throw errors.badRequest('apply patches must be a JSON or YAML object');
     const appliedMeta = (isObject(applied.metadata) ? applied.metadata : {}) as ObjectMeta;
     if (appliedMeta.name !== undefined && appliedMeta.name !== name)
-      throw errors.badRequest(
-        `the name of the object (${appliedMeta.name}) does not match the name on the URL (${name})`,
-      );
+      throw nameMismatch(appliedMeta.name, name);
     if (!applied.apiVersion || !applied.kind) throw errors.badRequest('invalid object type: /, Kind=');
     const fieldValidation = options.fieldValidation ?? 'Strict';
     // What the manager owns is what it applied: unknown fields pruned, server defaults not included.
@@ -887,11 +725,7 @@ export class Api {
       appliedMeta.resourceVersion !== undefined &&
       appliedMeta.resourceVersion !== existing.object.metadata.resourceVersion
     ) {
-      throw errors.conflict(
-        qualifiedResource(type),
-        name,
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
+      throw modifiedConflict(type, name);
     }
     const current = this.mutableCopy(type, existing);
     const merged = mergeApplied(ownershipOf(type), current, appliedObject) as KubeObject;
@@ -909,42 +743,11 @@ export class Api {
     name: string,
     options: DeleteOptions = {},
   ): WriteResult {
-    this.checkWritable(type, 'delete');
+    this.#checkWritable(type, 'delete');
     const existing = this.get(type, namespace, name);
     const old = existing.object;
-    const pre = options.preconditions;
-    // rest.BeforeDelete checks the preconditions first, naming the Kind (not the resource).
-    const byKind = { group: type.group, resource: type.kind };
-    if (pre?.uid && pre.uid !== old.metadata.uid)
-      throw errors.conflict(
-        byKind,
-        name,
-        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
-      );
-    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
-      throw errors.conflict(
-        byKind,
-        name,
-        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
-      );
-    const policy =
-      options.propagationPolicy ??
-      (options.orphanDependents === true
-        ? 'Orphan'
-        : options.orphanDependents === false
-          ? 'Background'
-          : undefined);
-    const finalizers = new Set(old.metadata.finalizers ?? []);
-    if (policy === 'Orphan') {
-      finalizers.add('orphan');
-      finalizers.delete('foregroundDeletion');
-    } else if (policy === 'Foreground') {
-      finalizers.add('foregroundDeletion');
-      finalizers.delete('orphan');
-    } else if (policy === 'Background') {
-      finalizers.delete('orphan');
-      finalizers.delete('foregroundDeletion');
-    }
+    checkPreconditions(type, name, old, options.preconditions);
+    const finalizers = finalizersOnDelete(old, options);
     const graceful = finalizers.size > 0 || pendingNamespaceFinalizers(type, old);
     if (graceful) {
       const object: KubeObject = { ...old, metadata: { ...old.metadata } };
@@ -966,13 +769,13 @@ export class Api {
       const code = options.orphanDependents === false ? 202 : 200;
       return { code, object: this.external(type, entry.object), warnings: [] };
     }
-    if (options.dryRun) return { code: 200, object: this.deletedResponse(type, old), warnings: [] };
+    if (options.dryRun) return { code: 200, object: this.#deletedResponse(type, old), warnings: [] };
     const removed = this.store.remove(existing.storage, existing.key)!;
     this.onWrite(removed);
-    return { code: 200, object: this.deletedResponse(type, removed.object), warnings: [] };
+    return { code: 200, object: this.#deletedResponse(type, removed.object), warnings: [] };
   }
 
-  private deletedResponse(type: ResourceType, object: KubeObject): Record<string, unknown> {
+  #deletedResponse(type: ResourceType, object: KubeObject): Record<string, unknown> {
     if (type.returnDeletedObject) return this.external(type, object);
     return successStatus({
       name: object.metadata.name,
@@ -989,7 +792,7 @@ export class Api {
     listOptions: ListOptions,
     options: DeleteOptions,
   ): Record<string, unknown> {
-    this.checkWritable(type, 'deletecollection');
+    this.#checkWritable(type, 'deletecollection');
     const { entries } = this.list(type, namespace, {
       ...listOptions,
       limit: undefined,
@@ -1061,6 +864,273 @@ export function parseJson(raw: string): unknown {
   } catch (error) {
     throw errors.badRequest(`error decoding patch: ${(error as Error).message}`);
   }
+}
+
+/** rest.BeforeDelete's preconditions: 409 naming the Kind (not the resource) when uid or resourceVersion differ. */
+function checkPreconditions(
+  type: ResourceType,
+  name: string,
+  old: KubeObject,
+  pre: DeleteOptions['preconditions'],
+): void {
+  const byKind = { group: type.group, resource: type.kind };
+  if (pre?.uid && pre.uid !== old.metadata.uid)
+    throw errors.conflict(
+      byKind,
+      name,
+      `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`,
+    );
+  if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion)
+    throw errors.conflict(
+      byKind,
+      name,
+      `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`,
+    );
+}
+
+/**
+ * The finalizers a deletion leaves on the object: the propagation policy (or the legacy
+ * orphanDependents) adds `orphan` or `foregroundDeletion` and removes the other; Background removes both.
+ */
+function finalizersOnDelete(old: KubeObject, options: DeleteOptions): Set<string> {
+  const policy =
+    options.propagationPolicy ??
+    (options.orphanDependents === true
+      ? 'Orphan'
+      : options.orphanDependents === false
+        ? 'Background'
+        : undefined);
+  const finalizers = new Set(old.metadata.finalizers ?? []);
+  if (policy === 'Orphan') {
+    finalizers.add('orphan');
+    finalizers.delete('foregroundDeletion');
+  } else if (policy === 'Foreground') {
+    finalizers.add('foregroundDeletion');
+    finalizers.delete('orphan');
+  } else if (policy === 'Background') {
+    finalizers.delete('orphan');
+    finalizers.delete('foregroundDeletion');
+  }
+  return finalizers;
+}
+
+/** The object a JSON, merge or strategic merge patch makes of `current` (a mutable copy). */
+function patchedObject(
+  type: ResourceType,
+  contentType: string,
+  rawBody: string,
+  current: KubeObject,
+): Record<string, unknown> {
+  let patched: unknown;
+  switch (contentType) {
+    case PATCH_TYPES.json: {
+      const body = parseJson(rawBody);
+      try {
+        patched = applyJsonPatch(current, decodeJsonPatch(body));
+      } catch (error) {
+        if (error instanceof JsonPatchDecodeError) throw errors.badRequest(error.message);
+        if (error instanceof JsonPatchError) throw errors.patchRejected();
+        throw error;
+      }
+      break;
+    }
+    case PATCH_TYPES.merge: {
+      const body = parseJson(rawBody);
+      if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+      patched = mergePatch(current, body);
+      break;
+    }
+    case PATCH_TYPES.strategic: {
+      if (!type.mergeStrategies) throw unsupportedPatch(contentType, type);
+      const body = parseJson(rawBody);
+      if (!isObject(body)) throw errors.badRequest('Invalid JSON Patch');
+      patched = strategicMergePatch(current, body, type.mergeStrategies);
+      break;
+    }
+    default:
+      throw unsupportedPatch(contentType, type);
+  }
+  if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
+  return patched;
+}
+
+/** 400 for a body that names another object than the URL. */
+function nameMismatch(bodyName: string, name: string): ApiError {
+  return errors.badRequest(
+    `the name of the object (${bodyName}) does not match the name on the URL (${name})`,
+  );
+}
+
+/** 409 for a write based on a resourceVersion that is no longer the stored one. */
+function modifiedConflict(type: ResourceType, name: string): ApiError {
+  return errors.conflict(
+    qualifiedResource(type),
+    name,
+    'the object has been modified; please apply your changes to the latest version and try again',
+  );
+}
+
+/**
+ * What an update writes, by subresource: status takes only the candidate's status, namespaces/finalize
+ * only its spec.finalizers; the main resource takes the candidate but keeps the stored status where
+ * the type has a status subresource. Stored objects are immutable: shallow copies suffice, as only
+ * metadata and top-level fields change.
+ */
+function updatedObject(
+  type: ResourceType,
+  old: KubeObject,
+  candidate: KubeObject,
+  subresource: string | undefined,
+): KubeObject {
+  if (subresource === 'status') {
+    const object: KubeObject = { ...old, metadata: { ...old.metadata } };
+    if (candidate.status === undefined) delete object.status;
+    else object.status = candidate.status;
+    return object;
+  }
+  if (subresource === 'finalize') {
+    const finalizers = (candidate.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+    return { ...old, metadata: { ...old.metadata }, spec: { ...(old.spec as object), finalizers } };
+  }
+  if (type.statusSubresource) {
+    if (old.status === undefined) delete candidate.status;
+    else candidate.status = old.status;
+  }
+  type.prepareForUpdate?.(candidate, old);
+  return candidate;
+}
+
+/**
+ * rest.BeforeUpdate's metadata rules: uid, name, namespace, creationTimestamp, generation and a
+ * deletion in progress stay as stored; returns the errors for a changed uid or for finalizers added
+ * to an object being deleted.
+ */
+function keepImmutableMetadata(meta: ObjectMeta, oldMeta: ObjectMeta): FieldError[] {
+  const errs: FieldError[] = [];
+  if (meta.uid && meta.uid !== oldMeta.uid)
+    errs.push(field.invalid('metadata.uid', meta.uid, 'field is immutable'));
+  meta.uid = oldMeta.uid;
+  meta.name = oldMeta.name;
+  if (oldMeta.namespace) meta.namespace = oldMeta.namespace;
+  else delete meta.namespace;
+  meta.creationTimestamp = oldMeta.creationTimestamp;
+  if (oldMeta.generation !== undefined) meta.generation = oldMeta.generation;
+  else delete meta.generation;
+  if (oldMeta.deletionTimestamp) {
+    meta.deletionTimestamp = oldMeta.deletionTimestamp;
+    meta.deletionGracePeriodSeconds = oldMeta.deletionGracePeriodSeconds;
+    const added = (meta.finalizers ?? []).filter((f) => !(oldMeta.finalizers ?? []).includes(f));
+    if (added.length)
+      errs.push(
+        field.forbidden(
+          'metadata.finalizers',
+          `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+        ),
+      );
+  } else {
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+  }
+  delete meta.selfLink;
+  return errs;
+}
+
+/** Empty labels, annotations, finalizers and ownerReferences are stored as absent, as the real server does. */
+function dropEmptyMetadata(meta: ObjectMeta): void {
+  if (meta.labels && Object.keys(meta.labels).length === 0) delete meta.labels;
+  if (meta.annotations && Object.keys(meta.annotations).length === 0) delete meta.annotations;
+  if (meta.finalizers && meta.finalizers.length === 0) delete meta.finalizers;
+  if (meta.ownerReferences && meta.ownerReferences.length === 0) delete meta.ownerReferences;
+}
+
+/** Where a list reads: the snapshot's resourceVersion, the key it resumes after, and whether its pages share one snapshot. */
+interface ReadPoint {
+  atRv: number;
+  startAfter: string;
+  consistent: boolean;
+}
+
+/**
+ * A list's read point: a continue token resumes its own snapshot (or, after a compaction, the
+ * latest state inconsistently); resourceVersion N with Exact (or a limit) reads the snapshot at N,
+ * and N in the future answers 504; ""/"0" and NotOlderThan read the latest.
+ */
+function readPoint(options: ListOptions, current: number): ReadPoint {
+  if (options.continueToken) {
+    const token = decodeContinue(options.continueToken);
+    if (options.resourceVersion && options.resourceVersion !== '0')
+      throw errors.badRequest('specifying resource version is not allowed when using continue');
+    if (token.rv === -1) return { atRv: current, startAfter: token.start, consistent: false };
+    return { atRv: token.rv, startAfter: token.start, consistent: true };
+  }
+  if (options.resourceVersion && options.resourceVersion !== '0') {
+    const rv = parseRv(options.resourceVersion);
+    const match = options.resourceVersionMatch;
+    const exact = match === 'Exact' || (!match && options.limit !== undefined && options.limit > 0);
+    if (rv > current) {
+      throw errors.timeout(`Too large resource version: ${rv}, current: ${current}`, 1, [
+        { reason: 'ResourceVersionTooLarge', message: 'Too large resource version' },
+      ]);
+    }
+    return { atRv: exact ? rv : current, startAfter: '', consistent: true };
+  }
+  if (options.resourceVersionMatch === 'Exact')
+    throw errors.badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"');
+  return { atRv: current, startAfter: '', consistent: true };
+}
+
+/**
+ * The entries a list walks, in key order: the one a `metadata.name=` selector pins (where its key is
+ * known), else those in the namespace (or all).
+ */
+function candidatesIn(
+  table: Map<string, Entry>,
+  type: ResourceType,
+  namespace: string | undefined,
+  fieldSelector: FieldSelector,
+): Entry[] {
+  const pinned = pinnedName(fieldSelector);
+  if (pinned !== undefined && (!type.namespaced || namespace)) {
+    const one = table.get(objectKey(type.namespaced ? namespace : undefined, pinned));
+    return one ? [one] : [];
+  }
+  const prefix = type.namespaced && namespace ? `${namespace}/` : '';
+  const candidates: Entry[] = [];
+  for (const entry of table.values()) if (!prefix || entry.key.startsWith(prefix)) candidates.push(entry);
+  return candidates.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * One page of the matching candidates after `startAfter`: the entries, the index the walk stopped
+ * at, and whether anything after the page still matches (then a continue token is due).
+ */
+function page(
+  candidates: Entry[],
+  startAfter: string,
+  match: (object: KubeObject) => boolean,
+  limit: number | undefined,
+): { entries: Entry[]; next: number; more: boolean } {
+  // Keys are unique and sorted, so the first key greater than the token's start resumes the walk.
+  let index = 0;
+  if (startAfter) {
+    let hi = candidates.length;
+    while (index < hi) {
+      const mid = (index + hi) >> 1;
+      if (candidates[mid]!.key < startAfter) index = mid + 1;
+      else hi = mid;
+    }
+  }
+  const entries: Entry[] = [];
+  for (; index < candidates.length; index++) {
+    const entry = candidates[index]!;
+    if (!match(entry.object)) continue;
+    if (limit !== undefined && entries.length === limit) break;
+    entries.push(entry);
+  }
+  let more = false;
+  if (limit !== undefined)
+    for (let i = index; i < candidates.length && !more; i++) more = match(candidates[i]!.object);
+  return { entries, next: index, more };
 }
 
 export function parseRv(value: string): number {

@@ -32,39 +32,39 @@ function pad(s: string, n: number) {
 
 /** Renders frames to `out`: in place when `tty`, else one line per node change. */
 export class LiveView {
-  private drawnLines = 0;
-  private readonly last = new Map<string, string>();
-  private readonly started = Date.now();
-  private readonly out: NodeJS.WriteStream;
-  private readonly tty: boolean;
+  #drawnLines = 0;
+  readonly #last = new Map<string, string>();
+  readonly #started = Date.now();
+  readonly #out: NodeJS.WriteStream;
+  readonly #tty: boolean;
 
   constructor(out: NodeJS.WriteStream, tty: boolean) {
-    this.out = out;
-    this.tty = tty;
+    this.#out = out;
+    this.#tty = tty;
   }
 
   /** Prints a line above the live table (it scrolls away; the table stays at the bottom). */
   say(line: string): void {
-    if (this.tty) this.clear();
-    this.out.write(`${line}\n`);
-    this.drawnLines = 0;
+    if (this.#tty) this.#clear();
+    this.#out.write(`${line}\n`);
+    this.#drawnLines = 0;
   }
 
   draw(frame: Frame): void {
-    if (!this.tty) {
+    if (!this.#tty) {
       for (const r of frame.rows) {
         const key = `${r.phase}/${r.revision}/${r.active}`;
-        if (this.last.get(r.node) === key) continue;
-        this.last.set(r.node, key);
-        const t = ((Date.now() - this.started) / 1000).toFixed(1).padStart(5);
+        if (this.#last.get(r.node) === key) continue;
+        this.#last.set(r.node, key);
+        const t = ((Date.now() - this.#started) / 1000).toFixed(1).padStart(5);
         const reason = r.reason ? ` (${r.reason})` : '';
-        this.out.write(
+        this.#out.write(
           `[${t}s] ${pad(r.node, 8)} ${pad(r.phase, 10)} v${r.version} active=${r.active}${reason}\n`,
         );
       }
       return;
     }
-    this.clear();
+    this.#clear();
     const lines = [
       `  ${frame.title}`,
       `  release: ${frame.release}`,
@@ -75,12 +75,12 @@ export class LiveView {
         return `  ${pad(r.node, 8)} \x1b[${color}m${pad(r.phase, 11)}\x1b[0m ${pad(r.version, 8)} ${pad(r.active, 14)} ${r.reason}`;
       }),
     ];
-    this.out.write(`${lines.join('\n')}\n`);
-    this.drawnLines = lines.length;
+    this.#out.write(`${lines.join('\n')}\n`);
+    this.#drawnLines = lines.length;
   }
 
-  private clear(): void {
-    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}F\x1b[J`);
-    this.drawnLines = 0;
+  #clear(): void {
+    if (this.#drawnLines > 0) this.#out.write(`\x1b[${this.#drawnLines}F\x1b[J`);
+    this.#drawnLines = 0;
   }
 }

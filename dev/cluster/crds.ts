@@ -4,10 +4,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import type { Schema } from '../../src/api/prune.ts';
 import { evaluateJsonPath } from './jsonpath.ts';
 import type { KubeObject, ResourceType } from './resources.ts';
-import type { Schema } from './schema.ts';
-import { printerColumns } from './table.ts';
+import { type PrinterColumnSpec, printerColumns } from './table.ts';
 
 /** The repository's generated CRDs. */
 export const DEFAULT_CRD_DIR = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -18,14 +18,7 @@ interface CrdVersion {
   storage?: boolean;
   schema?: { openAPIV3Schema?: Schema };
   subresources?: { status?: object; scale?: object };
-  additionalPrinterColumns?: Array<{
-    name: string;
-    type: string;
-    format?: string;
-    description?: string;
-    priority?: number;
-    jsonPath: string;
-  }>;
+  additionalPrinterColumns?: PrinterColumnSpec[];
   selectableFields?: Array<{ jsonPath: string }>;
 }
 

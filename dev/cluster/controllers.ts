@@ -13,46 +13,47 @@ const CONTROLLER_MANAGER = 'kube-controller-manager';
 const BATCH = 200;
 
 export class Controllers {
-  private readonly api: Api;
-  private readonly store: Store;
+  readonly #api: Api;
+  readonly #store: Store;
   /** Work items, deduplicated: `o:<storage>\n<key>` (check an object), `n:<namespace>`. */
-  private readonly queue = new Set<string>();
-  private scheduled = false;
-  private stopped = false;
-  private readonly unsubscribe: () => void;
-  private readonly log: (message: string, error: unknown) => void;
+  readonly #queue = new Set<string>();
+  #scheduled = false;
+  #stopped = false;
+  readonly #unsubscribe: () => void;
+  readonly #log: (message: string, error: unknown) => void;
 
   constructor(api: Api, log: (message: string, error: unknown) => void = () => {}) {
-    this.api = api;
-    this.store = api.store;
-    this.log = log;
-    this.unsubscribe = this.store.subscribeAll((event) => this.observe(event));
+    this.#api = api;
+    this.#store = api.store;
+    this.#log = log;
+    this.#unsubscribe = this.#store.subscribeAll((event) => this.#observe(event));
   }
 
   stop(): void {
-    this.stopped = true;
-    this.unsubscribe();
+    this.#stopped = true;
+    this.#unsubscribe();
   }
 
   /** Resolves once the queue is empty (tests; the CLI never waits). */
   async idle(): Promise<void> {
-    while (this.queue.size > 0 || this.scheduled) await new Promise((r) => setImmediate(r));
+    while (this.#queue.size > 0 || this.#scheduled) await new Promise((r) => setImmediate(r));
   }
 
-  private observe(event: StoreEvent) {
+  #observe(event: StoreEvent) {
     const { entry } = event;
     const meta = entry.object.metadata;
     if (event.type === 'DELETED') {
       // Its dependents may now be orphans of a vanished owner.
-      if (meta.uid) for (const dependent of this.store.dependentsOf(meta.uid)) this.enqueueObject(dependent);
+      if (meta.uid)
+        for (const dependent of this.#store.dependentsOf(meta.uid)) this.#enqueueObject(dependent);
       // An owner waiting in foreground deletion re-checks when one of its dependents goes.
       for (const ref of meta.ownerReferences ?? []) {
-        const owner = this.store.byUidLookup(ref.uid);
-        if (owner?.object.metadata.deletionTimestamp) this.enqueueObject(owner);
+        const owner = this.#store.byUidLookup(ref.uid);
+        if (owner?.object.metadata.deletionTimestamp) this.#enqueueObject(owner);
       }
       if (meta.namespace) {
-        const ns = this.store.get('/namespaces', meta.namespace);
-        if (ns?.object.metadata.deletionTimestamp) this.enqueue(`n:${meta.namespace}`);
+        const ns = this.#store.get('/namespaces', meta.namespace);
+        if (ns?.object.metadata.deletionTimestamp) this.#enqueue(`n:${meta.namespace}`);
       }
       return;
     }
@@ -60,62 +61,59 @@ export class Controllers {
     const refsChanged =
       event.type === 'ADDED' ||
       JSON.stringify(meta.ownerReferences) !== JSON.stringify(event.prev?.object.metadata.ownerReferences);
-    if (meta.ownerReferences?.length && refsChanged) this.enqueueObject(entry);
+    if (meta.ownerReferences?.length && refsChanged) this.#enqueueObject(entry);
     if (meta.deletionTimestamp) {
       if (meta.finalizers?.includes('foregroundDeletion') || meta.finalizers?.includes('orphan'))
-        this.enqueueObject(entry);
-      if (entry.storage === '/namespaces') this.enqueue(`n:${meta.name}`);
+        this.#enqueueObject(entry);
+      if (entry.storage === '/namespaces') this.#enqueue(`n:${meta.name}`);
     }
   }
 
-  private enqueueObject(entry: Entry) {
-    this.enqueue(`o:${entry.storage}\n${entry.key}`);
+  #enqueueObject(entry: Entry) {
+    this.#enqueue(`o:${entry.storage}\n${entry.key}`);
   }
 
-  private enqueue(item: string) {
-    if (this.stopped) return;
-    this.queue.add(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.drain());
+  #enqueue(item: string) {
+    if (this.#stopped) return;
+    this.#queue.add(item);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#drain());
     }
   }
 
-  private drain() {
-    this.scheduled = false;
+  #drain() {
+    this.#scheduled = false;
     let budget = BATCH;
-    for (const item of this.queue) {
+    for (const item of this.#queue) {
       if (budget-- <= 0) break;
-      this.queue.delete(item);
+      this.#queue.delete(item);
       try {
-        if (item.startsWith('n:')) this.finalizeNamespace(item.slice(2));
+        if (item.startsWith('n:')) this.#finalizeNamespace(item.slice(2));
         else {
           const [storage, key] = item.slice(2).split('\n') as [string, string];
-          const entry = this.store.get(storage, key);
-          if (entry) this.processObject(entry);
+          const entry = this.#store.get(storage, key);
+          if (entry) this.#processObject(entry);
         }
       } catch (error) {
         if (!(error instanceof ApiError && (error.code === 404 || error.code === 409)))
-          this.log(`controller: ${item}`, error);
+          this.#log(`controller: ${item}`, error);
       }
     }
-    if (this.queue.size > 0 && !this.scheduled && !this.stopped) {
-      this.scheduled = true;
-      setImmediate(() => this.drain());
+    if (this.#queue.size > 0 && !this.#scheduled && !this.#stopped) {
+      this.#scheduled = true;
+      setImmediate(() => this.#drain());
     }
   }
 
-  private typeOf(entry: Entry): ResourceType | undefined {
+  #typeOf(entry: Entry): ResourceType | undefined {
     const o = entry.object;
-    return this.api.types.forKind(o.apiVersion ?? '', o.kind ?? '');
+    return this.#api.types.forKind(o.apiVersion ?? '', o.kind ?? '');
   }
 
   /** The live owner a reference names: same uid, and the kind/name it claims. */
-  private ownerOf(
-    dependent: KubeObject,
-    ref: { uid: string; kind: string; name: string },
-  ): Entry | undefined {
-    const owner = this.store.byUidLookup(ref.uid);
+  #ownerOf(dependent: KubeObject, ref: { uid: string; kind: string; name: string }): Entry | undefined {
+    const owner = this.#store.byUidLookup(ref.uid);
     if (!owner) return undefined;
     const o = owner.object;
     if (o.kind !== ref.kind || o.metadata.name !== ref.name) return undefined;
@@ -123,103 +121,103 @@ export class Controllers {
     return owner;
   }
 
-  private processObject(entry: Entry) {
-    const type = this.typeOf(entry);
+  #processObject(entry: Entry) {
+    const type = this.#typeOf(entry);
     if (!type) return;
     const meta = entry.object.metadata;
     if (meta.deletionTimestamp && meta.finalizers?.includes('orphan'))
-      return this.orphanDependents(entry, type);
+      return this.#orphanDependents(entry, type);
     if (meta.deletionTimestamp && meta.finalizers?.includes('foregroundDeletion'))
-      return this.deleteDependentsInForeground(entry, type);
-    this.collectIfOrphaned(entry, type);
+      return this.#deleteDependentsInForeground(entry, type);
+    this.#collectIfOrphaned(entry, type);
   }
 
   /** A dependent whose owners are all gone is deleted; dangling references beside live owners are removed. */
-  private collectIfOrphaned(entry: Entry, type: ResourceType) {
+  #collectIfOrphaned(entry: Entry, type: ResourceType) {
     const refs = entry.object.metadata.ownerReferences ?? [];
     if (refs.length === 0) return;
-    const dangling = refs.filter((ref) => !this.ownerOf(entry.object, ref));
+    const dangling = refs.filter((ref) => !this.#ownerOf(entry.object, ref));
     if (dangling.length === 0) return;
     const meta = entry.object.metadata;
     if (dangling.length === refs.length) {
       if (meta.deletionTimestamp) return;
-      this.api.delete(type, meta.namespace, meta.name!, { propagationPolicy: 'Background' });
+      this.#api.delete(type, meta.namespace, meta.name!, { propagationPolicy: 'Background' });
       return;
     }
     const keep = refs.filter((ref) => !dangling.includes(ref));
-    this.rewrite(entry, type, (o) => {
+    this.#rewrite(entry, type, (o) => {
       o.metadata.ownerReferences = keep;
     });
   }
 
-  private orphanDependents(owner: Entry, type: ResourceType) {
+  #orphanDependents(owner: Entry, type: ResourceType) {
     const uid = owner.object.metadata.uid!;
-    for (const dependent of this.store.dependentsOf(uid)) {
-      const dependentType = this.typeOf(dependent);
+    for (const dependent of this.#store.dependentsOf(uid)) {
+      const dependentType = this.#typeOf(dependent);
       if (!dependentType) continue;
-      this.rewrite(dependent, dependentType, (o) => {
+      this.#rewrite(dependent, dependentType, (o) => {
         o.metadata.ownerReferences = (o.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
       });
     }
-    this.removeFinalizer(owner, type, 'orphan');
+    this.#removeFinalizer(owner, type, 'orphan');
   }
 
-  private deleteDependentsInForeground(owner: Entry, type: ResourceType) {
-    const dependents = this.store.dependentsOf(owner.object.metadata.uid!);
+  #deleteDependentsInForeground(owner: Entry, type: ResourceType) {
+    const dependents = this.#store.dependentsOf(owner.object.metadata.uid!);
     if (dependents.length === 0) {
-      this.removeFinalizer(owner, type, 'foregroundDeletion');
+      this.#removeFinalizer(owner, type, 'foregroundDeletion');
       return;
     }
     for (const dependent of dependents) {
-      const dependentType = this.typeOf(dependent);
+      const dependentType = this.#typeOf(dependent);
       const meta = dependent.object.metadata;
       if (!dependentType || meta.deletionTimestamp) continue;
-      this.api.delete(dependentType, meta.namespace, meta.name!, { propagationPolicy: 'Foreground' });
+      this.#api.delete(dependentType, meta.namespace, meta.name!, { propagationPolicy: 'Foreground' });
     }
   }
 
-  private removeFinalizer(entry: Entry, type: ResourceType, finalizer: string) {
-    this.rewrite(entry, type, (o) => {
+  #removeFinalizer(entry: Entry, type: ResourceType, finalizer: string) {
+    this.#rewrite(entry, type, (o) => {
       o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f) => f !== finalizer);
     });
   }
 
   /** An update as a controller would send it: read-modify-write of the latest version. */
-  private rewrite(entry: Entry, type: ResourceType, mutate: (o: KubeObject) => void) {
-    const latest = this.store.get(entry.storage, entry.key);
+  #rewrite(entry: Entry, type: ResourceType, mutate: (o: KubeObject) => void) {
+    const latest = this.#store.get(entry.storage, entry.key);
     if (!latest) return;
     const object = structuredClone(latest.object);
     mutate(object);
-    this.api.commitUpdate(type, latest, object, [], { fieldManager: CONTROLLER_MANAGER });
+    this.#api.commitUpdate(type, latest, object, [], { fieldManager: CONTROLLER_MANAGER });
   }
 
   /** Deletes everything in a Terminating namespace; once empty, clears its finalizer and removes it. */
-  private finalizeNamespace(name: string) {
-    const ns = this.store.get('/namespaces', name);
+  #finalizeNamespace(name: string) {
+    const ns = this.#store.get('/namespaces', name);
     if (!ns?.object.metadata.deletionTimestamp) return;
     let remaining = 0;
     let budget = BATCH;
     const prefix = `${name}/`;
-    for (const type of this.api.types.all) {
+    for (const type of this.#api.types.all) {
       if (!type.namespaced || type.fromStorage) continue;
-      for (const entry of this.store.table(type.storage).values()) {
+      for (const entry of this.#store.table(type.storage).values()) {
         if (!entry.key.startsWith(prefix)) continue;
         remaining++;
         if (entry.object.metadata.deletionTimestamp || budget <= 0) continue;
         budget--;
-        this.api.delete(type, name, entry.object.metadata.name!, { propagationPolicy: 'Background' });
+        this.#api.delete(type, name, entry.object.metadata.name!, { propagationPolicy: 'Background' });
       }
     }
     if (remaining > 0) {
-      if (budget <= 0) this.enqueue(`n:${name}`);
+      if (budget <= 0) this.#enqueue(`n:${name}`);
       return;
     }
-    const namespaces = this.api.types.lookup('', 'v1', 'namespaces')!;
-    const latest = this.store.get('/namespaces', name)!;
+    const namespaces = this.#api.types.lookup('', 'v1', 'namespaces')!;
+    const latest = this.#store.get('/namespaces', name)!;
     const object = structuredClone(latest.object);
     object.spec = { ...(object.spec as object), finalizers: [] };
     // The namespace controller finalizes through /finalize; the commit deletes once nothing is pending.
-    this.api.commitUpdate(namespaces, latest, object, [], {
+    this.#api.commitUpdate(namespaces, latest, object, [], {
       subresource: 'finalize',
       fieldManager: CONTROLLER_MANAGER,
     });

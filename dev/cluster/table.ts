@@ -1,5 +1,5 @@
 // meta.k8s.io/v1 Table rendering (what `kubectl get` asks for) and the column helpers resource types use.
-import { humanDuration } from '../runtime/duration.ts';
+import { humanDuration } from '../../src/runtime/duration.ts';
 import { evaluateJsonPath } from './jsonpath.ts';
 import type { KubeObject, ResourceType, TableColumn } from './resources.ts';
 
@@ -40,7 +40,8 @@ export const ageColumn = column('Age', (o, now) => since(o.metadata.creationTime
   description: AGE_DESCRIPTION,
 });
 
-interface PrinterColumnSpec {
+/** A CRD version's additionalPrinterColumns item. */
+export interface PrinterColumnSpec {
   name: string;
   type: string;
   format?: string;

@@ -94,42 +94,42 @@ function boolParam(value: string | null): boolean {
 export class ApiServer {
   readonly api: Api;
   readonly faults: FaultState = { failNext: { count: 0, status: 500 }, delayMs: 0 };
-  private readonly counts = new Map<string, number>();
-  private readonly options: ServerOptions;
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private readonly watches = new Set<WatchStream>();
-  private readonly openApiDocs = new Map<string, string>();
+  readonly #counts = new Map<string, number>();
+  readonly #options: ServerOptions;
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  readonly #watches = new Set<WatchStream>();
+  readonly #openApiDocs = new Map<string, string>();
   port = 0;
 
   constructor(api: Api, options: ServerOptions) {
     this.api = api;
-    this.options = options;
+    this.#options = options;
     for (const [group, versions] of api.types.groups()) {
       for (const version of versions) {
-        const doc = openApiDocument(api.types, group, version);
-        if (doc) this.openApiDocs.set(openApiPath(group, version), JSON.stringify(doc));
+        const doc = openApiDocument(api.types.inGroupVersion(group, version));
+        this.#openApiDocs.set(openApiPath(group, version), JSON.stringify(doc));
       }
     }
   }
 
   /** Listens on 127.0.0.1:port (0 = ephemeral) and resolves with the bound port. */
   async listen(port: number): Promise<number> {
-    const server = createServer({ cert: this.options.cert, key: this.options.key }, (req, res) => {
-      this.handle(req, res).catch((error) =>
-        this.options.logger.error({ err: error }, 'devcluster: request failed'),
+    const server = createServer({ cert: this.#options.cert, key: this.#options.key }, (req, res) => {
+      this.#handle(req, res).catch((error) =>
+        this.#options.logger.error({ err: error }, 'devcluster: request failed'),
       );
     });
     server.on('secureConnection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
     });
     // Watches are long; only the request head has a deadline.
     server.requestTimeout = 0;
     server.keepAliveTimeout = 30_000;
     server.listen(port, '127.0.0.1');
     await once(server, 'listening');
-    this.server = server;
+    this.#server = server;
     const address = server.address();
     this.port = typeof address === 'object' && address ? address.port : port;
     return this.port;
@@ -138,21 +138,21 @@ export class ApiServer {
   /** Ends every watch, closes every connection and the listener. */
   async close(): Promise<void> {
     this.dropWatches();
-    const server = this.server;
-    this.server = undefined;
+    const server = this.#server;
+    this.#server = undefined;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
 
   dropWatches(): void {
-    for (const w of [...this.watches]) w.end();
+    for (const w of [...this.#watches]) w.end();
   }
 
   requestCounts(): Array<{ verb: string; resource: string; subresource?: string; count: number }> {
-    return [...this.counts]
+    return [...this.#counts]
       .map(([key, count]) => {
         const [verb, resource, subresource] = key.split('|') as [string, string, string];
         return subresource ? { verb, resource, subresource, count } : { verb, resource, count };
@@ -165,38 +165,38 @@ export class ApiServer {
   }
 
   resetRequestCounts(): void {
-    this.counts.clear();
+    this.#counts.clear();
   }
 
-  private count(verb: string, route: ResourceRoute) {
+  #count(verb: string, route: ResourceRoute) {
     const key = `${verb}|${route.type.plural}|${route.subresource ?? ''}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const method = req.method ?? 'GET';
     try {
       const auth = req.headers.authorization ?? '';
-      if (auth !== `Bearer ${this.options.token}`) throw errors.unauthorized();
+      if (auth !== `Bearer ${this.#options.token}`) throw errors.unauthorized();
       if (this.faults.delayMs > 0) await new Promise((r) => setTimeout(r, this.faults.delayMs));
       const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      const route = this.resourceRoute(segments);
+      const route = this.#resourceRoute(segments);
       if (route) {
-        const verb = this.verbOf(method, route, url);
-        this.count(verb, route);
-        this.injectFault();
-        await this.handleResource(req, res, url, route, verb);
+        const verb = this.#verbOf(method, route, url);
+        this.#count(verb, route);
+        this.#injectFault();
+        await this.#handleResource(req, res, url, route, verb);
       } else {
-        this.injectFault();
-        this.handleNonResource(res, segments, method);
+        this.#injectFault();
+        this.#handleNonResource(res, segments, method);
       }
     } catch (error) {
-      this.fail(res, error, method, url);
+      this.#fail(res, error, method, url);
     }
   }
 
-  private injectFault() {
+  #injectFault() {
     const fault = this.faults.failNext;
     if (fault.count <= 0) return;
     fault.count--;
@@ -207,27 +207,22 @@ export class ApiServer {
     throw error;
   }
 
-  private fail(res: ServerResponse, error: unknown, method: string, url: URL) {
+  #fail(res: ServerResponse, error: unknown, method: string, url: URL) {
     let apiError: ApiError;
     if (error instanceof ApiError) {
       apiError = error;
     } else {
-      this.options.logger.error({ err: error, method, path: url.pathname }, 'devcluster: internal error');
+      this.#options.logger.error({ err: error, method, path: url.pathname }, 'devcluster: internal error');
       apiError = errors.internal((error as Error)?.message ?? String(error));
     }
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    this.send(res, apiError.code, JSON.stringify(apiError.status), apiError.headers);
+    this.#send(res, apiError.code, JSON.stringify(apiError.status), apiError.headers);
   }
 
-  private send(
-    res: ServerResponse,
-    code: number,
-    body: string,
-    headers: Record<string, string | string[]> = {},
-  ) {
+  #send(res: ServerResponse, code: number, body: string, headers: Record<string, string | string[]> = {}) {
     res.writeHead(code, {
       'Content-Type': 'application/json',
       'Cache-Control': 'no-cache, private',
@@ -237,7 +232,7 @@ export class ApiServer {
     res.end(body);
   }
 
-  private handleNonResource(res: ServerResponse, segments: string[], method: string) {
+  #handleNonResource(res: ServerResponse, segments: string[], method: string) {
     const types = this.api.types;
     const [first, second, third, ...rest] = segments;
     let body: unknown;
@@ -257,21 +252,21 @@ export class ApiServer {
     else if (segments.length === 2 && first === 'apis') body = apiGroup(types, second!);
     else if (segments.length === 3 && first === 'apis') body = apiResourceList(types, second!, third!);
     else if (first === 'openapi' && second === 'v3') {
-      if (segments.length === 2) body = openApiIndex(types, this.openApiDocs);
+      if (segments.length === 2) body = openApiIndex(types, this.#openApiDocs);
       else {
-        const doc = this.openApiDocs.get([third, ...rest].join('/'));
+        const doc = this.#openApiDocs.get([third, ...rest].join('/'));
         if (doc) {
-          this.send(res, 200, doc);
+          this.#send(res, 200, doc);
           return;
         }
       }
     }
     if (body === undefined) throw errors.notFoundPath();
-    this.send(res, 200, JSON.stringify(body));
+    this.#send(res, 200, JSON.stringify(body));
   }
 
   /** Maps /api/v1/... and /apis/<g>/<v>/... onto a resource, namespace, name and subresource. */
-  private resourceRoute(segments: string[]): ResourceRoute | undefined {
+  #resourceRoute(segments: string[]): ResourceRoute | undefined {
     let group: string;
     let version: string;
     let rest: string[];
@@ -305,7 +300,7 @@ export class ApiServer {
     return { type, namespace, name, subresource };
   }
 
-  private verbOf(method: string, route: ResourceRoute, url: URL): string {
+  #verbOf(method: string, route: ResourceRoute, url: URL): string {
     switch (method) {
       case 'GET':
       case 'HEAD':
@@ -324,7 +319,7 @@ export class ApiServer {
     }
   }
 
-  private output(req: IncomingMessage, readVerb: boolean): Output {
+  #output(req: IncomingMessage, readVerb: boolean): Output {
     for (const range of parseAccept(req.headers.accept)) {
       const { type, params } = range;
       const meta = params.g === 'meta.k8s.io' && (params.v === 'v1' || params.v === 'v1beta1');
@@ -345,7 +340,7 @@ export class ApiServer {
     throw errors.notAcceptable(['application/json', 'application/yaml']);
   }
 
-  private async readBody(req: IncomingMessage): Promise<string> {
+  async #readBody(req: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -367,7 +362,7 @@ export class ApiServer {
   }
 
   /** Decodes a POST/PUT body as JSON or YAML. */
-  private decodeBody(req: IncomingMessage, raw: string): unknown {
+  #decodeBody(req: IncomingMessage, raw: string): unknown {
     const contentType = contentTypeOf(req);
     if (contentType === '' || contentType === 'application/json' || contentType === '*/*') {
       try {
@@ -391,7 +386,7 @@ export class ApiServer {
     ]);
   }
 
-  private writeOptions(url: URL, route: ResourceRoute, req: IncomingMessage) {
+  #writeOptions(url: URL, route: ResourceRoute, req: IncomingMessage) {
     const fv = url.searchParams.get('fieldValidation');
     if (fv !== null && fv !== 'Ignore' && fv !== 'Warn' && fv !== 'Strict' && fv !== '') {
       throw errors.badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict"`);
@@ -408,7 +403,7 @@ export class ApiServer {
     };
   }
 
-  private listOptions(url: URL, type: ResourceType): ListOptions {
+  #listOptions(url: URL, type: ResourceType): ListOptions {
     const q = url.searchParams;
     const limitParam = q.get('limit');
     let limit: number | undefined;
@@ -427,7 +422,7 @@ export class ApiServer {
     };
   }
 
-  private async handleResource(
+  async #handleResource(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
@@ -437,7 +432,7 @@ export class ApiServer {
     const { type, namespace, name } = route;
     const api = this.api;
     const readVerb = verb === 'get' || verb === 'list' || verb === 'watch';
-    const output = this.output(req, readVerb);
+    const output = this.#output(req, readVerb);
     if (output.kind === 'table') {
       const include = url.searchParams.get('includeObject');
       if (include !== null) {
@@ -449,56 +444,63 @@ export class ApiServer {
     switch (verb) {
       case 'get': {
         const entry = api.get(type, namespace, name!);
-        this.sendObject(res, type, entry, output);
+        this.#sendObject(res, type, entry, output);
         return;
       }
       case 'list': {
-        const result = api.list(type, namespace, this.listOptions(url, type));
-        await this.sendList(res, type, result.entries, listMeta(result), output);
+        const result = api.list(type, namespace, this.#listOptions(url, type));
+        await this.#sendList(res, type, result.entries, listMeta(result), output);
         return;
       }
       case 'watch':
-        this.startWatch(res, url, route, output);
+        this.#startWatch(res, url, route, output);
         return;
       case 'create': {
         if (name !== undefined || route.subresource) throw methodNotAllowed();
         if (type.namespaced && namespace === undefined) throw errors.notFoundPath();
-        const body = this.decodeBody(req, await this.readBody(req));
-        const result = api.create(type, namespace, body, this.writeOptions(url, route, req));
-        this.sendWrite(res, result.code, result.object, result.warnings, output);
+        const body = this.#decodeBody(req, await this.#readBody(req));
+        const result = api.create(type, namespace, body, this.#writeOptions(url, route, req));
+        this.#sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
       case 'update': {
         if (name === undefined) throw methodNotAllowed();
-        const body = this.decodeBody(req, await this.readBody(req));
-        const result = api.update(type, namespace, name, body, this.writeOptions(url, route, req));
-        this.sendWrite(res, result.code, result.object, result.warnings, output);
+        const body = this.#decodeBody(req, await this.#readBody(req));
+        const result = api.update(type, namespace, name, body, this.#writeOptions(url, route, req));
+        this.#sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
       case 'patch': {
         if (name === undefined) throw methodNotAllowed();
         const contentType = contentTypeOf(req);
-        const raw = await this.readBody(req);
-        const result = api.patch(type, namespace, name, contentType, raw, this.writeOptions(url, route, req));
-        this.sendWrite(res, result.code, result.object, result.warnings, output);
+        const raw = await this.#readBody(req);
+        const result = api.patch(
+          type,
+          namespace,
+          name,
+          contentType,
+          raw,
+          this.#writeOptions(url, route, req),
+        );
+        this.#sendWrite(res, result.code, result.object, result.warnings, output);
         return;
       }
       case 'delete': {
-        const options = this.deleteOptions(url, await this.readBody(req));
+        const options = this.#deleteOptions(url, await this.#readBody(req));
         const result = api.delete(type, namespace, name!, options);
-        this.sendWrite(res, result.code, result.object, [], output);
+        this.#sendWrite(res, result.code, result.object, [], output);
         return;
       }
       case 'deletecollection': {
-        const options = this.deleteOptions(url, await this.readBody(req));
-        const list = api.deleteCollection(type, namespace, this.listOptions(url, type), options);
-        this.sendWrite(res, 200, list, [], output);
+        const options = this.#deleteOptions(url, await this.#readBody(req));
+        const list = api.deleteCollection(type, namespace, this.#listOptions(url, type), options);
+        this.#sendWrite(res, 200, list, [], output);
         return;
       }
     }
   }
 
-  private deleteOptions(url: URL, raw: string): DeleteOptions {
+  #deleteOptions(url: URL, raw: string): DeleteOptions {
     let body: Record<string, unknown> = {};
     if (raw.trim()) {
       try {
@@ -536,12 +538,12 @@ export class ApiServer {
     };
   }
 
-  private render(output: Output, json: string, object: () => unknown): { body: string; contentType: string } {
+  #render(output: Output, json: string, object: () => unknown): { body: string; contentType: string } {
     if (output.kind === 'yaml') return { body: toYaml(object()), contentType: 'application/yaml' };
     return { body: json, contentType: 'application/json' };
   }
 
-  private sendObject(res: ServerResponse, type: ResourceType, entry: Entry, output: Output) {
+  #sendObject(res: ServerResponse, type: ResourceType, entry: Entry, output: Output) {
     if (output.kind === 'table') {
       const object = this.api.external(type, entry.object);
       const table = toTable(
@@ -550,19 +552,19 @@ export class ApiServer {
         { resourceVersion: entry.object.metadata.resourceVersion },
         output,
       );
-      this.send(res, 200, JSON.stringify(table));
+      this.#send(res, 200, JSON.stringify(table));
       return;
     }
     if (output.kind === 'partial') {
-      this.send(res, 200, JSON.stringify(partial(entry.object)));
+      this.#send(res, 200, JSON.stringify(partial(entry.object)));
       return;
     }
     const json = this.api.serialize(type, entry);
-    const { body, contentType } = this.render(output, json, () => JSON.parse(json));
-    this.send(res, 200, body, { 'Content-Type': contentType });
+    const { body, contentType } = this.#render(output, json, () => JSON.parse(json));
+    this.#send(res, 200, body, { 'Content-Type': contentType });
   }
 
-  private async sendList(
+  async #sendList(
     res: ServerResponse,
     type: ResourceType,
     entries: Entry[],
@@ -571,7 +573,7 @@ export class ApiServer {
   ): Promise<void> {
     if (output.kind === 'table') {
       const objects = entries.map((e) => this.api.external(type, e.object));
-      this.send(res, 200, JSON.stringify(toTable(type, objects, meta, output)));
+      this.#send(res, 200, JSON.stringify(toTable(type, objects, meta, output)));
       return;
     }
     if (output.kind === 'partial') {
@@ -581,7 +583,7 @@ export class ApiServer {
         metadata: meta,
         items: entries.map((e) => partial(e.object)),
       };
-      this.send(res, 200, JSON.stringify(list));
+      this.#send(res, 200, JSON.stringify(list));
       return;
     }
     // Built-in lists carry items without TypeMeta (typed Go lists); custom resource lists carry it.
@@ -597,12 +599,12 @@ export class ApiServer {
     const listMetadata = type.custom ? { continue: '', ...meta } : meta;
     const head = `{"kind":${JSON.stringify(type.listKind)},"apiVersion":${JSON.stringify(apiVersionOf(type))},"metadata":${JSON.stringify(listMetadata)},"items":[`;
     if (output.kind === 'json' && entries.length > LIST_CHUNK) {
-      await this.streamList(res, head, entries, item);
+      await this.#streamList(res, head, entries, item);
       return;
     }
     const json = `${head}${entries.map(item).join(',')}]}`;
-    const { body, contentType } = this.render(output, json, () => JSON.parse(json));
-    this.send(res, 200, body, { 'Content-Type': contentType });
+    const { body, contentType } = this.#render(output, json, () => JSON.parse(json));
+    this.#send(res, 200, body, { 'Content-Type': contentType });
   }
 
   /**
@@ -610,7 +612,7 @@ export class ApiServer {
    * client to drain), so one big list does not stall every other request and watch. The entries are
    * an immutable snapshot, so later writes cannot tear the response.
    */
-  private async streamList(res: ServerResponse, head: string, entries: Entry[], item: (e: Entry) => string) {
+  async #streamList(res: ServerResponse, head: string, entries: Entry[], item: (e: Entry) => string) {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
     res.write(head);
     for (let i = 0; i < entries.length; i += LIST_CHUNK) {
@@ -626,18 +628,18 @@ export class ApiServer {
     res.end(']}');
   }
 
-  private sendWrite(res: ServerResponse, code: number, object: unknown, warnings: string[], output: Output) {
+  #sendWrite(res: ServerResponse, code: number, object: unknown, warnings: string[], output: Output) {
     const json = JSON.stringify(object);
-    const { body, contentType } = this.render(output, json, () => object);
+    const { body, contentType } = this.#render(output, json, () => object);
     const headers: Record<string, string | string[]> = { 'Content-Type': contentType };
     if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
-    this.send(res, code, body, headers);
+    this.#send(res, code, body, headers);
   }
 
-  private startWatch(res: ServerResponse, url: URL, route: ResourceRoute, output: Output) {
+  #startWatch(res: ServerResponse, url: URL, route: ResourceRoute, output: Output) {
     const q = url.searchParams;
     const { type } = route;
-    const options = this.listOptions(url, type);
+    const options = this.#listOptions(url, type);
     const rvParam = q.get('resourceVersion');
     const resourceVersion = rvParam && rvParam !== '0' ? parseRv(rvParam) : undefined;
     const timeoutParam = q.get('timeoutSeconds');
@@ -677,10 +679,10 @@ export class ApiServer {
         timeoutSeconds,
         render,
       },
-      this.options.watch,
-      (s) => this.watches.delete(s),
+      this.#options.watch,
+      (s) => this.#watches.delete(s),
     );
-    this.watches.add(stream);
+    this.#watches.add(stream);
     stream.start();
   }
 }

@@ -5,10 +5,10 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type RunningAgent, startAgent } from '../../agent/daemon.ts';
-import { type RunningController, startController } from '../../controller/manager.ts';
-import { type DevCluster, startDevCluster } from '../../devcluster/index.ts';
-import { createKubeClients, type KubeClients, loadKubeConfig } from '../../kube/index.ts';
+import { type RunningAgent, startAgent } from '../../src/agent/daemon.ts';
+import { type RunningController, startController } from '../../src/controller/manager.ts';
+import { createKubeClients, type KubeClients, loadKubeConfig } from '../../src/kube/index.ts';
+import { type DevCluster, startDevCluster } from '../cluster/index.ts';
 
 export interface FleetOptions {
   logger: Logger;

@@ -2,9 +2,9 @@
 // end-to-end tests and the benchmarks roll out.
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { digestPath } from '../../agent/digest.ts';
+import { digestPath } from '../../src/agent/digest.ts';
 
-const EXAMPLE = join(import.meta.dirname, '../../../examples/plugins/echo/echo-plugin.ts');
+const EXAMPLE = join(import.meta.dirname, '../../examples/plugins/echo/echo-plugin.ts');
 
 export interface StagedFile {
   path: string;

@@ -2,7 +2,7 @@
 import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDevCluster } from '../devcluster/index.ts';
+import { startDevCluster } from '../cluster/index.ts';
 
 export const help = `Usage: plugin-release devcluster --kubeconfig-out <path> [--port N] [--nodes N] [--dir <path>] [--watch-history N]
 

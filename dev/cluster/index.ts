@@ -1,7 +1,7 @@
 // The dev cluster's public API: start an in-process Kubernetes API server over HTTPS on loopback,
 // with its kubeconfig, simulated nodes (Node objects plus per-node directories), faults, request
 // counts and restart. See docs/devcluster.md.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { arch, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { stringify } from 'yaml';
 import { Api } from './api.ts';
 import { builtinTypes } from './builtins.ts';
 import { Controllers } from './controllers.ts';
-import { DEFAULT_CRD_DIR, establishedCrd, readCrds, typesFromCrd } from './crds.ts';
-import { type KubeObject, ResourceRegistry } from './resources.ts';
+import { type CrdObject, DEFAULT_CRD_DIR, establishedCrd, readCrds, typesFromCrd } from './crds.ts';
+import { type KubeObject, nowRfc3339, ResourceRegistry } from './resources.ts';
 import { ApiServer } from './server.ts';
 import { ApiError } from './status.ts';
 import { Store } from './store.ts';
@@ -109,7 +109,7 @@ export function kubeconfigYaml(url: string, caPem: string, token: string): strin
 }
 
 function nodeObject(name: string, labels: Record<string, string>): KubeObject {
-  const now = `${new Date().toISOString().slice(0, 19)}Z`;
+  const now = nowRfc3339();
   const goArch = arch() === 'x64' ? 'amd64' : arch();
   return {
     apiVersion: 'v1',
@@ -170,27 +170,8 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'devcluster-')));
   await mkdir(dir, { recursive: true });
 
-  const types = new ResourceRegistry();
-  for (const t of builtinTypes()) types.add(t);
-  const crds = readCrds(options.crdDir ?? DEFAULT_CRD_DIR);
-  for (const crd of crds) for (const t of typesFromCrd(crd)) types.add(t);
-
-  const customStorages = new Set(types.all.filter((t) => t.custom).map((t) => t.storage));
-  const store = new Store(options.watchHistory ?? 1000, (storage) => customStorages.has(storage));
-  const api = new Api(store, types);
+  const api = seededApi(readCrds(options.crdDir ?? DEFAULT_CRD_DIR), options.watchHistory ?? 1000);
   const controllers = new Controllers(api, (message, error) => logger.error({ err: error }, message));
-  const namespaces = types.lookup('', 'v1', 'namespaces')!;
-  for (const ns of SYSTEM_NAMESPACES)
-    api.create(namespaces, undefined, { metadata: { name: ns } }, { fieldManager: 'kube-apiserver' });
-  const crdType = types.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
-  const now = `${new Date().toISOString().slice(0, 19)}Z`;
-  for (const crd of crds) {
-    // Stored directly: CRDs are served read-only, so they never pass the write path.
-    const object = establishedCrd(crd, now) as KubeObject;
-    object.metadata = { ...object.metadata, uid: randomUuid(), creationTimestamp: now, generation: 1 };
-    store.put(crdType.storage, object.metadata.name!, object);
-  }
-
   const cert = createServingCertificate();
   const token = randomBytes(24).toString('base64url');
   const server = new ApiServer(api, {
@@ -205,68 +186,25 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   const kubeconfigPath = join(dir, 'kubeconfig');
   await writeFile(kubeconfigPath, kubeconfigYaml(url, cert.cert, token), { mode: 0o600 });
 
-  const nodesType = types.lookup('', 'v1', 'nodes')!;
-  const nodes: SimulatedNode[] = [];
-
-  async function addNode(name: string, labels: Record<string, string> = {}): Promise<SimulatedNode> {
-    const base = join(dir, 'nodes', name);
-    const node: SimulatedNode = {
-      name,
-      labels: { ...labels },
-      root: join(base, 'root'),
-      stagingRoot: join(base, 'staging'),
-    };
-    await mkdir(node.root, { recursive: true });
-    await mkdir(node.stagingRoot, { recursive: true });
-    api.create(nodesType, undefined, nodeObject(name, labels), { fieldManager: 'kubelet' });
-    nodes.push(node);
-    await options.onNodeAdded?.(node);
-    return node;
-  }
-
-  async function removeNode(name: string): Promise<void> {
-    const index = nodes.findIndex((n) => n.name === name);
-    if (index >= 0) await options.onNodeRemoved?.(nodes[index]!);
-    try {
-      api.delete(nodesType, undefined, name, { propagationPolicy: 'Background' });
-    } catch (error) {
-      if (!(error instanceof ApiError && error.code === 404)) throw error;
-    }
-    if (index >= 0) nodes.splice(index, 1);
-  }
-
+  const nodes = new SimulatedNodes(api, dir, options);
   const requested = options.nodes ?? 0;
   const initial =
     typeof requested === 'number'
       ? Array.from({ length: requested }, (_, i) => ({ name: `node-${i + 1}`, labels: {} }))
       : requested;
-  for (const n of initial) await addNode(n.name, n.labels ?? {});
+  for (const n of initial) await nodes.add(n.name, n.labels ?? {});
 
   let stopped = false;
-  const faults: Faults = {
-    dropWatches: () => server.dropWatches(),
-    failNext: (count, status, retryAfterSeconds) => {
-      server.faults.failNext = { count, status, retryAfterSeconds };
-    },
-    delay: (ms) => {
-      server.faults.delayMs = Math.max(0, ms);
-    },
-    clear: () => {
-      server.faults.failNext = { count: 0, status: 500 };
-      server.faults.delayMs = 0;
-    },
-  };
-
-  logger.info({ url, dir, nodes: nodes.length }, 'devcluster: ready');
+  logger.info({ url, dir, nodes: nodes.list.length }, 'devcluster: ready');
   return {
     url,
     token,
     kubeconfigPath,
     dir,
-    nodes,
-    addNode,
-    removeNode,
-    faults,
+    nodes: nodes.list,
+    addNode: (name, labels) => nodes.add(name, labels),
+    removeNode: (name) => nodes.remove(name),
+    faults: faultsOf(server),
     requestCounts: () => server.requestCounts(),
     resetRequestCounts: () => server.resetRequestCounts(),
     async restart() {
@@ -283,6 +221,88 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
   };
 }
 
-function randomUuid(): string {
-  return globalThis.crypto.randomUUID();
+/** The registry over a fresh store, serving the built-in types and `crds`, with the system namespaces and the CRDs stored. */
+function seededApi(crds: CrdObject[], watchHistory: number): Api {
+  const types = new ResourceRegistry();
+  for (const t of builtinTypes()) types.add(t);
+  for (const crd of crds) for (const t of typesFromCrd(crd)) types.add(t);
+  const customStorages = new Set(types.all.filter((t) => t.custom).map((t) => t.storage));
+  const store = new Store(watchHistory, (storage) => customStorages.has(storage));
+  const api = new Api(store, types);
+  const namespaces = types.lookup('', 'v1', 'namespaces')!;
+  for (const ns of SYSTEM_NAMESPACES)
+    api.create(namespaces, undefined, { metadata: { name: ns } }, { fieldManager: 'kube-apiserver' });
+  const crdType = types.lookup('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!;
+  const now = nowRfc3339();
+  for (const crd of crds) {
+    // Stored directly: CRDs are served read-only, so they never pass the write path.
+    const object = establishedCrd(crd, now) as KubeObject;
+    object.metadata = { ...object.metadata, uid: randomUUID(), creationTimestamp: now, generation: 1 };
+    store.put(crdType.storage, object.metadata.name!, object);
+  }
+  return api;
+}
+
+/** The simulated nodes: a Node object each, and a root and a staging directory under `<dir>/nodes/<name>`. */
+class SimulatedNodes {
+  /** Live: the cluster's `nodes` is this array. */
+  readonly list: SimulatedNode[] = [];
+  readonly #api: Api;
+  readonly #dir: string;
+  readonly #hooks: Pick<DevClusterOptions, 'onNodeAdded' | 'onNodeRemoved'>;
+
+  constructor(api: Api, dir: string, hooks: Pick<DevClusterOptions, 'onNodeAdded' | 'onNodeRemoved'>) {
+    this.#api = api;
+    this.#dir = dir;
+    this.#hooks = hooks;
+  }
+
+  get #type() {
+    return this.#api.types.lookup('', 'v1', 'nodes')!;
+  }
+
+  async add(name: string, labels: Record<string, string> = {}): Promise<SimulatedNode> {
+    const base = join(this.#dir, 'nodes', name);
+    const node: SimulatedNode = {
+      name,
+      labels: { ...labels },
+      root: join(base, 'root'),
+      stagingRoot: join(base, 'staging'),
+    };
+    await mkdir(node.root, { recursive: true });
+    await mkdir(node.stagingRoot, { recursive: true });
+    this.#api.create(this.#type, undefined, nodeObject(name, labels), { fieldManager: 'kubelet' });
+    this.list.push(node);
+    await this.#hooks.onNodeAdded?.(node);
+    return node;
+  }
+
+  /** Deletes the Node object (already gone is fine), after the onNodeRemoved hook. */
+  async remove(name: string): Promise<void> {
+    const index = this.list.findIndex((n) => n.name === name);
+    if (index >= 0) await this.#hooks.onNodeRemoved?.(this.list[index]!);
+    try {
+      this.#api.delete(this.#type, undefined, name, { propagationPolicy: 'Background' });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 404)) throw error;
+    }
+    if (index >= 0) this.list.splice(index, 1);
+  }
+}
+
+/** The fault switches tests turn on the server. */
+function faultsOf(server: ApiServer): Faults {
+  return {
+    dropWatches: () => server.dropWatches(),
+    failNext: (count, status, retryAfterSeconds) => {
+      server.faults.failNext = { count, status, retryAfterSeconds };
+    },
+    delay: (ms) => {
+      server.faults.delayMs = Math.max(0, ms);
+    },
+    clear: () => {
+      server.faults.failNext = { count: 0, status: 500 };
+      server.faults.delayMs = 0;
+    },
+  };
 }
