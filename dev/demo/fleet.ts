@@ -1,7 +1,7 @@
 // A whole plugin-release installation on one machine: the dev cluster (or any cluster a kubeconfig
 // names), the controller, and one agent per node, each with its own root. The demo and the
 // end-to-end tests run on it.
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -45,6 +45,7 @@ export interface LocalFleet {
   stagingRoot: string;
   /** The front socket of `plugin` on `node` (its default address). */
   frontSocket(node: string, plugin: string): string;
+  /** Stops the controller, the agents (with their plugins) and the cluster, and removes what it made. */
   stop(): Promise<void>;
 }
 
@@ -105,6 +106,10 @@ export async function startLocalFleet(options: FleetOptions): Promise<LocalFleet
       await controller.stop();
       await Promise.all(agents.map((a) => a.agent.stop(true)));
       await cluster?.stop();
+      // What the fleet made goes with it (the caller's files in a `dir` it gave stay); a keeper whose
+      // root is gone exits within a second instead of idling out.
+      const made = options.dir ? ['cluster', 'staging', 'nodes'].map((d) => join(dir, d)) : [dir];
+      await Promise.all(made.map((d) => rm(d, { recursive: true, force: true })));
     },
   };
 }

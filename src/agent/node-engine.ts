@@ -125,7 +125,7 @@ export class NodeEngine {
     // A host that failed to open (a damaged root) has nothing to close; the fronts still must be let go.
     for (const host of this.#hosts.values()) await (await host.catch(() => undefined))?.close(stopPlugins);
     for (const host of this.#hostRuntimes.values()) await (await host.catch(() => undefined))?.close();
-    await this.#opts.fronts.detach();
+    await this.#opts.fronts.detach(stopPlugins);
     await this.#lock?.release();
     this.#lock = undefined;
   }

@@ -28,8 +28,11 @@ export interface Fronts {
   open(address: string): Promise<FrontHandle>;
   /** Every open front and its backend (to refuse a candidate that announces someone else's address). */
   list(): Promise<{ address: string; backend?: Backend }[]>;
-  /** Lets go of the fronts: local ones close; the keeper's keep serving without this agent. */
-  detach(): Promise<void>;
+  /**
+   * Lets go of the fronts: local ones close; the keeper's keep serving without this agent. `done`: the
+   * agent stopped every plugin, so a keeper left holding no front exits now instead of idling out.
+   */
+  detach(done?: boolean): Promise<void>;
 }
 
 /** Fronts in this process: they live and die with it. */

@@ -32,13 +32,15 @@ const RETIRE_DRAIN_MS = 30_000;
 /** A keeper with no front and no agent connected exits after this long. */
 const IDLE_EXIT_MS = 10_000;
 const WATCH_MS = 1000;
+/** How long an agent that stopped every plugin waits for its idle keeper to exit. */
+const QUIT_WAIT_MS = 2000;
 /** Drains the agent may still wait for; older ones are forgotten (their connections still finish). */
 const MAX_PENDING_DRAINS = 64;
 
 export const keeperSocket = (root: string) => join(root, KEEPER_SOCKET);
 
 type Request =
-  | { id: number; op: 'hello' | 'list' | 'retire' }
+  | { id: number; op: 'hello' | 'list' | 'retire' | 'quit' }
   | { id: number; op: 'open' | 'state' | 'close'; address: string }
   | { id: number; op: 'switch'; address: string; backend: Backend | null }
   | { id: number; op: 'drained'; drain: number; timeoutMs: number };
@@ -129,6 +131,10 @@ export async function startKeeper(opts: {
       case 'retire':
         void retire();
         return {};
+      case 'quit':
+        if (fronts.all().length > 0) return { exiting: false };
+        void shutdown('its agent stopped every plugin');
+        return { exiting: true };
     }
   };
   const known = (address: string) => {
@@ -408,9 +414,17 @@ export class KeeperFronts implements Fronts {
     return this.#call('list');
   }
 
-  async detach(): Promise<void> {
+  async detach(done = false): Promise<void> {
     const client = await this.#client?.catch(() => undefined);
+    const quit =
+      done && client?.connected
+        ? await client.call<{ exiting: boolean }>('quit').catch(() => undefined)
+        : undefined;
     client?.close();
     this.#client = undefined;
+    // The keeper unlinks its socket last; wait for that, so that nothing of this root outlives the stop.
+    const deadline = Date.now() + QUIT_WAIT_MS;
+    while (quit?.exiting && existsSync(keeperSocket(this.#root)) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

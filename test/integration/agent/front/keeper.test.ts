@@ -5,8 +5,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
-import { KeeperClient } from '../../../../src/agent/front/keeper.ts';
+import { KeeperClient, KeeperFronts } from '../../../../src/agent/front/keeper.ts';
 
 const BIN = join(import.meta.dirname, '../../../../bin/plugin-release.js');
 const root = mkdtempSync(join(tmpdir(), 'keeper-'));
@@ -26,10 +27,10 @@ function keeper(...extra: string[]): ChildProcess {
   return child;
 }
 
-async function connected(): Promise<KeeperClient> {
+async function connected(at = root): Promise<KeeperClient> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const client = await KeeperClient.connect(root).catch(() => undefined);
+    const client = await KeeperClient.connect(at).catch(() => undefined);
     if (client) return client;
     if (Date.now() > deadline) throw new Error('no keeper answered');
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -119,3 +120,29 @@ it('is replaced by a successor (--takeover) while clients connect 100 times a se
     expect(tcpFailed.every((a) => a === 'error ECONNRESET')).toBe(true);
   }
 }, 60_000);
+
+it('exits at once when its agent stopped every plugin and it holds no front, and not while it holds one', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'keeper-quit-'));
+  // As an agent does: the first call starts the root's keeper, detached.
+  const fronts = new KeeperFronts(own, pino({ level: 'silent' }));
+  const front = await fronts.open(`unix://${join(own, 'front.sock')}`);
+  const client = await connected(own);
+  const { pid } = await client.hello();
+  client.close();
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Holding a front: a stopping agent's `done` leaves it serving.
+  await fronts.detach(true);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(alive()).toBe(true);
+  await front.close();
+  await fronts.detach(true);
+  // Well before the 10 s idle exit.
+  await expect.poll(alive, { timeout: 3000, interval: 20 }).toBe(false);
+});
