@@ -1,4 +1,5 @@
 // `plugin-release agent`: run this node's PluginActivations on the node engine.
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
 import { commonFlags, componentFlags, runUntilSignal, started } from './component.ts';
 import { agentVersion } from './version.ts';
@@ -43,21 +44,17 @@ const Flags = z.object({
   fronts: z.enum(['keeper', 'local']).default('keeper'),
 });
 
+/** This command's own flags (componentFlags adds the common ones). */
+const OPTIONS = {
+  node: { type: 'string' },
+  'staging-root': { type: 'string' },
+  root: { type: 'string' },
+  takeover: { type: 'boolean' },
+  fronts: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
 export async function main(argv: string[]): Promise<number> {
-  const flags = componentFlags(
-    'agent',
-    help,
-    argv,
-    {
-      node: { type: 'string' },
-      'staging-root': { type: 'string' },
-      root: { type: 'string' },
-      takeover: { type: 'boolean' },
-      fronts: { type: 'string' },
-    },
-    Flags,
-    { node: process.env.NODE_NAME },
-  );
+  const flags = componentFlags('agent', help, argv, OPTIONS, Flags, { node: process.env.NODE_NAME });
   if (!flags) return 1;
   // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
   const [{ startAgent }, { loadKubeConfig }, { createLogger }] = await Promise.all([

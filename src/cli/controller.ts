@@ -1,4 +1,5 @@
 // `plugin-release controller`: reconcile PluginReleases into per-node PluginActivations.
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
 import { commonFlags, componentFlags, runUntilSignal, started } from './component.ts';
 
@@ -43,21 +44,19 @@ const Flags = z
     '--namespace and --all-namespaces exclude each other',
   );
 
+/** This command's own flags (componentFlags adds the common ones). */
+const OPTIONS = {
+  namespace: { type: 'string' },
+  'all-namespaces': { type: 'boolean' },
+  'leader-elect': { type: 'boolean' },
+  'lease-namespace': { type: 'string' },
+  'leader-elect-lease-duration': { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
 export async function main(argv: string[]): Promise<number> {
-  const flags = componentFlags(
-    'controller',
-    help,
-    argv,
-    {
-      namespace: { type: 'string' },
-      'all-namespaces': { type: 'boolean' },
-      'leader-elect': { type: 'boolean' },
-      'lease-namespace': { type: 'string' },
-      'leader-elect-lease-duration': { type: 'string' },
-    },
-    Flags,
-    { 'lease-namespace': process.env.POD_NAMESPACE },
-  );
+  const flags = componentFlags('controller', help, argv, OPTIONS, Flags, {
+    'lease-namespace': process.env.POD_NAMESPACE,
+  });
   if (!flags) return 1;
   // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
   const [{ startController }, { currentNamespace, loadKubeConfig }, { createLogger }] = await Promise.all([
