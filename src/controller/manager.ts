@@ -82,7 +82,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
     clock,
     workers: options.workers,
     cacheSyncTimeoutMs: options.cacheSyncTimeoutMs,
-    leaderElection: le && { ...le, lock: clients.leaseLock(le.namespace, le.name) },
+    leaderElection: le && {
+      lock: clients.leaseLock(le.namespace, le.name),
+      identity: le.identity,
+      leaseDurationSeconds: le.leaseDurationSeconds,
+    },
     metricsAddr: options.metricsAddr,
   });
   enqueueOnChange(caches, metrics, (key) => runner.enqueue(key));

@@ -221,6 +221,16 @@ describe('Runner terms of leadership', () => {
 });
 
 describe('Runner stop', () => {
+  it('ends a start-up still waiting for the caches, and reconciles nothing', async () => {
+    const source = new Source('things', pendingList().answer);
+    const { runner, reconciled } = aRunner([source]);
+    const starting = runner.start();
+    await runner.stop();
+    await expect(starting).rejects.toThrow('runner stopped');
+    runner.enqueue('ns/a');
+    expect(reconciled).toEqual([]);
+  });
+
   it('aborts a reconcile still running after the drain timeout, then stops the caches and the health server', async () => {
     const source = new Source('things', async () => things('slow'));
     let entered = false;
