@@ -3,20 +3,17 @@
 import type { Logger } from 'pino';
 import { EventReason, Labels, type PluginActivation } from '../api/index.ts';
 import {
-  CACHE_SYNC_TIMEOUT_MS,
   createKubeClients,
+  type Informer,
+  type KubeClients,
   type KubeConfig,
+  type KubeEventRecorder,
+  objectKey,
   replaceStatusPatch,
-  waitForCacheSync,
 } from '../kube/index.ts';
-import {
-  createMetrics,
-  type HealthServer,
-  reconcileLogger,
-  startHealthServer,
-} from '../observability/index.ts';
+import { Runner } from '../kube/runner.ts';
+import { createMetrics, type Metrics } from '../observability/index.ts';
 import { type Clock, systemClock } from '../runtime/clock.ts';
-import { WorkQueue } from '../runtime/queue.ts';
 import { ActivationBinding, cancelsAttempt } from './binding.ts';
 import { type Fronts, LocalFronts } from './front/fronts.ts';
 import { KeeperFronts } from './front/keeper.ts';
@@ -62,33 +59,99 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { logger, nodeName } = options;
   const clock = options.clock ?? systemClock;
-  const fronts: Fronts =
-    options.fronts === 'local' ? new LocalFronts(logger) : new KeeperFronts(options.root, logger);
-  let onHealth: (plugin: string, health: SupervisedHealth, event: SupervisionEvent) => void = () => {};
-  let setUp: () => void = () => {};
-  const isSetUp = new Promise<void>((resolve) => {
-    setUp = resolve;
-  });
+  // The engine reports supervision news and hand-over requests before the rest is wired: late-bound.
+  let onHealth: HealthListener = () => {};
+  const setUp = Promise.withResolvers<void>();
   // A hand-over asked for while this agent is still starting waits until it can stop cleanly.
   let handOver: () => Promise<void> = async () => {
-    await isSetUp;
+    await setUp.promise;
     await handOver();
   };
-  let resolveHandedOver: () => void = () => {};
-  const handedOver = new Promise<void>((resolve) => {
-    resolveHandedOver = resolve;
+  const handedOver = Promise.withResolvers<void>();
+  const { engine, recovered } = await recoverEngine(options, clock, {
+    onHealth: (plugin, health, event) => onHealth(plugin, health, event),
+    onHandover: () => handOver(),
   });
+
+  const clients = createKubeClients(options.kubeConfig, { fieldManager: `plugin-release-agent-${nodeName}` });
+  const activations = clients.informer(clients.activations, {
+    labelSelector: `${Labels.node}=${nodeName}`,
+    logger,
+    clock,
+  });
+  const metrics = createMetrics();
+  const events = clients.eventRecorder({ component: 'plugin-release-agent', instance: nodeName, logger });
+  const binding = activationBinding({ nodeName, engine, recovered, activations, clients, events, metrics });
+  const runner = new Runner({
+    name: 'pluginactivation',
+    caches: [activations],
+    reconcile: (key, log, signal) => binding.reconcile(key, log, signal),
+    keys: () => activations.keys(),
+    logger,
+    metrics,
+    clock,
+    workers: options.workers,
+    cacheSyncTimeoutMs: options.cacheSyncTimeoutMs,
+    drainTimeoutMs: 5_000,
+    metricsAddr: options.metricsAddr,
+  });
+  const enqueue = (key: string) => runner.enqueue(key);
+  followActivations(activations, binding, enqueue);
+  onHealth = supervisionNews(nodeName, activations, events, enqueue);
+
+  try {
+    await runner.start();
+  } catch (error) {
+    await engine.close(false);
+    throw error;
+  }
+  logger.info({ activations: activations.keys().length }, 'agent synced');
+  let stopping: Promise<void> | undefined;
+  const stop = (stopPlugins = false) => {
+    stopping ??= (async () => {
+      await runner.stop();
+      await events.flush();
+      await engine.close(stopPlugins);
+    })();
+    return stopping;
+  };
+  handOver = async () => {
+    logger.info('a newer agent asked for the root: handing over (plugins and fronts keep serving)');
+    await stop(false);
+    handedOver.resolve();
+  };
+  setUp.resolve();
+  return {
+    ready: () => runner.ready(),
+    engine,
+    metricsUrl: runner.metricsUrl,
+    stop,
+    handedOver: handedOver.promise,
+  };
+}
+
+type HealthListener = (plugin: string, health: SupervisedHealth, event: SupervisionEvent) => void;
+
+/** Opens the node engine on the agent's root and runs its start-up recovery, logging what it did. */
+async function recoverEngine(
+  options: AgentOptions,
+  clock: Clock,
+  hooks: { onHealth: HealthListener; onHandover: () => Promise<void> },
+): Promise<{ engine: NodeEngine; recovered: Record<string, string[]> }> {
+  const { logger } = options;
+  const fronts: Fronts =
+    options.fronts === 'local' ? new LocalFronts(logger) : new KeeperFronts(options.root, logger);
   const engine = new NodeEngine({
     root: options.root,
     stagingRoot: options.stagingRoot,
     logger,
     fronts,
     now: () => clock.now(),
-    onHealth: (plugin, health, event) => onHealth(plugin, health, event),
+    onHealth: hooks.onHealth,
     lock: {
       version: options.version ?? 'unknown',
       ...(options.takeover ? { takeover: true } : {}),
-      onHandover: () => handOver(),
+      onHandover: hooks.onHandover,
     },
   });
   const recovered = await engine.recover();
@@ -98,53 +161,24 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   for (const [plugin, actions] of Object.entries(recovered)) {
     if (actions.length > 0) logger.info({ plugin, actions }, 'recovered');
   }
+  return { engine, recovered };
+}
 
-  const clients = createKubeClients(options.kubeConfig, { fieldManager: `plugin-release-agent-${nodeName}` });
-  const activations = clients.informer(clients.activations, {
-    labelSelector: `${Labels.node}=${nodeName}`,
-    logger,
-  });
-  const metrics = createMetrics();
-  const queue = new WorkQueue({ name: 'pluginactivation' });
-  metrics.trackQueue(queue);
-  const key = (a: PluginActivation) => `${a.metadata.namespace}/${a.metadata.name}`;
-  activations.on({
-    add: (a) => queue.add(key(a)),
-    update: (old, a) => {
-      queue.add(key(a));
-      if (cancelsAttempt(old, a))
-        binding.cancel(key(a), a.metadata.deletionTimestamp ? 'the activation was deleted' : 'sent back');
-    },
-  });
-  const events = clients.eventRecorder({ component: 'plugin-release-agent', instance: nodeName, logger });
-  // Supervision news: re-reconcile the plugin's activations (their status shows it) and record an Event.
-  onHealth = (plugin, health, event) => {
-    for (const k of activations.keys()) {
-      const a = activations.get(k);
-      if (a?.spec.plugin !== plugin || a.spec.nodeName !== nodeName) continue;
-      queue.add(k);
-      if (event === 'Crashed') {
-        events.recordEvent(
-          a,
-          'Warning',
-          EventReason.PluginCrashed,
-          health.lastExit ?? 'The active plugin exited.',
-        );
-      } else if (event === 'Restarted') {
-        events.recordEvent(
-          a,
-          'Normal',
-          EventReason.PluginRestarted,
-          `Restarted revision ${health.revision} after it exited on its own (${health.restarts} restart(s)).`,
-        );
-      }
-    }
-  };
-
-  const binding = new ActivationBinding({
+/** The binding over this node's activation cache, writing their status and its Events and metrics. */
+function activationBinding(parts: {
+  nodeName: string;
+  engine: NodeEngine;
+  recovered: Record<string, string[]>;
+  activations: Informer<PluginActivation>;
+  clients: KubeClients;
+  events: KubeEventRecorder;
+  metrics: Metrics;
+}): ActivationBinding {
+  const { nodeName, activations, clients, events, metrics } = parts;
+  return new ActivationBinding({
     nodeName,
-    engine,
-    recovered,
+    engine: parts.engine,
+    recovered: parts.recovered,
     caches: { activation: (k) => activations.get(k), activations: () => activations.list() },
     writer: {
       writeStatus: async (a, status) => {
@@ -167,53 +201,54 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       }
     },
   });
+}
 
-  activations.start();
-  try {
-    await waitForCacheSync([activations], options.cacheSyncTimeoutMs ?? CACHE_SYNC_TIMEOUT_MS);
-  } catch (error) {
-    await activations.stop();
-    await engine.close(false);
-    throw error;
-  }
-  logger.info({ activations: activations.keys().length }, 'agent synced');
-  const running = queue.run(
-    options.workers ?? 4,
-    (k, signal) => binding.reconcile(k, reconcileLogger(logger, k), signal),
-    {
-      onError: (k, err, retryInMs) => logger.warn({ key: k, err, retryInMs }, 'activation sync failed'),
-      onProcessed: (_k, outcome, ms) =>
-        metrics.reconcileDuration.observe({ controller: 'pluginactivation', result: outcome }, ms / 1000),
+/** Each change of an activation queues it; one that makes its running attempt pointless cancels it. */
+function followActivations(
+  activations: Informer<PluginActivation>,
+  binding: ActivationBinding,
+  enqueue: (key: string) => void,
+): void {
+  activations.on({
+    add: (a) => enqueue(objectKey(a)),
+    update: (old, a) => {
+      enqueue(objectKey(a));
+      if (cancelsAttempt(old, a))
+        binding.cancel(
+          objectKey(a),
+          a.metadata.deletionTimestamp ? 'the activation was deleted' : 'sent back',
+        );
     },
-  );
+  });
+}
 
-  const ready = () => activations.synced;
-  let health: HealthServer | undefined;
-  if (options.metricsAddr) {
-    health = await startHealthServer({
-      addr: options.metricsAddr,
-      registry: metrics.registry,
-      ready,
-      logger,
-    });
-  }
-  let stopping: Promise<void> | undefined;
-  const stop = (stopPlugins = false) => {
-    stopping ??= (async () => {
-      await queue.shutdown({ drainTimeoutMs: 5_000 });
-      await running;
-      await activations.stop();
-      await events.flush();
-      await engine.close(stopPlugins);
-      await health?.close();
-    })();
-    return stopping;
+/** Supervision news: re-reconcile the plugin's activations (their status shows it) and record an Event. */
+function supervisionNews(
+  nodeName: string,
+  activations: Informer<PluginActivation>,
+  events: KubeEventRecorder,
+  enqueue: (key: string) => void,
+): HealthListener {
+  return (plugin, health, event) => {
+    for (const k of activations.keys()) {
+      const a = activations.get(k);
+      if (a?.spec.plugin !== plugin || a.spec.nodeName !== nodeName) continue;
+      enqueue(k);
+      if (event === 'Crashed') {
+        events.recordEvent(
+          a,
+          'Warning',
+          EventReason.PluginCrashed,
+          health.lastExit ?? 'The active plugin exited.',
+        );
+      } else if (event === 'Restarted') {
+        events.recordEvent(
+          a,
+          'Normal',
+          EventReason.PluginRestarted,
+          `Restarted revision ${health.revision} after it exited on its own (${health.restarts} restart(s)).`,
+        );
+      }
+    }
   };
-  handOver = async () => {
-    logger.info('a newer agent asked for the root: handing over (plugins and fronts keep serving)');
-    await stop(false);
-    resolveHandedOver();
-  };
-  setUp();
-  return { ready, engine, metricsUrl: health?.url, stop, handedOver };
 }

@@ -1,7 +1,7 @@
 // `plugin-release agent`: run this node's PluginActivations on the node engine.
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
-import { cacheSyncTimeout, started } from './component.ts';
-import { HOST_PORT, parseFlags, UsageError, untilSignal } from './flags.ts';
+import { commonFlags, componentFlags, runUntilSignal, started } from './component.ts';
 import { agentVersion } from './version.ts';
 
 export const help = `Usage: plugin-release agent --node <name> --staging-root <dir> --root <dir>
@@ -39,38 +39,23 @@ const Flags = z.object({
   node: required('--node (or $NODE_NAME) is required'),
   'staging-root': required('--staging-root is required'),
   root: required('--root is required'),
-  kubeconfig: z.string().min(1).optional(),
-  'metrics-addr': z.string().regex(HOST_PORT, 'must be host:port').optional(),
-  'cache-sync-timeout': cacheSyncTimeout(),
+  ...commonFlags,
   takeover: z.boolean().default(false),
   fronts: z.enum(['keeper', 'local']).default('keeper'),
-  'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
+/** This command's own flags (componentFlags adds the common ones). */
+const OPTIONS = {
+  node: { type: 'string' },
+  'staging-root': { type: 'string' },
+  root: { type: 'string' },
+  takeover: { type: 'boolean' },
+  fronts: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
 export async function main(argv: string[]): Promise<number> {
-  let flags: z.infer<typeof Flags>;
-  try {
-    flags = parseFlags(
-      argv,
-      {
-        node: { type: 'string' },
-        'staging-root': { type: 'string' },
-        root: { type: 'string' },
-        kubeconfig: { type: 'string' },
-        'metrics-addr': { type: 'string' },
-        'cache-sync-timeout': { type: 'string' },
-        takeover: { type: 'boolean' },
-        fronts: { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-      Flags,
-      { node: process.env.NODE_NAME, 'log-level': process.env.LOG_LEVEL },
-    );
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`plugin-release agent: ${error.message}\n\n${help}`);
-    return 1;
-  }
+  const flags = componentFlags('agent', help, argv, OPTIONS, Flags, { node: process.env.NODE_NAME });
+  if (!flags) return 1;
   // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
   const [{ startAgent }, { loadKubeConfig }, { createLogger }] = await Promise.all([
     import('../agent/daemon.ts'),
@@ -86,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
       root: flags.root,
       stagingRoot: flags['staging-root'],
       logger,
-      ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+      metricsAddr: flags['metrics-addr'],
       version: agentVersion(),
       takeover: flags.takeover,
       fronts: flags.fronts,
@@ -94,13 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     }),
   );
   if (!agent) return 1;
-  logger.info({ metrics: agent.metricsUrl }, 'agent running');
-  const signal = await Promise.race([untilSignal(), agent.handedOver.then(() => 'handover' as const)]);
-  if (signal === 'handover') {
-    logger.info('handed the root over to a newer agent; exiting');
-    return 0;
-  }
-  logger.info({ signal }, 'stopping; plugin processes keep serving');
-  await agent.stop();
-  return 0;
+  return runUntilSignal(logger, 'agent', agent, {
+    stopping: 'stopping; plugin processes keep serving',
+    ended: agent.handedOver.then(() => 'handed the root over to a newer agent; exiting'),
+  });
 }

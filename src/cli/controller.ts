@@ -1,7 +1,7 @@
 // `plugin-release controller`: reconcile PluginReleases into per-node PluginActivations.
+import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
-import { cacheSyncTimeout, started } from './component.ts';
-import { HOST_PORT, parseFlags, UsageError, untilSignal } from './flags.ts';
+import { commonFlags, componentFlags, runUntilSignal, started } from './component.ts';
 
 export const help = `Usage: plugin-release controller [--kubeconfig <path>] [--namespace <ns> | --all-namespaces]
                                  [--leader-elect] [--metrics-addr <host:port>] [--log-level <level>]
@@ -32,45 +32,32 @@ Examples:
 
 const Flags = z
   .object({
-    kubeconfig: z.string().min(1).optional(),
+    ...commonFlags,
     namespace: z.string().min(1).optional(),
     'all-namespaces': z.boolean().default(false),
     'leader-elect': z.boolean().default(false),
     'lease-namespace': z.string().min(1).optional(),
     'leader-elect-lease-duration': z.coerce.number().int().min(2).max(3600).default(15),
-    'metrics-addr': z.string().regex(HOST_PORT, 'must be host:port').optional(),
-    'cache-sync-timeout': cacheSyncTimeout(),
-    'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   })
   .refine(
     (f) => !(f.namespace && f['all-namespaces']),
     '--namespace and --all-namespaces exclude each other',
   );
 
+/** This command's own flags (componentFlags adds the common ones). */
+const OPTIONS = {
+  namespace: { type: 'string' },
+  'all-namespaces': { type: 'boolean' },
+  'leader-elect': { type: 'boolean' },
+  'lease-namespace': { type: 'string' },
+  'leader-elect-lease-duration': { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
 export async function main(argv: string[]): Promise<number> {
-  let flags: z.infer<typeof Flags>;
-  try {
-    flags = parseFlags(
-      argv,
-      {
-        kubeconfig: { type: 'string' },
-        namespace: { type: 'string' },
-        'all-namespaces': { type: 'boolean' },
-        'leader-elect': { type: 'boolean' },
-        'lease-namespace': { type: 'string' },
-        'leader-elect-lease-duration': { type: 'string' },
-        'metrics-addr': { type: 'string' },
-        'cache-sync-timeout': { type: 'string' },
-        'log-level': { type: 'string' },
-      },
-      Flags,
-      { 'lease-namespace': process.env.POD_NAMESPACE, 'log-level': process.env.LOG_LEVEL },
-    );
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`plugin-release controller: ${error.message}\n\n${help}`);
-    return 1;
-  }
+  const flags = componentFlags('controller', help, argv, OPTIONS, Flags, {
+    'lease-namespace': process.env.POD_NAMESPACE,
+  });
+  if (!flags) return 1;
   // Loaded only now, so --help and bad flags answer at once (docs/benchmarks.md, start-up).
   const [{ startController }, { currentNamespace, loadKubeConfig }, { createLogger }] = await Promise.all([
     import('../controller/manager.ts'),
@@ -84,24 +71,17 @@ export async function main(argv: string[]): Promise<number> {
     startController({
       kubeConfig,
       logger,
-      ...(flags.namespace ? { namespace: flags.namespace } : {}),
-      ...(flags['leader-elect']
+      namespace: flags.namespace,
+      leaderElection: flags['leader-elect']
         ? {
-            leaderElection: {
-              namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
-              name: 'plugin-release-controller',
-              leaseDurationSeconds: flags['leader-elect-lease-duration'],
-            },
+            namespace: flags['lease-namespace'] ?? currentNamespace(kubeConfig),
+            name: 'plugin-release-controller',
+            leaseDurationSeconds: flags['leader-elect-lease-duration'],
           }
-        : {}),
-      ...(flags['metrics-addr'] ? { metricsAddr: flags['metrics-addr'] } : {}),
+        : undefined,
+      metricsAddr: flags['metrics-addr'],
       cacheSyncTimeoutMs: flags['cache-sync-timeout'] * 1000,
     }),
   );
-  if (!controller) return 1;
-  logger.info({ metrics: controller.metricsUrl }, 'controller running');
-  const signal = await untilSignal();
-  logger.info({ signal }, 'stopping');
-  await controller.stop();
-  return 0;
+  return controller ? runUntilSignal(logger, 'controller', controller) : 1;
 }

@@ -1,4 +1,6 @@
 // Kubernetes API errors: one error class with a stable code, and classify() that says what to do about it.
+
+import { type Clock, systemClock } from '../runtime/clock.ts';
 import { PluginReleaseError } from '../runtime/errors.ts';
 
 /**
@@ -117,8 +119,11 @@ export function parseStatus(body: unknown): KubeStatus | undefined {
     : undefined;
 }
 
-/** Milliseconds the server asked us to wait (Retry-After header, or Status details.retryAfterSeconds). */
-export function retryAfterMsOf(error: unknown): number | undefined {
+/**
+ * Milliseconds the server asked us to wait (Retry-After header, or Status details.retryAfterSeconds);
+ * an HTTP-date Retry-After counts from `clock`'s now.
+ */
+export function retryAfterMsOf(error: unknown, clock: Clock = systemClock): number | undefined {
   if (error instanceof KubeApiError) return error.retryAfterMs;
   if (typeof error !== 'object' || error === null) return undefined;
   const headers = (error as { headers?: Record<string, string> }).headers;
@@ -127,7 +132,7 @@ export function retryAfterMsOf(error: unknown): number | undefined {
     const seconds = Number(header);
     if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
     const date = Date.parse(header);
-    if (!Number.isNaN(date)) return Math.max(0, date - Date.now());
+    if (!Number.isNaN(date)) return Math.max(0, date - clock.now().getTime());
   }
   const fromStatus = statusOf(error)?.details?.retryAfterSeconds;
   return typeof fromStatus === 'number' && fromStatus > 0 ? fromStatus * 1000 : undefined;

@@ -8,7 +8,9 @@
 //   only on Transient failures (withRetry); failures reject with KubeApiError: use classify().
 // - Informer<T>: list+watch cache keyed `namespace/name`; `synced`/waitForSync (waitForCacheSync: with a
 //   timeout, failing at once on a refused list, naming the resource); restarts itself with
-//   backoff after any error or stream end; relists on 410 Gone. Start workers after waitForSync.
+//   backoff after any error or stream end; relists on 410 Gone; addIndex/byIndex for secondary indexes.
+// - Runner (runner.ts; imported directly, not from here, so loading the clients loads neither the
+//   metrics nor the health server): the loop both components run: caches → sync → a queue per term.
 // - KubeLeaseLock: the runtime LeaderElector's LeaseLock over coordination.k8s.io/v1.
 // - KubeEventRecorder: core/v1 Events, identical repeats aggregated into a count; never throws.
 // - replaceStatusPatch(previous, next): a merge patch that replaces a whole status.
@@ -59,6 +61,7 @@ export {
   removeFinalizer,
   removeFinalizerPatch,
 } from './finalizers.ts';
+export type { IndexFunc } from './indexes.ts';
 export {
   CACHE_SYNC_TIMEOUT_MS,
   CacheSyncTimeout,

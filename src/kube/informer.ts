@@ -1,9 +1,10 @@
 // Informer: list + watch into a local cache, with handlers, `synced`, relist on 410 Gone, and a loop that
 // restarts itself with backoff after any error or stream end (client-node's ListWatch gives up instead).
 import type { Logger } from 'pino';
-import { sleep, systemTimers, type Timers } from '../runtime/clock.ts';
+import { type Clock, sleep, systemClock, systemTimers, type Timers } from '../runtime/clock.ts';
 import { PluginReleaseError } from '../runtime/errors.ts';
 import { isGone, KubeApiError, type KubeStatus } from './errors.ts';
+import { Indexes, type IndexFunc } from './indexes.ts';
 import type { ListOptions, WatchEventType, WatchHandle, WatchSource } from './resource.ts';
 import { type KubeObject, objectKey } from './types.ts';
 
@@ -34,6 +35,8 @@ export interface InformerOptions<T = KubeObject> {
   /** The server-side watch timeout is drawn from this range, as client-go does (default 300–600 s). */
   watchTimeoutSeconds?: [number, number];
   logger?: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+  /** Reads how long a watch stayed open. */
+  clock?: Clock;
   timers?: Timers;
 }
 
@@ -72,8 +75,10 @@ const HEALTHY_WATCH_MS = 1_000;
 export class Informer<T extends KubeObject> {
   readonly #source: WatchSource<T>;
   readonly #options: InformerOptions<T>;
+  readonly #clock: Clock;
   readonly #timers: Timers;
   readonly #cache = new Map<string, T>();
+  readonly #indexes = new Indexes<T>();
   readonly #handlers = new Set<InformerHandlers<T>>();
   readonly #syncWaiters = new Set<SyncWaiter>();
   readonly #stopController = new AbortController();
@@ -88,6 +93,7 @@ export class Informer<T extends KubeObject> {
   constructor(source: WatchSource<T>, options: InformerOptions<T> = {}) {
     this.#source = source;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? systemTimers;
   }
 
@@ -165,6 +171,24 @@ export class Informer<T extends KubeObject> {
     return [...this.#cache.keys()];
   }
 
+  /**
+   * Files every cached object, now and from now on, under the values `fn` returns, for `byIndex`
+   * (client-go's AddIndexers). Throws when `name` is taken.
+   */
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    this.#indexes.add(name, fn, this.#cache);
+  }
+
+  /** The cached objects filed under `value` in index `name`. Do not mutate them. */
+  byIndex(name: string, value: string): T[] {
+    return this.#indexes.keys(name, value).flatMap((key) => this.#cache.get(key) ?? []);
+  }
+
+  /** Every value of index `name` that some cached object is filed under. */
+  indexValues(name: string): string[] {
+    return this.#indexes.values(name);
+  }
+
   /** Starts the list/watch loop in the background. Idempotent. */
   start(): void {
     this.#loop ??= this.#run();
@@ -189,7 +213,7 @@ export class Informer<T extends KubeObject> {
           await this.#relist(stopSignal);
           needList = false;
         }
-        const started = Date.now();
+        const started = this.#clock.now().getTime();
         const { end, sawEvents, error } = await this.#watchOnce();
         if (end === 'stopped') break;
         if (end === 'gone') {
@@ -206,7 +230,7 @@ export class Informer<T extends KubeObject> {
           goneInARow = 0;
           // A watch that delivered events or stayed open a while was healthy however it ended (client-node
           // also cuts idle streams after 30 s): resume promptly. A watch that died at once backs off.
-          const healthy = sawEvents || Date.now() - started >= HEALTHY_WATCH_MS;
+          const healthy = sawEvents || this.#clock.now().getTime() - started >= HEALTHY_WATCH_MS;
           failures = healthy ? 0 : failures + 1;
           if (end === 'failed') {
             this.stats.failures++;
@@ -262,7 +286,11 @@ export class Informer<T extends KubeObject> {
     for (const item of items) next.set(objectKey(item), item);
     const previous = new Map(this.#cache);
     this.#cache.clear();
-    for (const [key, obj] of next) this.#cache.set(key, obj);
+    this.#indexes.clear();
+    for (const [key, obj] of next) {
+      this.#cache.set(key, obj);
+      this.#indexes.file(key, obj);
+    }
     this.#resourceVersion = resourceVersion;
     for (const [key, obj] of next) {
       const old = previous.get(key);
@@ -371,11 +399,13 @@ export class Informer<T extends KubeObject> {
     const rv = obj.metadata?.resourceVersion;
     const key = objectKey(obj);
     const old = this.#cache.get(key);
+    if (old) this.#indexes.unfile(key, old);
     if (type === 'DELETED') {
       this.#cache.delete(key);
       this.#emit('delete', obj);
     } else {
       this.#cache.set(key, obj);
+      this.#indexes.file(key, obj);
       if (old) this.#emit('update', obj, old);
       else this.#emit('add', obj);
     }

@@ -122,6 +122,11 @@ describe('retryAfterMsOf', () => {
       expect(retryAfterMsOf(toKubeError(c.error, 'x'))).toBe(c.want);
     });
   }
+  it('counts an HTTP-date header from the clock it is given', () => {
+    const error = apiException(503, 'ServiceUnavailable', { 'retry-after': 'Thu, 01 Jan 2026 00:00:05 GMT' });
+    const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
+    expect(retryAfterMsOf(error, clock)).toBe(5000);
+  });
 });
 
 describe('withRetry', () => {

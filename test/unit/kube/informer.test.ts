@@ -188,6 +188,21 @@ describe('Informer', () => {
     expect(informer.stats.lists).toBe(1);
   });
 
+  it('reads how long a failed watch stayed open from its clock: a long one does not back off', async () => {
+    const source = new ScriptedSource();
+    source.watchFailures = [serverError(), serverError(), serverError()];
+    // Each reading is two seconds after the last: every watch looks as if it stayed open a while.
+    let readings = 0;
+    const clock = { now: () => new Date(Date.UTC(2026, 0, 1) + 2_000 * readings++) };
+    informer = new Informer(source, { initialBackoffMs: 100, clock });
+    informer.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    const t = source.watchCallsAt;
+    const gaps = t.slice(1).map((at, i) => at - t[i]!);
+    expect(gaps).toHaveLength(3);
+    for (const gap of gaps) expect(gap).toBeLessThanOrEqual(121);
+  });
+
   it('relists after a 410 ERROR event and emits only what changed meanwhile', async () => {
     const source = new ScriptedSource();
     source.lists = [
@@ -303,6 +318,55 @@ describe('Informer', () => {
     expect(open.stopped).toBe(true);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(source.watches).toHaveLength(1);
+  });
+});
+
+describe('Informer indexes', () => {
+  const owned = (name: string, rv: string, owner: string) => ({ ...thing(name, rv), data: owner });
+  const byOwner = (o: Thing) => (o.data ? [`ns/${o.data}`] : []);
+  const names = (things: Thing[]) => things.map((t) => t.metadata.name).sort();
+
+  it('files the listed objects and every later event under their index values', async () => {
+    const source = new ScriptedSource();
+    source.lists = [{ items: [owned('a', '1', 'x'), owned('b', '2', 'y')], resourceVersion: '2' }];
+    informer = new Informer(source);
+    informer.addIndex('owner', byOwner);
+    informer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    source.current.send('ADDED', owned('c', '3', 'x'));
+    source.current.send('MODIFIED', owned('b', '4', 'x'));
+    source.current.send('DELETED', owned('a', '5', 'x'));
+    expect(names(informer.byIndex('owner', 'ns/x'))).toEqual(['b', 'c']);
+    expect(informer.byIndex('owner', 'ns/y')).toEqual([]);
+    expect(informer.indexValues('owner')).toEqual(['ns/x']);
+  });
+
+  it('refiles the whole cache when a 410 forces a relist', async () => {
+    const source = new ScriptedSource();
+    source.lists = [
+      { items: [owned('a', '1', 'x')], resourceVersion: '1' },
+      { items: [owned('a', '6', 'y'), owned('d', '6', 'x')], resourceVersion: '6' },
+    ];
+    informer = new Informer(source);
+    informer.addIndex('owner', byOwner);
+    informer.start();
+    await vi.advanceTimersByTimeAsync(0);
+    source.current.send('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(names(informer.byIndex('owner', 'ns/x'))).toEqual(['d']);
+    expect(names(informer.byIndex('owner', 'ns/y'))).toEqual(['a']);
+  });
+
+  it('indexes what the cache already holds when the index is added late', async () => {
+    const source = new ScriptedSource();
+    source.lists = [{ items: [owned('a', '1', 'x'), thing('b', '2')], resourceVersion: '2' }];
+    informer = new Informer(source);
+    informer.start();
+    await informer.waitForSync();
+    informer.addIndex('owner', byOwner);
+    expect(names(informer.byIndex('owner', 'ns/x'))).toEqual(['a']);
+    expect(() => informer?.addIndex('owner', byOwner)).toThrow(/already exists/);
+    expect(() => informer?.byIndex('nope', 'ns/x')).toThrow(/no index named nope/);
   });
 });
 
