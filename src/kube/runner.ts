@@ -7,6 +7,7 @@ import { type HealthServer, startHealthServer } from '../observability/health.ts
 import { reconcileLogger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Clock, Timers } from '../runtime/clock.ts';
+import { TerminalError } from '../runtime/errors.ts';
 import { LeaderElector, type LeaseLock } from '../runtime/leader.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import type { ReconcileResult } from '../runtime/reconcile.ts';
@@ -172,7 +173,15 @@ export class Runner {
       this.#options.workers ?? 4,
       (key, aborted) => this.#options.reconcile(key, reconcileLogger(logger, key), aborted),
       {
-        onError: (key, err, retryInMs) => logger.warn({ key, err, retryInMs }, 'reconcile failed'),
+        // A terminal error (an invalid spec, already in the object's status) waits for a person's change:
+        // one line naming it, without a stack; anything else is retried with backoff.
+        onError: (key, err, retryInMs) =>
+          err instanceof TerminalError
+            ? logger.warn(
+                { key, reason: (err as Error).message },
+                'reconcile gave up: not retried until the object changes',
+              )
+            : logger.warn({ key, err, retryInMs }, 'reconcile failed'),
         onProcessed: (_key, result, ms) =>
           metrics.reconcileDuration.observe({ controller: name, result }, ms / 1000),
       },
