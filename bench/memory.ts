@@ -192,6 +192,10 @@ interface NodeAtRest {
   cold: NodeFootprint;
   warm: NodeFootprint;
 }
+const START: Record<keyof NodeAtRest, string> = {
+  warm: 'restart (warm compile cache)',
+  cold: 'first (cold compile cache)',
+};
 
 export const benchmark: Benchmark = {
   name: 'memory',
@@ -366,23 +370,16 @@ function report(run: {
     '+ RSS MB': i === 0 ? f.rssBytes / MB : (f.rssBytes - all[i - 1]!.rssBytes) / MB,
     'heap used MB': f.heapUsedBytes / MB,
   });
-  const nodeRows = [...run.atRest].flatMap(([tree, { cold, warm }]) =>
-    (['agent', 'keeper'] as const).flatMap((p) => [
-      {
+  const nodeRows = [...run.atRest].flatMap(([tree, byStart]) =>
+    (['agent', 'keeper'] as const).flatMap((p) =>
+      (['warm', 'cold'] as const).map((start) => ({
         process: p,
         tree,
-        start: 'restart (warm compile cache)',
-        'RSS MB': warm[p].rssBytes / MB,
-        'private MB': warm[p].privateBytes / MB,
-      },
-      {
-        process: p,
-        tree,
-        start: 'first (cold compile cache)',
-        'RSS MB': cold[p].rssBytes / MB,
-        'private MB': cold[p].privateBytes / MB,
-      },
-    ]),
+        start: START[start],
+        'RSS MB': byStart[start][p].rssBytes / MB,
+        'private MB': byStart[start][p].privateBytes / MB,
+      })),
+    ),
   );
   const sourcesFigures: Record<string, number> =
     sources.atRest && sources.results
