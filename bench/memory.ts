@@ -318,41 +318,29 @@ function report(run: {
     };
   };
   const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / MB);
-  const targets: Row[] = [
-    againstTarget(
-      'agent RSS at rest, no plugins',
-      node.warm.agent.rssBytes / MB,
-      mb(sources.atRest?.warm.agent.rssBytes),
-      TARGET.agentRssMb,
-      'MB',
-    ),
-    againstTarget(
-      'keeper RSS at rest, no fronts',
-      node.warm.keeper.rssBytes / MB,
-      mb(sources.atRest?.warm.keeper.rssBytes),
-      TARGET.agentRssMb,
-      'MB',
-    ),
-    againstTarget(
+  /** Each memory figure: what it reads from a tree's measurements, and its target (MB). */
+  const memoryFigures: [string, (tree: Tree['name']) => number | undefined, number][] = [
+    ['agent RSS at rest, no plugins', (t) => run.atRest.get(t)?.warm.agent.rssBytes, TARGET.agentRssMb],
+    ['keeper RSS at rest, no fronts', (t) => run.atRest.get(t)?.warm.keeper.rssBytes, TARGET.agentRssMb],
+    [
       'agent RSS at rest, first start (cold compile cache)',
-      node.cold.agent.rssBytes / MB,
-      mb(sources.atRest?.cold.agent.rssBytes),
+      (t) => run.atRest.get(t)?.cold.agent.rssBytes,
       TARGET.agentRssMb,
-      'MB',
-    ),
-    againstTarget(
+    ],
+    [
       'controller RSS at rest, empty cluster',
-      baseline.atRest.rssBytes / MB,
-      mb(sources.results?.[0]?.atRest.rssBytes),
+      (t) => run.results.get(t)?.[0]?.atRest.rssBytes,
       TARGET.controllerIdleRssMb,
-      'MB',
-    ),
-    againstTarget(
+    ],
+    [
       `controller RSS at rest, ${largest.activations} activations`,
-      rssMb,
-      mb(sources.results?.at(-1)?.atRest.rssBytes),
+      (t) => run.results.get(t)?.at(-1)?.atRest.rssBytes,
       TARGET.controllerRssMb,
-      'MB',
+    ],
+  ];
+  const targets: Row[] = [
+    ...memoryFigures.map(([figure, bytes, target]) =>
+      againstTarget(figure, mb(bytes('build'))!, mb(bytes('sources')), target, 'MB'),
     ),
     ...startup.map(({ args, ms }) =>
       againstTarget(
