@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# One image for the controller and the node agent (`plugin-release controller|agent ...`). Node 24 runs
-# the TypeScript sources directly (type stripping), so there is no compile step and no build tool.
+# One image for the controller and the node agent (`plugin-release controller|agent ...`). It runs the
+# build of the sources (scripts/build.ts: src/ and bin/ compiled to JavaScript), not the TypeScript:
+# Node's type stripping would cost every process about 18 MB (docs/benchmarks.md, footprint).
 # Build: docker build -t ghcr.io/plugin-release/plugin-release:0.1.0 .   (docs/operations.md)
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -13,7 +14,21 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
-# The runtime: the slim Node image without its package managers, the sources, and a non-root user.
+# The build, with the dev dependencies (TypeScript); the same script `npm run build`, the image test
+# and the memory bench run. No install scripts: the `node` dev dependency's would download a second Node.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/
+COPY bin ./bin
+COPY src ./src
+COPY crds ./crds
+RUN node scripts/build.ts /build
+
+# The runtime: the slim Node image without its package managers, the built tree, the production
+# dependencies, and a non-root user.
 FROM ${NODE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="plugin-release" \
       org.opencontainers.image.description="Kubernetes controller and node agent that roll plugins out with try-activate" \
@@ -26,12 +41,8 @@ RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /us
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json ./
-COPY bin ./bin
-COPY src ./src
-COPY crds ./crds
-RUN chmod 0755 bin/*.js \
- && ln -s /app/bin/plugin-release.js /usr/local/bin/plugin-release
+COPY --from=build /build ./
+RUN ln -s /app/bin/plugin-release.js /usr/local/bin/plugin-release
 # The controller runs as this user. The agent DaemonSet overrides it with root (hostPath ownership and
 # process.runAsUser need it; deploy/agent/daemonset.yaml says why) and drops every other capability.
 USER 65532:65532

@@ -1,6 +1,7 @@
 // Footprint at rest: the agent and its keeper as the DaemonSet runs them, the real controller (its own
 // process) with every PluginActivation of a converged fleet in its caches, and the start-up time of
-// each command; each figure beside its target (issue 16, docs/benchmarks.md).
+// each command; each figure of the build the image runs beside its target and the sources' figure
+// (issue 16, docs/benchmarks.md).
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,13 @@ import { type PluginRelease, PluginReleaseSpec, revisionOf } from '../src/api/in
 import { desiredActivation } from '../src/controller/planner.ts';
 import { createKubeClients, type KubeConfig, loadKubeConfig } from '../src/kube/index.ts';
 import { ActivationWriter } from './lib/api-writer.ts';
-import type { Benchmark } from './lib/benchmark.ts';
+import type { Benchmark, BenchResult } from './lib/benchmark.ts';
 import { type ControllerChild, type ProcessSample, spawnController } from './lib/controller-process.ts';
 import { benchRelease, inBatches, NAMESPACE, quiet, totalRequests } from './lib/fleet.ts';
 import { type NodeFootprint, nodeFootprint, startupMs } from './lib/footprint.ts';
 import { InstantEngine } from './lib/simulated-agents.ts';
 import type { Row } from './lib/table.ts';
+import { buildTree, SOURCES, type Tree } from './lib/tree.ts';
 
 const MB = 2 ** 20;
 /** Targets from issue 16 (MB of RSS, ms of wall time). */
@@ -91,30 +93,33 @@ export interface FootprintStep {
   heapUsedBytes: number;
 }
 
-/** What each step of importFootprint loads, in order (module specifiers, from the repository root). */
+/**
+ * What each step of importFootprint loads, in order (module specifiers from the tree's root; `@ext` is
+ * the tree's extension).
+ */
 const FOOTPRINT_STEPS: [string, string[]][] = [
   ['node:https (TLS to the API server)', ['node:https']],
   ["client-node's KubeConfig (src/kube/loader.ts)", ['@kubernetes/client-node/dist/config.js']],
   ['zod', ['zod']],
   ['pino, prom-client', ['pino', 'prom-client']],
-  ['src/api (the zod schemas)', ['./src/api/index.ts']],
-  ['the agent (src/agent, src/kube, src/observability)', ['./src/cli/agent.ts', './src/agent/daemon.ts']],
-  ['the controller (src/controller)', ['./src/controller/manager.ts']],
+  ['src/api (the zod schemas)', ['./src/api/index@ext']],
+  ['the agent (src/agent, src/kube, src/observability)', ['./src/cli/agent@ext', './src/agent/daemon@ext']],
+  ['the controller (src/controller)', ['./src/controller/manager@ext']],
 ];
 
 /**
  * Where a process's baseline goes: a fresh Node process (same binary, compile cache and module hook
- * as bin/plugin-release.js) loads the steps in order, sampling memory after a full GC at each. With
- * `full`, it loads the whole @kubernetes/client-node index instead (what src/kube loaded before).
+ * as bin/plugin-release.js) loads `tree`'s steps in order, sampling memory after a full GC at each.
+ * With `full`, it loads the whole @kubernetes/client-node index instead (what src/kube loaded before).
  */
-export async function importFootprint(full = false): Promise<FootprintStep[]> {
+export async function importFootprint(tree: Tree, full = false): Promise<FootprintStep[]> {
   const steps: [string, string[]][] = full
     ? [['@kubernetes/client-node (index)', ['@kubernetes/client-node']]]
-    : FOOTPRINT_STEPS;
+    : FOOTPRINT_STEPS.map(([step, specifiers]) => [step, specifiers.map((s) => s.replace('@ext', tree.ext))]);
   const script = `
     const module = await import('node:module');
     module.enableCompileCache();
-    (await import('./src/kube/loader.ts')).narrowClientNode();
+    (await import('./src/kube/loader${tree.ext}')).narrowClientNode();
     const steps = [];
     const sample = (step) => { globalThis.gc(); const m = process.memoryUsage(); steps.push({ step, rssBytes: m.rss, heapUsedBytes: m.heapUsed }); };
     sample('Node alone');
@@ -127,7 +132,7 @@ export async function importFootprint(full = false): Promise<FootprintStep[]> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ['--expose-gc', '--input-type=module', '-e', script],
-    { cwd: join(import.meta.dirname, '..') },
+    { cwd: tree.root },
   );
   return JSON.parse(stdout) as FootprintStep[];
 }
@@ -150,12 +155,13 @@ async function idle(cluster: DevCluster, controller: ControllerChild, timeoutMs 
 
 async function measure(
   cluster: DevCluster,
+  tree: Tree,
   releases: number,
   log: (line: string) => void,
 ): Promise<RestMeasurement> {
   await quiet(cluster);
   const started = performance.now();
-  const controller = await spawnController(cluster.kubeconfigPath);
+  const controller = await spawnController(cluster.kubeconfigPath, { tree });
   try {
     const synced = performance.now();
     await idle(cluster, controller);
@@ -165,7 +171,7 @@ async function measure(
     const stopped = await controller.stop();
     const activations = releases * cluster.nodes.length;
     log(
-      `${activations} activations: RSS ${(atRest.rssBytes / MB).toFixed(1)} MB at rest, heap used ${(atRest.heapUsedBytes / MB).toFixed(1)} MB`,
+      `${activations} activations (${tree.name}): RSS ${(atRest.rssBytes / MB).toFixed(1)} MB at rest, heap used ${(atRest.heapUsedBytes / MB).toFixed(1)} MB`,
     );
     return {
       releases,
@@ -181,6 +187,16 @@ async function measure(
   }
 }
 
+/** The agent and its keeper at rest, on a new pod (empty compile cache) and after a restart. */
+interface NodeAtRest {
+  cold: NodeFootprint;
+  warm: NodeFootprint;
+}
+const START: Record<keyof NodeAtRest, string> = {
+  warm: 'restart (warm compile cache)',
+  cold: 'first (cold compile cache)',
+};
+
 export const benchmark: Benchmark = {
   name: 'memory',
   title: 'Footprint: agent, keeper and controller at rest, and start-up',
@@ -188,32 +204,42 @@ export const benchmark: Benchmark = {
     const nodes = smoke ? 100 : 1000;
     // Releases cached at each step: none (the baseline), then a converged fleet of each size.
     const steps = smoke || quick ? [0, 1] : [0, 1, 10];
-    const footprint = await importFootprint();
-    const [clientNodeBefore, clientNodeFull] = await importFootprint(true);
-    const startup = STARTUP_COMMANDS.map((args) => ({ args, ms: startupMs(args, smoke ? 1 : 5) }));
-    const cluster = await startDevCluster({ nodes, logger: pino({ level: 'silent' }) });
-    const results: RestMeasurement[] = [];
-    let node: NodeFootprint;
-    let cold: NodeFootprint;
     const dir = await mkdtemp(join(tmpdir(), 'bench-memory-'));
     await mkdir(join(dir, 'root'));
+    let cluster: DevCluster | undefined;
     try {
-      // A new pod starts with an empty compile cache (Node then strips the TypeScript types itself,
-      // and keeps the stripper loaded); a restarted agent finds the cache its first start wrote.
-      const measureNode = () =>
-        nodeFootprint(
-          cluster.kubeconfigPath,
-          cluster.nodes[0]!.name,
-          { root: join(dir, 'root'), staging: dir },
-          { settleMs: smoke ? 1_000 : 10_000 },
-          { NODE_COMPILE_CACHE: join(dir, 'compile-cache') },
+      // What the image runs; the sources (what a checkout runs) beside it, except in the smoke test.
+      const built = buildTree(join(dir, 'tree'));
+      const trees = smoke ? [built] : [built, SOURCES];
+      const footprint = await importFootprint(built);
+      const [clientNodeBefore, clientNodeFull] = await importFootprint(built, true);
+      const startup = STARTUP_COMMANDS.map((args) => ({
+        args,
+        ms: new Map(trees.map((t) => [t.name, startupMs(t, args, smoke ? 1 : 5)])),
+      }));
+      cluster = await startDevCluster({ nodes, logger: pino({ level: 'silent' }) });
+      const atRest = new Map<Tree['name'], NodeAtRest>();
+      for (const tree of trees) {
+        // A new pod starts with an empty compile cache; a restarted agent finds the cache its first
+        // start wrote. (In a checkout, the empty cache also means Node strips the TypeScript types.)
+        const measureNode = () =>
+          nodeFootprint(
+            tree,
+            cluster!.kubeconfigPath,
+            cluster!.nodes[0]!.name,
+            { root: join(dir, 'root'), staging: dir },
+            { settleMs: smoke ? 1_000 : 10_000 },
+            { NODE_COMPILE_CACHE: join(dir, `compile-cache-${tree.name}`) },
+          );
+        const cold = await measureNode();
+        const warm = await measureNode();
+        atRest.set(tree.name, { cold, warm });
+        log(
+          `${tree.name}: agent RSS ${(warm.agent.rssBytes / MB).toFixed(1)} MB (${(cold.agent.rssBytes / MB).toFixed(1)} MB cold), keeper RSS ${(warm.keeper.rssBytes / MB).toFixed(1)} MB (${(cold.keeper.rssBytes / MB).toFixed(1)} MB cold) at rest`,
         );
-      cold = await measureNode();
-      node = await measureNode();
-      log(
-        `agent RSS ${(node.agent.rssBytes / MB).toFixed(1)} MB (${(cold.agent.rssBytes / MB).toFixed(1)} MB cold), keeper RSS ${(node.keeper.rssBytes / MB).toFixed(1)} MB (${(cold.keeper.rssBytes / MB).toFixed(1)} MB cold) at rest`,
-      );
+      }
       const kubeConfig = loadKubeConfig(cluster.kubeconfigPath);
+      const results = new Map<Tree['name'], RestMeasurement[]>(trees.map((t) => [t.name, []]));
       let releases = 0;
       for (const step of steps) {
         const started = performance.now();
@@ -223,123 +249,172 @@ export const benchmark: Benchmark = {
             `created ${(step - releases) * nodes} activations in ${((performance.now() - started) / 1000).toFixed(1)} s`,
           );
         releases = step;
-        results.push(await measure(cluster, releases, log));
+        for (const tree of trees) results.get(tree.name)!.push(await measure(cluster, tree, releases, log));
       }
+      return report({
+        nodes,
+        smoke,
+        footprint,
+        clientNodeRssMb: (clientNodeFull!.rssBytes - clientNodeBefore!.rssBytes) / MB,
+        startup,
+        atRest,
+        results,
+      });
     } finally {
-      await cluster.stop();
+      await cluster?.stop();
       await rm(dir, { recursive: true, force: true });
     }
-
-    const [baseline] = results as [RestMeasurement];
-    const perActivationKb = (r: RestMeasurement, bytes: (s: ProcessSample) => number) =>
-      r.activations === 0 ? '—' : (bytes(r.afterGc) - bytes(baseline.afterGc)) / r.activations / 1024;
-    const rows: Row[] = results.map((r) => ({
-      activations: r.activations,
-      releases: r.releases,
-      'RSS MB': r.atRest.rssBytes / MB,
-      'heap used MB': r.atRest.heapUsedBytes / MB,
-      'RSS after GC MB': r.afterGc.rssBytes / MB,
-      'heap used after GC MB': r.afterGc.heapUsedBytes / MB,
-      'heap total after GC MB': r.afterGc.heapTotalBytes / MB,
-      'external MB': r.afterGc.externalBytes / MB,
-      'peak RSS MB': r.peakRssBytes / MB,
-      'heap KB / activation': perActivationKb(r, (s) => s.heapUsedBytes),
-      'RSS KB / activation': perActivationKb(r, (s) => s.rssBytes),
-      'sync s': r.syncSeconds,
-      'settle s': r.settleSeconds,
-    }));
-    const largest = results.at(-1)!;
-    const rssMb = largest.atRest.rssBytes / MB;
-    const againstTarget = (figure: string, measured: number, target: number, unit: string): Row => ({
-      figure,
-      measured: `${measured.toFixed(unit === 'ms' ? 0 : 1)} ${unit}`,
-      target: `≤ ${target} ${unit}`,
-      met: measured <= target ? 'yes' : 'NO',
-    });
-    const targets: Row[] = [
-      againstTarget('agent RSS at rest, no plugins', node.agent.rssBytes / MB, TARGET.agentRssMb, 'MB'),
-      againstTarget('keeper RSS at rest, no fronts', node.keeper.rssBytes / MB, TARGET.agentRssMb, 'MB'),
-      againstTarget(
-        'agent RSS at rest, first start (cold compile cache)',
-        cold.agent.rssBytes / MB,
-        TARGET.agentRssMb,
-        'MB',
-      ),
-      againstTarget(
-        'controller RSS at rest, empty cluster',
-        baseline.atRest.rssBytes / MB,
-        TARGET.controllerIdleRssMb,
-        'MB',
-      ),
-      againstTarget(
-        `controller RSS at rest, ${largest.activations} activations`,
-        rssMb,
-        TARGET.controllerRssMb,
-        'MB',
-      ),
-      ...startup.map(({ args, ms }) =>
-        againstTarget(`plugin-release ${args.join(' ')}`, ms, TARGET.startupMs, 'ms'),
-      ),
-    ];
-    const step = (f: FootprintStep, i: number, all: FootprintStep[]) => ({
-      step: f.step,
-      'RSS MB': f.rssBytes / MB,
-      '+ RSS MB': i === 0 ? f.rssBytes / MB : (f.rssBytes - all[i - 1]!.rssBytes) / MB,
-      'heap used MB': f.heapUsedBytes / MB,
-    });
-    const clientNodeRssMb = (clientNodeFull!.rssBytes - clientNodeBefore!.rssBytes) / MB;
-    return {
-      name: 'memory',
-      title: 'Footprint: agent, keeper and controller at rest, and start-up',
-      notes: [
-        `Agent and keeper: \`plugin-release keeper --run -- agent …\` as the DaemonSet runs it (bin/plugin-release.js, so with its V8 flags), for one Node of the dev cluster with no activations, sampled from /proc once both used < 0.02 CPU s per second after ${smoke ? 1 : 10} s: first with an empty compile cache (a new pod), then again with the cache that run wrote (a restart). RSS is what \`ps\` shows and includes the node binary's shared pages (about 40 MB, shared by every Node process of the machine); private is what the process alone adds.`,
-        `Controller: the real controller (src/controller/manager.ts, with the module hook of bin/) in its own process, against the dev cluster with ${nodes} Nodes and a converged fleet: ${largest.releases} PluginRelease(s) of different plugins, each on every node, so ${largest.activations} PluginActivations, created as the controller creates them and with the Active status an agent leaves. Each step starts a fresh controller, waits for its caches to sync and for it to go idle (no API request and < ${IDLE_CPU_SECONDS} CPU s over ${IDLE_WINDOW_MS} ms), then samples process.memoryUsage(); "after GC" again right after a forced full GC. Per-activation figures are the difference to the baseline (no releases) after GC, divided by the activations cached.`,
-        `Start-up: the median wall time of ${smoke ? 1 : 5} runs of each command, from spawn to exit (compile cache warm). The whole @kubernetes/client-node index, which src/kube loaded before, costs ${clientNodeRssMb.toFixed(0)} MB of RSS on its own (after GC); with the module hook src/kube loads its KubeConfig for ${((footprint[2]!.rssBytes - footprint[1]!.rssBytes) / MB).toFixed(0)} MB.`,
-      ],
-      tables: [
-        { caption: 'Controller memory at rest by activations cached', rows },
-        { caption: 'Each figure against its target', rows: targets },
-        {
-          caption:
-            'Where the baseline goes: a fresh process loading the agent and controller, after GC at each step',
-          rows: footprint.map(step),
-        },
-        {
-          caption: 'The agent and its keeper at rest',
-          rows: (['agent', 'keeper'] as const).flatMap((p) => [
-            {
-              process: p,
-              start: 'restart (warm compile cache)',
-              'RSS MB': node[p].rssBytes / MB,
-              'private MB': node[p].privateBytes / MB,
-            },
-            {
-              process: p,
-              start: 'first (cold compile cache)',
-              'RSS MB': cold[p].rssBytes / MB,
-              'private MB': cold[p].privateBytes / MB,
-            },
-          ]),
-        },
-      ],
-      figures: {
-        activations: largest.activations,
-        rssMb: Number(rssMb.toFixed(1)),
-        heapUsedMb: Number((largest.atRest.heapUsedBytes / MB).toFixed(1)),
-        rssAfterGcMb: Number((largest.afterGc.rssBytes / MB).toFixed(1)),
-        heapUsedAfterGcMb: Number((largest.afterGc.heapUsedBytes / MB).toFixed(1)),
-        baselineRssMb: Number((baseline.atRest.rssBytes / MB).toFixed(1)),
-        clientNodeRssMb: Number(clientNodeRssMb.toFixed(1)),
-        agentRssMb: Number((node.agent.rssBytes / MB).toFixed(1)),
-        agentPrivateMb: Number((node.agent.privateBytes / MB).toFixed(1)),
-        agentColdRssMb: Number((cold.agent.rssBytes / MB).toFixed(1)),
-        keeperRssMb: Number((node.keeper.rssBytes / MB).toFixed(1)),
-        keeperPrivateMb: Number((node.keeper.privateBytes / MB).toFixed(1)),
-        heapKbPerActivation: Number(perActivationKb(largest, (s) => s.heapUsedBytes)) || 0,
-        slowestStartupMs: Math.round(Math.max(...startup.map((s) => s.ms))),
-        targetRssMb: TARGET_RSS_MB,
-        targetAgentRssMb: TARGET.agentRssMb,
-      },
-    };
   },
 };
+
+/** The tables and figures of a run: the build's, with the sources' beside them where measured. */
+function report(run: {
+  nodes: number;
+  smoke: boolean;
+  footprint: FootprintStep[];
+  clientNodeRssMb: number;
+  startup: { args: string[]; ms: Map<Tree['name'], number> }[];
+  atRest: Map<Tree['name'], NodeAtRest>;
+  results: Map<Tree['name'], RestMeasurement[]>;
+}): BenchResult {
+  const { nodes, smoke, footprint, clientNodeRssMb, startup } = run;
+  const built = run.results.get('build')!;
+  const [baseline] = built as [RestMeasurement];
+  const largest = built.at(-1)!;
+  const node = run.atRest.get('build')!;
+  const sources = { results: run.results.get('sources'), atRest: run.atRest.get('sources') };
+  const perActivationKb = (r: RestMeasurement, bytes: (s: ProcessSample) => number) =>
+    r.activations === 0 ? '—' : (bytes(r.afterGc) - bytes(baseline.afterGc)) / r.activations / 1024;
+  const rows: Row[] = built.map((r) => ({
+    activations: r.activations,
+    releases: r.releases,
+    'RSS MB': r.atRest.rssBytes / MB,
+    'heap used MB': r.atRest.heapUsedBytes / MB,
+    'RSS after GC MB': r.afterGc.rssBytes / MB,
+    'heap used after GC MB': r.afterGc.heapUsedBytes / MB,
+    'heap total after GC MB': r.afterGc.heapTotalBytes / MB,
+    'external MB': r.afterGc.externalBytes / MB,
+    'peak RSS MB': r.peakRssBytes / MB,
+    'heap KB / activation': perActivationKb(r, (s) => s.heapUsedBytes),
+    'RSS KB / activation': perActivationKb(r, (s) => s.rssBytes),
+    'sync s': r.syncSeconds,
+    'settle s': r.settleSeconds,
+  }));
+  const rssMb = largest.atRest.rssBytes / MB;
+  const againstTarget = (
+    figure: string,
+    measured: number,
+    ofSources: number | undefined,
+    target: number,
+    unit: string,
+  ): Row => {
+    const shown = (n: number) => `${n.toFixed(unit === 'ms' ? 0 : 1)} ${unit}`;
+    return {
+      figure,
+      measured: shown(measured),
+      sources: ofSources === undefined ? '—' : shown(ofSources),
+      target: `≤ ${target} ${unit}`,
+      met: measured <= target ? 'yes' : 'NO',
+    };
+  };
+  const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / MB);
+  /** Each memory figure: what it reads from a tree's measurements, and its target (MB). */
+  const memoryFigures: [string, (tree: Tree['name']) => number | undefined, number][] = [
+    ['agent RSS at rest, no plugins', (t) => run.atRest.get(t)?.warm.agent.rssBytes, TARGET.agentRssMb],
+    ['keeper RSS at rest, no fronts', (t) => run.atRest.get(t)?.warm.keeper.rssBytes, TARGET.agentRssMb],
+    [
+      'agent RSS at rest, first start (cold compile cache)',
+      (t) => run.atRest.get(t)?.cold.agent.rssBytes,
+      TARGET.agentRssMb,
+    ],
+    [
+      'controller RSS at rest, empty cluster',
+      (t) => run.results.get(t)?.[0]?.atRest.rssBytes,
+      TARGET.controllerIdleRssMb,
+    ],
+    [
+      `controller RSS at rest, ${largest.activations} activations`,
+      (t) => run.results.get(t)?.at(-1)?.atRest.rssBytes,
+      TARGET.controllerRssMb,
+    ],
+  ];
+  const targets: Row[] = [
+    ...memoryFigures.map(([figure, bytes, target]) =>
+      againstTarget(figure, mb(bytes('build'))!, mb(bytes('sources')), target, 'MB'),
+    ),
+    ...startup.map(({ args, ms }) =>
+      againstTarget(
+        `plugin-release ${args.join(' ')}`,
+        ms.get('build')!,
+        ms.get('sources'),
+        TARGET.startupMs,
+        'ms',
+      ),
+    ),
+  ];
+  const step = (f: FootprintStep, i: number, all: FootprintStep[]) => ({
+    step: f.step,
+    'RSS MB': f.rssBytes / MB,
+    '+ RSS MB': i === 0 ? f.rssBytes / MB : (f.rssBytes - all[i - 1]!.rssBytes) / MB,
+    'heap used MB': f.heapUsedBytes / MB,
+  });
+  const nodeRows = [...run.atRest].flatMap(([tree, byStart]) =>
+    (['agent', 'keeper'] as const).flatMap((p) =>
+      (['warm', 'cold'] as const).map((start) => ({
+        process: p,
+        tree,
+        start: START[start],
+        'RSS MB': byStart[start][p].rssBytes / MB,
+        'private MB': byStart[start][p].privateBytes / MB,
+      })),
+    ),
+  );
+  const sourcesFigures: Record<string, number> =
+    sources.atRest && sources.results
+      ? {
+          sourcesAgentRssMb: Number((sources.atRest.warm.agent.rssBytes / MB).toFixed(1)),
+          sourcesAgentColdRssMb: Number((sources.atRest.cold.agent.rssBytes / MB).toFixed(1)),
+          sourcesBaselineRssMb: Number((sources.results[0]!.atRest.rssBytes / MB).toFixed(1)),
+          sourcesRssMb: Number((sources.results.at(-1)!.atRest.rssBytes / MB).toFixed(1)),
+        }
+      : {};
+  return {
+    name: 'memory',
+    title: 'Footprint: agent, keeper and controller at rest, and start-up',
+    notes: [
+      `"measured" is the build the image runs (scripts/build.ts: src/ and bin/ compiled to JavaScript, into a temporary directory at the start of the run, with the checkout's node_modules); "sources" is the same measurement of the checkout's TypeScript sources, run by Node's type stripping (—: not measured in the smoke test).`,
+      `Agent and keeper: \`plugin-release keeper --run -- agent …\` as the DaemonSet runs it (the tree's bin/plugin-release.js, so with its V8 flags), for one Node of the dev cluster with no activations, sampled from /proc once both used < 0.02 CPU s per second after ${smoke ? 1 : 10} s: first with an empty compile cache (a new pod), then again with the cache that run wrote (a restart). RSS is what \`ps\` shows and includes the node binary's shared pages (about 40 MB, shared by every Node process of the machine); private is what the process alone adds.`,
+      `Controller: the real controller (the tree's src/controller/manager, with the module hook of bin/, started by bench/lib/controller-child.js) in its own process, against the dev cluster with ${nodes} Nodes and a converged fleet: ${largest.releases} PluginRelease(s) of different plugins, each on every node, so ${largest.activations} PluginActivations, created as the controller creates them and with the Active status an agent leaves. Each step starts a fresh controller, waits for its caches to sync and for it to go idle (no API request and < ${IDLE_CPU_SECONDS} CPU s over ${IDLE_WINDOW_MS} ms), then samples process.memoryUsage(); "after GC" again right after a forced full GC. Per-activation figures are the difference to the baseline (no releases) after GC, divided by the activations cached.`,
+      `Start-up: the median wall time of ${smoke ? 1 : 5} runs of each command, from spawn to exit (compile cache warm). The whole @kubernetes/client-node index, which src/kube loaded before, costs ${clientNodeRssMb.toFixed(0)} MB of RSS on its own (after GC); with the module hook src/kube loads its KubeConfig for ${((footprint[2]!.rssBytes - footprint[1]!.rssBytes) / MB).toFixed(0)} MB.`,
+    ],
+    tables: [
+      { caption: 'Controller memory at rest by activations cached (the build)', rows },
+      { caption: 'Each figure against its target', rows: targets },
+      {
+        caption:
+          'Where the baseline goes: a fresh process loading the build of the agent and controller, after GC at each step',
+        rows: footprint.map(step),
+      },
+      { caption: 'The agent and its keeper at rest', rows: nodeRows },
+    ],
+    figures: {
+      activations: largest.activations,
+      rssMb: Number(rssMb.toFixed(1)),
+      heapUsedMb: Number((largest.atRest.heapUsedBytes / MB).toFixed(1)),
+      rssAfterGcMb: Number((largest.afterGc.rssBytes / MB).toFixed(1)),
+      heapUsedAfterGcMb: Number((largest.afterGc.heapUsedBytes / MB).toFixed(1)),
+      baselineRssMb: Number((baseline.atRest.rssBytes / MB).toFixed(1)),
+      clientNodeRssMb: Number(clientNodeRssMb.toFixed(1)),
+      agentRssMb: Number((node.warm.agent.rssBytes / MB).toFixed(1)),
+      agentPrivateMb: Number((node.warm.agent.privateBytes / MB).toFixed(1)),
+      agentColdRssMb: Number((node.cold.agent.rssBytes / MB).toFixed(1)),
+      keeperRssMb: Number((node.warm.keeper.rssBytes / MB).toFixed(1)),
+      keeperPrivateMb: Number((node.warm.keeper.privateBytes / MB).toFixed(1)),
+      heapKbPerActivation: Number(perActivationKb(largest, (s) => s.heapUsedBytes)) || 0,
+      slowestStartupMs: Math.round(Math.max(...startup.map((s) => s.ms.get('build')!))),
+      ...sourcesFigures,
+      targetRssMb: TARGET_RSS_MB,
+      targetAgentRssMb: TARGET.agentRssMb,
+    },
+  };
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// kubectl plugin entry point (`kubectl pluginrelease …`): Node 24 runs the TypeScript sources directly.
+// kubectl plugin entry point (`kubectl pluginrelease …`): the sources in a checkout, .js in the build.
 import { prepare } from './runtime.js';
 
 prepare('kubectl-pluginrelease');

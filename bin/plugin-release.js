@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point: Node 24 runs the TypeScript sources directly (type stripping), so no build is needed.
+// Entry point. In a checkout Node 24 runs the TypeScript sources (type stripping); the image runs the
+// build of this file (scripts/build.ts), whose imports name the compiled .js.
 import { applyNodeFlags, prepare } from './runtime.js';
 
 prepare('plugin-release');

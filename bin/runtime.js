@@ -1,4 +1,4 @@
-// Shared start-up of the bin/ entry points: they run the TypeScript sources directly on Node 24.
+// Shared start-up of the bin/ entry points, in a checkout (the TypeScript sources) and in the build.
 import module from 'node:module';
 
 /**
@@ -13,8 +13,9 @@ export const NODE_FLAGS = {
 };
 
 /**
- * Exits with a plain message when this Node is too old to strip types (whatever `node` is first on PATH
- * runs us), then turns on V8's on-disk code cache, which cuts start-up CPU by about 40 %.
+ * Exits with a plain message when this Node is older than the 24 the project pins (whatever `node` is
+ * first on PATH runs us; a checkout needs its type stripping), then turns on V8's on-disk code cache,
+ * which cuts start-up CPU by about 40 %.
  */
 export function prepare(command) {
   const major = Number(process.versions.node.split('.')[0]);

@@ -1,15 +1,16 @@
-// The real controller in a process of its own, for benchmarks that measure its CPU and memory: run as
-// a script it prints one JSON line per report on stdout ("ready" once its caches synced, "sample" per
-// stdin "sample" or "gc" line, "stopped" after SIGTERM) and logs warnings to stderr;
-// spawnController() starts it and reads those reports.
+// The real controller in a process of its own, for benchmarks that measure its CPU and memory:
+// spawnController() starts controller-child.js on a tree (the sources or the build) and reads its
+// reports, one JSON line each on stdout ("ready" once its caches synced, "sample" per stdin "sample" or
+// "gc" line, "stopped" after SIGTERM).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { subscribe } from 'node:diagnostics_channel';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import pino from 'pino';
 import { NODE_FLAGS } from '../../bin/runtime.js';
-import { narrowClientNode } from '../../src/kube/loader.ts';
+import { SOURCES, type Tree } from './tree.ts';
 
-/** One report of the process's resource use. */
+const CHILD = join(import.meta.dirname, 'controller-child.js');
+
+/** One report of the process's resource use, as controller-child.js writes it. */
 export interface ProcessSample {
   event: 'ready' | 'sample' | 'stopped';
   /** process.uptime() when sampled (s). */
@@ -26,26 +27,6 @@ export interface ProcessSample {
   connections: number;
 }
 
-let connections = 0;
-
-function sample(event: ProcessSample['event']): ProcessSample {
-  const cpu = process.cpuUsage();
-  const memory = process.memoryUsage();
-  return {
-    event,
-    uptimeSeconds: process.uptime(),
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    rssBytes: memory.rss,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
-    heapUsedBytes: memory.heapUsed,
-    heapTotalBytes: memory.heapTotal,
-    externalBytes: memory.external,
-    connections,
-  };
-}
-
-const report = (event: ProcessSample['event']) => process.stdout.write(`${JSON.stringify(sample(event))}\n`);
-
 export interface ControllerChild {
   pid: number;
   /** The "ready" report: caches synced, workers started. */
@@ -60,16 +41,20 @@ export interface ControllerChild {
 }
 
 /**
- * Spawns the controller (same Node binary, --expose-gc) against `kubeconfig` and resolves with its
- * "ready" report; rejects if it exits first or is not ready within `readyTimeoutMs`.
+ * Spawns `tree`'s controller (same Node binary, the V8 flags bin/ gives it, --expose-gc) against
+ * `kubeconfig` and resolves with its "ready" report; rejects if it exits first or is not ready within
+ * `readyTimeoutMs`.
  */
-export async function spawnController(kubeconfig: string, readyTimeoutMs = 60_000): Promise<ControllerChild> {
+export async function spawnController(
+  kubeconfig: string,
+  { tree = SOURCES, readyTimeoutMs = 60_000 }: { tree?: Tree; readyTimeoutMs?: number } = {},
+): Promise<ControllerChild> {
   // BENCH_CONTROLLER_NODE_ARGS adds Node flags to the controller, e.g. `--cpu-prof --cpu-prof-dir=…`
   // to find where its CPU goes.
   const extra = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...NODE_FLAGS.controller, ...extra, '--expose-gc', import.meta.filename, kubeconfig],
+    [...NODE_FLAGS.controller, ...extra, '--expose-gc', CHILD, tree.root, tree.ext, kubeconfig],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
     },
@@ -126,45 +111,4 @@ export async function spawnController(kubeconfig: string, readyTimeoutMs = 60_00
     },
     stderrTail: () => stderr,
   };
-}
-
-async function main(kubeconfig: string) {
-  // node:net announces every client socket it connects here, TLS or not.
-  subscribe('net.client.socket', () => {
-    connections++;
-  });
-  // As bin/plugin-release.js runs it: the hook first, then the controller's modules.
-  narrowClientNode();
-  const [{ startController }, { loadKubeConfig }] = await Promise.all([
-    import('../../src/controller/manager.ts'),
-    import('../../src/kube/index.ts'),
-  ]);
-  const logger = pino({ level: process.env.BENCH_CONTROLLER_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-  const controller = await startController({ kubeConfig: loadKubeConfig(kubeconfig), logger });
-  report('ready');
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    const command = line.trim();
-    if (command === 'gc') (globalThis as { gc?: () => void }).gc?.();
-    if (command === 'sample' || command === 'gc') report('sample');
-  });
-  let stopping = false;
-  process.on('SIGTERM', () => {
-    if (stopping) return;
-    stopping = true;
-    lines.close();
-    void controller.stop().finally(() => {
-      report('stopped');
-      process.exit(0);
-    });
-  });
-}
-
-if (import.meta.main) {
-  const kubeconfig = process.argv[2];
-  if (!kubeconfig) {
-    process.stderr.write('usage: controller-process.ts <kubeconfig>\n');
-    process.exit(2);
-  }
-  await main(kubeconfig);
 }

@@ -2,9 +2,8 @@
 // private memory from /proc (Linux), and the wall time of a command from spawn to exit.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { binOf, type Tree } from './tree.ts';
 
-export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'plugin-release.js');
 /** USER_HZ: the unit of utime/stime in /proc/<pid>/stat on Linux. */
 const CLOCK_TICKS = 100;
 
@@ -71,10 +70,11 @@ export interface NodeFootprint {
 }
 
 /**
- * Runs `plugin-release keeper --run -- agent …` (the DaemonSet's command) for `node` against
+ * Runs `tree`'s `plugin-release keeper --run -- agent …` (the DaemonSet's command) for `node` against
  * `kubeconfig`, waits until both are idle, and samples them; then stops them (SIGTERM).
  */
 export async function nodeFootprint(
+  tree: Tree,
   kubeconfig: string,
   node: string,
   dirs: { root: string; staging: string },
@@ -85,7 +85,7 @@ export async function nodeFootprint(
   const keeper = spawn(
     process.execPath,
     [
-      BIN,
+      binOf(tree),
       'keeper',
       '--root',
       dirs.root,
@@ -129,12 +129,12 @@ export async function nodeFootprint(
   }
 }
 
-/** Median wall time (ms) of `plugin-release <args>` from spawn to exit, over `runs` runs. */
-export function startupMs(args: string[], runs: number): number {
+/** Median wall time (ms) of `tree`'s `plugin-release <args>` from spawn to exit, over `runs` runs. */
+export function startupMs(tree: Tree, args: string[], runs: number): number {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const started = performance.now();
-    const result = spawnSync(process.execPath, [BIN, ...args], { stdio: 'ignore' });
+    const result = spawnSync(process.execPath, [binOf(tree), ...args], { stdio: 'ignore' });
     if (result.status !== 0) throw new Error(`plugin-release ${args.join(' ')} exited ${result.status}`);
     times.push(performance.now() - started);
   }

@@ -1,8 +1,11 @@
 // Loading client-node's KubeConfig without the rest of client-node: a module resolution hook that
 // points some of its config.js's imports at client-node-stand-ins.ts, which loads each on first use.
 import module from 'node:module';
+import { extname } from 'node:path';
 
-const STAND_INS = new URL('./client-node-stand-ins.ts', import.meta.url).href;
+// The stand-ins beside this file: .ts in a checkout, .js in the build (scripts/build.ts), where tsc
+// rewrites import specifiers but not this URL.
+const STAND_INS = new URL(`./client-node-stand-ins${extname(import.meta.filename)}`, import.meta.url).href;
 /** config.js's imports that the stand-ins replace. */
 const REPLACED = new Set([
   './gen/index.js',

@@ -1,12 +1,23 @@
 // Checks the container image recipe (Dockerfile, .dockerignore) and rebuilds the image's /app from it
-// without a Docker engine: production dependencies only, then runs the entrypoint in it.
+// without a Docker engine: the build stage's script, production dependencies only, then runs the
+// entrypoint in it.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { build } from '../../../scripts/build.ts';
 import { expandArgs, inBuildContext, parseCopy, parseDockerfile, type Stage } from './dockerfile.ts';
 
 const repo = join(import.meta.dirname, '../../..');
@@ -15,6 +26,10 @@ const dockerignore = readFileSync(join(repo, '.dockerignore'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
 const runtime = dockerfile.stages.at(-1)!;
 const all = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
+const stage = (name: string) => dockerfile.stages.find((s) => s.name === name)!;
+/** Where the build stage's script writes the tree, and the final stage's copy of it. */
+const BUILD_RUN = 'node scripts/build.ts /build';
+const BUILD_COPY = '--from=build /build ./';
 
 describe('the Dockerfile', () => {
   it('builds every stage on the Node 24 slim image that package.json pins', () => {
@@ -25,12 +40,26 @@ describe('the Dockerfile', () => {
     expect(pkg.devDependencies.node).toMatch(/^\^24\./);
   });
 
-  it('installs only production dependencies, from the lockfile', () => {
+  it('installs from the lockfile, and only production dependencies for the final stage', () => {
     const installs = dockerfile.stages
       .flatMap((s) => all(s, 'RUN'))
       .filter((r) => /\bnpm (ci|install|i)\b/.test(r.args));
-    expect(installs.length).toBe(1);
-    expect(installs[0]!.args).toMatch(/\bnpm ci\b.*--omit=dev/);
+    for (const install of installs) expect(install.args).toMatch(/^npm ci\b/);
+    const modules = all(runtime, 'COPY')
+      .map((c) => parseCopy(c.args))
+      .find((c) => c.dest === './node_modules');
+    expect(modules?.from).toBeDefined();
+    expect(all(stage(modules!.from!), 'RUN').map((r) => r.args)).toEqual([
+      expect.stringMatching(/^npm ci --omit=dev\b/),
+    ]);
+  });
+
+  it('ships only the output of the build script and the production dependencies', () => {
+    expect(all(stage('build'), 'RUN').at(-1)?.args).toBe(BUILD_RUN);
+    expect(all(runtime, 'COPY').map((c) => c.args)).toEqual([
+      '--from=deps /app/node_modules ./node_modules',
+      BUILD_COPY,
+    ]);
   });
 
   it('ships no build tools: the final stage installs nothing and removes npm, npx and corepack', () => {
@@ -69,7 +98,16 @@ describe('the Dockerfile', () => {
       .filter((c) => !c.from)
       .flatMap((c) => c.sources);
     expect(sources).toEqual(
-      expect.arrayContaining(['package.json', 'package-lock.json', 'bin', 'src', 'crds']),
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        'tsconfig.json',
+        'tsconfig.build.json',
+        'scripts/build.ts',
+        'bin',
+        'src',
+        'crds',
+      ]),
     );
     for (const source of sources) {
       expect(existsSync(join(repo, source)), source).toBe(true);
@@ -103,6 +141,8 @@ describe('the image file system, rebuilt from the Dockerfile', () => {
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'plugin-release-image-'));
     app = join(root, 'app');
+    // The build stage's script writes the tree the final stage copies to /app (checked above).
+    build(app);
     // `npm ci --omit=dev`: every package the lockfile does not mark dev-only, without nested trees
     // (each nested package is its own lockfile entry).
     const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8'));
@@ -113,15 +153,6 @@ describe('the image file system, rebuilt from the Dockerfile', () => {
         recursive: true,
         filter: (p) => !relative(from, p).split('/').includes('node_modules'),
       });
-    }
-    // Each COPY from the build context, as the final stage lists it.
-    for (const copy of all(runtime, 'COPY').map((c) => parseCopy(c.args))) {
-      if (copy.from) continue;
-      for (const source of copy.sources) {
-        const dest =
-          copy.sources.length === 1 && !copy.dest.endsWith('/') ? copy.dest : join(copy.dest, source);
-        cpSync(join(repo, source), join(app, dest), { recursive: true });
-      }
     }
   });
 
@@ -142,6 +173,12 @@ describe('the image file system, rebuilt from the Dockerfile', () => {
     expect(result.stdout.trim()).toBe(pkg.version);
   });
 
+  it('prints the agent usage', () => {
+    const result = run('agent', '--help');
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: plugin-release agent --node <name>/);
+  });
+
   it('computes a digest, as operators do before writing a release', () => {
     const file = join(root, 'artifact.bin');
     writeFileSync(file, 'plugin bytes');
@@ -150,10 +187,31 @@ describe('the image file system, rebuilt from the Dockerfile', () => {
     expect(result.stdout).toContain(`sha256:${createHash('sha256').update('plugin bytes').digest('hex')}`);
   });
 
+  /** The tree's own files (node_modules aside), relative to /app. */
+  const ownFiles = () =>
+    readdirSync(app)
+      .filter((entry) => entry !== 'node_modules')
+      .flatMap((entry) =>
+        statSync(join(app, entry)).isDirectory()
+          ? readdirSync(join(app, entry), { recursive: true, encoding: 'utf8' }).map((f) => `${entry}/${f}`)
+          : [entry],
+      )
+      .filter((f) => statSync(join(app, f)).isFile());
+
+  it('holds JavaScript only: no TypeScript for Node to strip', () => {
+    const files = ownFiles();
+    expect(files).toEqual(expect.arrayContaining(['bin/plugin-release.js', 'src/cli/main.js']));
+    expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
+  });
+
+  it('holds nothing of the dev cluster, which only a checkout runs', () => {
+    expect(ownFiles().filter((f) => /(^|\/)(dev|devcluster)(\/|$)/.test(f))).toEqual([]);
+  });
+
   it('loads every module under src/ with production dependencies alone', () => {
-    const modules = readdirSync(join(app, 'src'), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts'))
-      .map((f) => join(app, 'src', f));
+    const modules = ownFiles()
+      .filter((f) => f.startsWith('src/') && f.endsWith('.js'))
+      .map((f) => join(app, f));
     expect(modules.length).toBeGreaterThan(10);
     const script = `const failed = [];
 for (const m of ${JSON.stringify(modules)}) { try { await import(m); } catch (e) { failed.push(m + ': ' + e.message.split('\\n')[0]); } }
