@@ -88,109 +88,101 @@ function restore(revision: string, failure: Failure, policy: Policy): Step {
   return { next: { phase: 'Restoring', revision, failure }, effect: 'Restore' };
 }
 
+type Phase = State['phase'];
+type In<P extends Phase> = Extract<State, { phase: P }>;
+/** The next step from one phase; undefined for an observation that makes no sense there. */
+type From<P extends Phase> = (state: In<P>, observation: Observation, policy: Policy) => Step | undefined;
+
+const failure = (o: Failure): Failure => ({ reason: o.reason, message: o.message });
+
+const fromPending: From<'Pending'> = (state, observation, policy) => {
+  const { revision } = state;
+  if (observation.type === 'Start') return { next: state, effect: 'Stage' };
+  if (observation.type === 'Staged') {
+    const unload = policy.strategy === 'Recreate' && policy.hasActive && !policy.dryRun;
+    return { next: { phase: 'Staged', revision, unloaded: false }, effect: unload ? 'StopActive' : 'Launch' };
+  }
+  if (observation.type === 'Failed') return reject(revision, failure(observation), false);
+  return undefined;
+};
+
+const fromStaged: From<'Staged'> = (state, observation, policy) => {
+  const { revision } = state;
+  if (observation.type === 'ActiveStopped') return { next: { ...state, unloaded: true }, effect: 'Launch' };
+  if (observation.type === 'Launched') {
+    return {
+      next: { phase: 'Probing', revision, step: 'candidate', unloaded: state.unloaded },
+      effect: 'Probe',
+    };
+  }
+  if (observation.type === 'Failed') {
+    // launchPlugin already killed the candidate; an unloaded active version must come back.
+    return state.unloaded
+      ? restore(revision, failure(observation), policy)
+      : reject(revision, failure(observation), false);
+  }
+  return undefined;
+};
+
+const fromProbing: From<'Probing'> = (state, observation, policy) => {
+  const { revision } = state;
+  if (observation.type === 'Healthy' && state.step === 'candidate') {
+    if (policy.dryRun) return { next: { phase: 'Probed', revision }, effect: 'StopCandidate' };
+    return { next: { ...state, step: 'swap' }, effect: 'Swap' };
+  }
+  if (observation.type === 'Swapped' && state.step === 'swap') {
+    if (policy.verifySeconds > 0 && policy.hasActive)
+      return { next: { ...state, step: 'verify' }, effect: 'Verify' };
+    return { next: { phase: 'Active', revision }, effect: 'Retire' };
+  }
+  if (observation.type === 'Verified' && state.step === 'verify') {
+    return { next: { phase: 'Active', revision }, effect: 'Retire' };
+  }
+  if (observation.type === 'Failed') {
+    if (state.step === 'candidate' && !state.unloaded) return reject(revision, failure(observation), true);
+    return restore(revision, failure(observation), policy);
+  }
+  return undefined;
+};
+
+const fromRestoring: From<'Restoring'> = (state, observation) => {
+  const { revision } = state;
+  if (observation.type === 'Restored' || observation.type === 'CandidateStopped') {
+    const restored = observation.type === 'Restored';
+    return { next: { phase: 'RolledBack', revision, failure: state.failure, restored } };
+  }
+  if (observation.type === 'Failed') {
+    const message = `${state.failure.message} Restoring the previous version failed too: ${observation.message}`;
+    return { next: { phase: 'Failed', revision, failure: { reason: NodeReason.RollbackFailed, message } } };
+  }
+  return undefined;
+};
+
+/** What each phase does with an observation; the terminal phases take none. */
+const FROM: { [P in Phase]: From<P> } = {
+  Pending: fromPending,
+  Staged: fromStaged,
+  Probing: fromProbing,
+  Restoring: fromRestoring,
+  Active: (state, observation) => (observation.type === 'Retired' ? { next: state } : undefined),
+  Probed: (state, observation) => (observation.type === 'CandidateStopped' ? { next: state } : undefined),
+  RolledBack: () => undefined,
+  Failed: () => undefined,
+};
+
 /**
  * The transition function. An observation that makes no sense in a state (a bug in the host) is
  * answered with Failed/InternalError, never ignored, so it is loud and not mistaken for a plugin's fault.
  */
 export function transition(state: State, observation: Observation, policy: Policy): Step {
-  const { revision } = state;
-  const failure = (o: Failure): Failure => ({ reason: o.reason, message: o.message });
-  const unexpected = (): Step => ({
+  const step = (FROM[state.phase] as From<Phase>)(state, observation, policy);
+  if (step) return step;
+  const message = `The agent saw ${observation.type} while ${state.phase}; this is a bug, please report it.`;
+  return {
     next: {
       phase: 'Failed',
-      revision,
-      failure: {
-        reason: NodeReason.InternalError,
-        message: `The agent saw ${observation.type} while ${state.phase}; this is a bug, please report it.`,
-      },
+      revision: state.revision,
+      failure: { reason: NodeReason.InternalError, message },
     },
-  });
-
-  switch (state.phase) {
-    case 'Pending':
-      if (observation.type === 'Start') return { next: state, effect: 'Stage' };
-      if (observation.type === 'Staged') {
-        const unload = policy.strategy === 'Recreate' && policy.hasActive && !policy.dryRun;
-        return {
-          next: { phase: 'Staged', revision, unloaded: false },
-          effect: unload ? 'StopActive' : 'Launch',
-        };
-      }
-      if (observation.type === 'Failed') return reject(revision, failure(observation), false);
-      return unexpected();
-
-    case 'Staged':
-      if (observation.type === 'ActiveStopped')
-        return { next: { ...state, unloaded: true }, effect: 'Launch' };
-      if (observation.type === 'Launched') {
-        return {
-          next: { phase: 'Probing', revision, step: 'candidate', unloaded: state.unloaded },
-          effect: 'Probe',
-        };
-      }
-      if (observation.type === 'Failed') {
-        // launchPlugin already killed the candidate; an unloaded active version must come back.
-        return state.unloaded
-          ? restore(revision, failure(observation), policy)
-          : reject(revision, failure(observation), false);
-      }
-      return unexpected();
-
-    case 'Probing':
-      if (observation.type === 'Healthy' && state.step === 'candidate') {
-        if (policy.dryRun) return { next: { phase: 'Probed', revision }, effect: 'StopCandidate' };
-        return { next: { ...state, step: 'swap' }, effect: 'Swap' };
-      }
-      if (observation.type === 'Swapped' && state.step === 'swap') {
-        if (policy.verifySeconds > 0 && policy.hasActive)
-          return { next: { ...state, step: 'verify' }, effect: 'Verify' };
-        return { next: { phase: 'Active', revision }, effect: 'Retire' };
-      }
-      if (observation.type === 'Verified' && state.step === 'verify') {
-        return { next: { phase: 'Active', revision }, effect: 'Retire' };
-      }
-      if (observation.type === 'Failed') {
-        if (state.step === 'candidate' && !state.unloaded)
-          return reject(revision, failure(observation), true);
-        return restore(revision, failure(observation), policy);
-      }
-      return unexpected();
-
-    case 'Restoring':
-      if (observation.type === 'Restored' || observation.type === 'CandidateStopped') {
-        return {
-          next: {
-            phase: 'RolledBack',
-            revision,
-            failure: state.failure,
-            restored: observation.type === 'Restored',
-          },
-        };
-      }
-      if (observation.type === 'Failed') {
-        return {
-          next: {
-            phase: 'Failed',
-            revision,
-            failure: {
-              reason: NodeReason.RollbackFailed,
-              message: `${state.failure.message} Restoring the previous version failed too: ${observation.message}`,
-            },
-          },
-        };
-      }
-      return unexpected();
-
-    case 'Active':
-      if (observation.type === 'Retired') return { next: state };
-      return unexpected();
-
-    case 'Probed':
-      if (observation.type === 'CandidateStopped') return { next: state };
-      return unexpected();
-
-    case 'RolledBack':
-    case 'Failed':
-      return unexpected();
-  }
+  };
 }
