@@ -315,36 +315,55 @@ export async function stage({ root, stagingRoot, spec, now }: StageInput): Promi
     );
   }
 
-  // Resolve and check the sources, then copy into a hidden temporary directory and verify the copy;
-  // only a verified, complete copy gets the revision's name.
-  const stagingReal = await realpath(stagingRoot).catch((e) => {
-    throw new ActivationError(
-      NodeReason.StageFailed,
-      `The agent's staging root ${stagingRoot} is unusable: ${(e as Error).message}.`,
-    );
-  });
+  // Resolve and check the sources, then copy into a hidden temporary directory and verify the copy.
+  const stagingReal = await realStagingRoot(stagingRoot);
   const source = await resolveArtifact(artifact, stagingReal);
   const configReal = spec.config ? await resolveConfig(spec.config.path, stagingReal) : undefined;
-  const releases = releasesDir(root, spec.plugin);
   const final = releaseDir(root, spec.plugin, revision);
-  await mkdir(releases, { recursive: true });
-  const tmp = join(releases, `.${revision}.staging-${randomBytes(4).toString('hex')}`);
-  try {
-    await mkdir(tmp);
+  return stageRevision(releasesDir(root, spec.plugin), final, revision, async (tmp) => {
     const artifactCopy = join(tmp, 'artifact');
     await copyArtifact(source, artifactCopy, artifact.path);
     const entrypoint = await verifyArtifact(artifactCopy, source, artifact, spec);
     if (spec.config && configReal) await stageConfig(configReal, join(tmp, 'config'), spec.config);
-    await fsyncDir(tmp);
-    await rm(final, { recursive: true, force: true }); // an earlier incomplete attempt
-    await rename(tmp, final);
-    await fsyncDir(releases);
-    const record = releaseRecord(spec, artifact, {
+    return releaseRecord(spec, artifact, {
       revision,
       dir: final,
       entrypoint: join(final, relative(tmp, entrypoint)),
       now,
     });
+  });
+}
+
+/** The staging root after symlinks; a root that cannot be resolved fails the stage (StageFailed). */
+export function realStagingRoot(stagingRoot: string): Promise<string> {
+  return realpath(stagingRoot).catch((e: Error) => {
+    throw new ActivationError(
+      NodeReason.StageFailed,
+      `The agent's staging root ${stagingRoot} is unusable: ${e.message}.`,
+    );
+  });
+}
+
+/**
+ * Stages one revision as a transaction: `fill` writes a hidden temporary directory beside `final` and
+ * returns the record; only a complete copy gets the revision's name (rename, fsynced), and its record
+ * (`.complete`) is written last, so a crash at any point leaves either nothing or the whole revision.
+ */
+export async function stageRevision<R>(
+  releases: string,
+  final: string,
+  revision: string,
+  fill: (tmp: string) => Promise<R>,
+): Promise<R> {
+  await mkdir(releases, { recursive: true });
+  const tmp = join(releases, `.${revision}.staging-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(tmp);
+    const record = await fill(tmp);
+    await fsyncDir(tmp);
+    await rm(final, { recursive: true, force: true }); // an earlier incomplete attempt
+    await rename(tmp, final);
+    await fsyncDir(releases);
     await writeFileAtomic(join(final, COMPLETE_MARKER), `${JSON.stringify(record, null, 2)}\n`);
     return record;
   } finally {

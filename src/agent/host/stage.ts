@@ -1,14 +1,4 @@
-// Stage (runtime Host): copy the candidate config and plugin artifact beside the active release and
-// verify their digests. Success: hosts/<plugin>/releases/<revision>/ holds them and `.complete` (written
-// last); phase Staged. Failure (ActivationError, the host not contacted): InvalidRevision,
-// PathOutsideRoot, ArtifactOutsideStagingRoot, ArtifactNotFound, ArtifactUnreadable, UnsafeSymlink,
-// HardLinkRefused, UnsupportedFileType, DigestMismatch, ConfigNotFound, ConfigDigestMismatch,
-// ManifestInvalid, SnapshotMissing, SnapshotCorrupt, StageFailed.
-//
-// The copy is the Process runtime's (actions/stage.ts), which trusts nothing in the staging tree; only
-// what is copied differs: a config and an optional artifact, which need no entrypoint.
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, realpath, rename, rm } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeReason, type PluginActivationSpec } from '../../api/index.ts';
 import {
@@ -18,11 +8,13 @@ import {
   copyDirectory,
   copyRegularFile,
   ioError,
+  realStagingRoot,
   snapshotMissing,
+  stageRevision,
 } from '../actions/stage.ts';
 import { digestPath, fileTypeName } from '../digest.ts';
 import { ActivationError } from '../errors.ts';
-import { COMPLETE_MARKER, fsyncDir, isInside, writeFileAtomic } from '../store.ts';
+import { isInside } from '../store.ts';
 import { configContentType } from './client.ts';
 import { type HostRecord, hostReleaseDir, hostReleasesDir, readHostRecord } from './layout.ts';
 
@@ -98,89 +90,85 @@ export async function stageHostRelease({
     return existing;
   }
   if (spec.rollbackTo) throw snapshotMissing(revision);
-  if (!spec.host)
+  const { host } = spec;
+  if (!host)
     throw new ActivationError(NodeReason.StageFailed, 'Runtime Host needs spec.host; none was given.');
-  const stagingReal = await realpath(stagingRoot).catch((e: Error) => {
-    throw new ActivationError(
-      NodeReason.StageFailed,
-      `The agent's staging root ${stagingRoot} is unusable: ${e.message}.`,
-    );
-  });
-
-  const releases = hostReleasesDir(root, spec.plugin);
+  const stagingReal = await realStagingRoot(stagingRoot);
   const final = hostReleaseDir(root, spec.plugin, revision);
-  await mkdir(releases, { recursive: true });
-  const tmp = join(releases, `.${revision}.staging-${randomBytes(4).toString('hex')}`);
-  try {
-    await mkdir(tmp);
-    let config: HostRecord['config'];
-    if (spec.config) {
-      const source = await inStagingRoot(stagingReal, spec.config.path, 'config');
-      const { size } = await lstat(source);
-      if (size > MAX_CONFIG_BYTES) {
-        throw new ActivationError(
-          NodeReason.StageFailed,
-          `The config ${spec.config.path} is ${size} bytes; a host config may have at most ${MAX_CONFIG_BYTES}.`,
-        );
-      }
-      await copyRegularFile(
-        Buffer.from(source),
-        Buffer.from(join(tmp, 'config')),
-        'config',
-        spec.config.path,
-      );
-      const got = await digestOrWhy(join(tmp, 'config'));
-      if (got !== spec.config.digest) {
-        throw new ActivationError(
-          NodeReason.ConfigDigestMismatch,
-          `The config ${spec.config.path} has digest ${got}, not the ${spec.config.digest} the release names.`,
-        );
-      }
-      config = { path: join(final, 'config'), digest: got, contentType: configContentType(spec.config.path) };
-    }
-    let artifact: HostRecord['artifact'];
-    if (spec.artifact) {
-      const source = await inStagingRoot(stagingReal, spec.artifact.path, 'artifact');
-      const copy = join(tmp, 'artifact');
-      const st = await lstat(source);
-      if (st.isDirectory()) {
-        await copyDirectory(Buffer.from(source), Buffer.from(copy), 0, st.mode);
-        await checkCopiedSymlinks(Buffer.from(copy), Buffer.from(copy), Buffer.from(source));
-        await checkManifest(copy, spec);
-      } else if (st.isFile()) {
-        await copyRegularFile(Buffer.from(source), Buffer.from(copy), 'artifact', spec.artifact.path);
-      } else {
-        throw new ActivationError(
-          NodeReason.UnsupportedFileType,
-          `The artifact ${spec.artifact.path} is ${fileTypeName(st)}; a plugin is a file or a directory.`,
-        );
-      }
-      const got = await digestOrWhy(copy);
-      if (got !== spec.artifact.digest) {
-        throw new ActivationError(
-          NodeReason.DigestMismatch,
-          `The artifact ${spec.artifact.path} has digest ${got}, not the ${spec.artifact.digest} the release names; stage the right artifact or fix the digest.`,
-        );
-      }
-      artifact = { path: join(final, 'artifact'), digest: got };
-    }
-    await fsyncDir(tmp);
-    await rm(final, { recursive: true, force: true }); // an earlier incomplete attempt
-    await rename(tmp, final);
-    await fsyncDir(releases);
+  return stageRevision(hostReleasesDir(root, spec.plugin), final, revision, async (tmp) => {
+    const config = spec.config ? await stageHostConfig(stagingReal, spec.config, tmp, final) : undefined;
+    const artifact = spec.artifact
+      ? await stageHostPlugin(stagingReal, spec, spec.artifact, tmp, final)
+      : undefined;
     const record: HostRecord = {
       runtime: 'Host',
       revision,
       version: spec.version,
       node: spec.nodeName,
-      host: spec.host,
+      host,
       ...(config ? { config } : {}),
       ...(artifact ? { artifact } : {}),
       stagedAt: now.toISOString(),
     };
-    await writeFileAtomic(join(final, COMPLETE_MARKER), `${JSON.stringify(record, null, 2)}\n`);
     return record;
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+  });
+}
+
+/** The candidate config, copied into `tmp` and checked against its digest; its record names `final`. */
+async function stageHostConfig(
+  stagingReal: string,
+  config: NonNullable<PluginActivationSpec['config']>,
+  tmp: string,
+  final: string,
+): Promise<NonNullable<HostRecord['config']>> {
+  const source = await inStagingRoot(stagingReal, config.path, 'config');
+  const { size } = await lstat(source);
+  if (size > MAX_CONFIG_BYTES) {
+    throw new ActivationError(
+      NodeReason.StageFailed,
+      `The config ${config.path} is ${size} bytes; a host config may have at most ${MAX_CONFIG_BYTES}.`,
+    );
   }
+  await copyRegularFile(Buffer.from(source), Buffer.from(join(tmp, 'config')), 'config', config.path);
+  const got = await digestOrWhy(join(tmp, 'config'));
+  if (got !== config.digest) {
+    throw new ActivationError(
+      NodeReason.ConfigDigestMismatch,
+      `The config ${config.path} has digest ${got}, not the ${config.digest} the release names.`,
+    );
+  }
+  return { path: join(final, 'config'), digest: got, contentType: configContentType(config.path) };
+}
+
+/** The plugin to install into the host, copied into `tmp` and checked against its digest. */
+async function stageHostPlugin(
+  stagingReal: string,
+  spec: PluginActivationSpec,
+  artifact: NonNullable<PluginActivationSpec['artifact']>,
+  tmp: string,
+  final: string,
+): Promise<NonNullable<HostRecord['artifact']>> {
+  const source = await inStagingRoot(stagingReal, artifact.path, 'artifact');
+  const copy = join(tmp, 'artifact');
+  const st = await lstat(source);
+  if (st.isDirectory()) {
+    await copyDirectory(Buffer.from(source), Buffer.from(copy), 0, st.mode);
+    await checkCopiedSymlinks(Buffer.from(copy), Buffer.from(copy), Buffer.from(source));
+    await checkManifest(copy, spec);
+  } else if (st.isFile()) {
+    await copyRegularFile(Buffer.from(source), Buffer.from(copy), 'artifact', artifact.path);
+  } else {
+    throw new ActivationError(
+      NodeReason.UnsupportedFileType,
+      `The artifact ${artifact.path} is ${fileTypeName(st)}; a plugin is a file or a directory.`,
+    );
+  }
+  const got = await digestOrWhy(copy);
+  if (got !== artifact.digest) {
+    throw new ActivationError(
+      NodeReason.DigestMismatch,
+      `The artifact ${artifact.path} has digest ${got}, not the ${artifact.digest} the release names; stage the right artifact or fix the digest.`,
+    );
+  }
+  return { path: join(final, 'artifact'), digest: got };
 }
