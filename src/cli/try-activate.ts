@@ -58,54 +58,71 @@ const Flags = z.object({
 });
 
 export async function main(argv: string[]): Promise<number> {
-  let flags: z.infer<typeof Flags>;
+  let flags: Flags;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        release: { type: 'string' },
-        'staging-root': { type: 'string' },
-        root: { type: 'string' },
-        node: { type: 'string' },
-      },
-    });
-    const parsed = Flags.safeParse({ release: '', 'staging-root': '', root: '', ...values });
-    if (!parsed.success) throw new Error(formatIssues(parsed.error));
-    flags = parsed.data;
+    flags = parseFlags(argv);
   } catch (error) {
     console.error(`plugin-release try-activate: ${(error as Error).message}\n\n${help}`);
     return 1;
   }
-  let release: PluginRelease;
+  let candidate: Candidate;
   try {
-    const doc = parse(await readFile(flags.release, 'utf8'));
-    const unknown = unknownFields(doc);
-    if (unknown.length > 0) {
-      throw new Error(
-        `${unknown.map((u) => `unknown field "${u}"`).join(', ')} (kubectl apply refuses them too: ` +
-          'check the spelling against docs/api-reference.md)',
-      );
-    }
-    const parsed = PluginRelease.safeParse(doc);
-    if (!parsed.success) throw new Error(formatIssues(parsed.error));
-    release = parsed.data;
+    candidate = await readCandidate(flags);
   } catch (error) {
     console.error(`plugin-release try-activate: ${flags.release}: ${(error as Error).message}`);
     return 1;
   }
+  return dryRun(flags, candidate);
+}
+
+type Flags = z.infer<typeof Flags>;
+interface Candidate {
+  spec: PluginActivationSpec;
+  revision: string;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      release: { type: 'string' },
+      'staging-root': { type: 'string' },
+      root: { type: 'string' },
+      node: { type: 'string' },
+    },
+  });
+  const parsed = Flags.safeParse({ release: '', 'staging-root': '', root: '', ...values });
+  if (!parsed.success) throw new Error(formatIssues(parsed.error));
+  return parsed.data;
+}
+
+/** The release file as the API server would take it (unknown fields refused), as this node's dry run. */
+async function readCandidate(flags: Flags): Promise<Candidate> {
+  const doc = parse(await readFile(flags.release, 'utf8'));
+  const unknown = unknownFields(doc);
+  if (unknown.length > 0) {
+    throw new Error(
+      `${unknown.map((u) => `unknown field "${u}"`).join(', ')} (kubectl apply refuses them too: ` +
+        'check the spelling against docs/api-reference.md)',
+    );
+  }
+  const parsed = PluginRelease.safeParse(doc);
+  if (!parsed.success) throw new Error(formatIssues(parsed.error));
+  const release = parsed.data;
   const revision = revisionOf(release.spec);
-  const parsedSpec = PluginActivationSpec.safeParse({
+  const spec = PluginActivationSpec.safeParse({
     ...release.spec,
     release: { name: release.metadata.name ?? 'try-activate' },
     nodeName: flags.node,
     revision,
     dryRun: true,
   });
-  if (!parsedSpec.success) {
-    console.error(`plugin-release try-activate: ${flags.release}: ${formatIssues(parsedSpec.error)}`);
-    return 1;
-  }
-  const spec = parsedSpec.data;
+  if (!spec.success) throw new Error(formatIssues(spec.error));
+  return { spec: spec.data, revision };
+}
+
+/** Runs the dry run on this node's root and prints its one JSON line; exit 0 probe_ok, 2 probe_failed. */
+async function dryRun(flags: Flags, { spec, revision }: Candidate): Promise<number> {
   let leftovers: { remove(): Promise<void> } | undefined;
   let engine: NodeEngine | undefined;
   let fronts: LocalFronts | undefined;
