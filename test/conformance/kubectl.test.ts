@@ -23,6 +23,8 @@ afterAll(async () => {
 
 const ns = () => ['-n', t.namespace];
 const name = () => parse(readFileSync(EXAMPLE, 'utf8')).metadata.name as string;
+/** The columns `kubectl get` prints for PluginReleases (the CRD's printer columns). */
+const RELEASE_COLUMNS = ['NAME', 'PLUGIN', 'VERSION', 'READY', 'UP-TO-DATE', 'STATUS', 'AGE'];
 
 describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
   it('applies examples/minimal.yaml without --validate=false', async () => {
@@ -35,15 +37,7 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
     const res = await t.kubectl(['get', 'plr', ...ns()]);
     expect(res.code).toBe(0);
     const [header, row] = res.stdout.trim().split('\n');
-    expect(header!.split(/\s+/)).toEqual([
-      'NAME',
-      'PLUGIN',
-      'VERSION',
-      'READY',
-      'UP-TO-DATE',
-      'STATUS',
-      'AGE',
-    ]);
+    expect(header!.split(/\s+/)).toEqual(RELEASE_COLUMNS);
     expect(row!.split(/\s+/).slice(0, 3)).toEqual([name(), 'echo', '1.0.0']);
     expect(row).toMatch(/\d+s$/);
   });
@@ -60,15 +54,7 @@ describe.skipIf(!HAS_KUBECTL)('kubectl', () => {
     const all = await t.kubectl(['get', 'pluginreleases-all', '-o', 'name', ...ns()]);
     expect(all.stdout.trim()).toBe(`pluginrelease.pluginrelease.io/${name()}`);
     const list = await t.kubectl(['get', 'pluginrelease', ...ns()]);
-    expect(list.stdout.split('\n')[0]!.split(/\s+/)).toEqual([
-      'NAME',
-      'PLUGIN',
-      'VERSION',
-      'READY',
-      'UP-TO-DATE',
-      'STATUS',
-      'AGE',
-    ]);
+    expect(list.stdout.split('\n')[0]!.split(/\s+/)).toEqual(RELEASE_COLUMNS);
   });
 
   it.each([
