@@ -165,6 +165,16 @@ export function isNotFound(error: unknown): boolean {
   return classify(error) === 'NotFound';
 }
 
+/**
+ * A create refused because its namespace is being deleted (the NamespaceLifecycle admission plugin's
+ * cause NamespaceTerminating): nothing to retry, and, for an Event, nothing to report.
+ */
+export function isNamespaceTerminating(error: unknown): boolean {
+  const causes = statusOf(error)?.details?.causes ?? [];
+  // metav1.StatusCause carries its type in the JSON field "reason".
+  return causes.some((c) => (c as { reason?: unknown }).reason === 'NamespaceTerminating');
+}
+
 export function isConflict(error: unknown): boolean {
   return classify(error) === 'Conflict';
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../runtime/clock.ts';
-import { isNotFound, toKubeError } from './errors.ts';
+import { isNamespaceTerminating, isNotFound, toKubeError } from './errors.ts';
 import type { KubeRest } from './rest.ts';
 import { withRetry } from './retry.ts';
 import type { KubeObject } from './types.ts';
@@ -150,7 +150,9 @@ export class KubeEventRecorder implements EventRecorder {
       );
       this.#touch(key, { namespace, name, count: 1 });
     } catch (error) {
-      this.#options.logger?.warn(
+      // As client-go's recorder: an Event for an object whose namespace is going away is dropped quietly.
+      const level = isNamespaceTerminating(error) ? 'debug' : 'warn';
+      this.#options.logger?.[level](
         { err: toKubeError(error, 'record event'), reason, object: `${obj.kind} ${obj.metadata.name}` },
         'could not record event',
       );

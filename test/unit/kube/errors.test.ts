@@ -4,10 +4,12 @@ import { describe, expect, it } from 'vitest';
 import {
   classify,
   type ErrorClass,
+  isNamespaceTerminating,
   KubeApiError,
   retryAfterMsOf,
   toKubeError,
 } from '../../../src/kube/errors.ts';
+import { HttpStatusError } from '../../../src/kube/rest.ts';
 import { withRetry } from '../../../src/kube/retry.ts';
 
 const apiException = (code: number, reason?: string, headers: Record<string, string> = {}) =>
@@ -200,5 +202,35 @@ describe('withRetry', () => {
     );
     setTimeout(() => abort.abort(new Error('cancelled')), 20);
     await expect(result).rejects.toThrow('cancelled');
+  });
+});
+
+describe('isNamespaceTerminating', () => {
+  // The body kube-apiserver's NamespaceLifecycle admission answers with (metav1.StatusCause's type is
+  // its JSON field "reason").
+  const refused = (causes: unknown[]) =>
+    new HttpStatusError(
+      403,
+      JSON.stringify({
+        kind: 'Status',
+        code: 403,
+        reason: 'Forbidden',
+        message:
+          'events "x" is forbidden: unable to create new content in namespace ns because it is being terminated',
+        details: { name: 'x', kind: 'events', causes },
+      }),
+      {},
+    );
+  it.each([
+    [
+      'the NamespaceTerminating cause',
+      refused([{ reason: 'NamespaceTerminating', field: 'metadata.namespace' }]),
+      true,
+    ],
+    ['another Forbidden', refused([]), false],
+    ['another cause', refused([{ reason: 'FieldValueInvalid' }]), false],
+    ['a network error', new Error('ECONNRESET'), false],
+  ])('%s → %s', (_what, error, expected) => {
+    expect(isNamespaceTerminating(error)).toBe(expected);
   });
 });
