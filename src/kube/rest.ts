@@ -2,9 +2,8 @@
 // from client-node's KubeConfig. It replaces client-node's generated API classes (about 80 MB of
 // modules for the seven calls we make) and its undici transport; see docs/benchmarks.md.
 import { createHash } from 'node:crypto';
-import type { Agent, IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { http } from '../runtime/node-http.ts';
+import { type Agent, http, type IncomingMessage } from '../runtime/node-http.ts';
 import type { KubeConfig } from './config.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;

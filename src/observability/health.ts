@@ -1,10 +1,9 @@
 // The HTTP endpoints operators and kubelets poll: /metrics (Prometheus), /healthz (alive), /readyz (ready).
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { PluginReleaseError } from '../runtime/errors.ts';
-import { http } from '../runtime/node-http.ts';
+import { http, type Server } from '../runtime/node-http.ts';
 
 export interface HealthServerOptions {
   /** `host:port`, `:port` (all interfaces) or `[::1]:port`; port 0 picks a free one. */

@@ -5,8 +5,8 @@
 // regular file that is not a link and holds one token, and a token never appears in a message.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import http from 'node:http';
 import { HOST_URL_PATTERN, type HostSpec, NODE_PLACEHOLDER, NodeReason } from '../../api/index.ts';
+import { http } from '../../runtime/node-http.ts';
 import { ActivationError } from '../errors.ts';
 import type { HostAnswer } from './answers.ts';
 
