@@ -5,10 +5,8 @@ import module from 'node:module';
  * V8 flags per long-running command, measured in docs/benchmarks.md (memory). The agent runs on every
  * node and idles: a 1 MB young generation (the default grows to 16-32 MB and keeps it) and no
  * optimising compilers (their code and output) cost it nothing it needs and save about 35 MB resident;
- * --optimize-for-size (smaller heap growth steps, earlier GCs) about 3.5 MB more. Measured and left
- * out: --lite-mode (implies --jitless, which the type stripper of a checkout cannot run under, for 1 MB
- * more), bytecode flushing with forced GCs after start-up, --max-lazy, --single-threaded-gc, a smaller
- * initial heap (--no-expose-wasm is not a flag of Node 24).
+ * --optimize-for-size (smaller heap growth steps, earlier GCs) about 3.5 MB more. The flags measured
+ * and rejected are listed there.
  */
 export const NODE_FLAGS = {
   agent: ['--max-semi-space-size=1', '--no-opt', '--no-maglev', '--optimize-for-size'],

@@ -21,8 +21,8 @@ const read = (file: string) => {
   }
 };
 
-/** /proc/<pid>/stat after "(comm)", which may hold spaces: [state, ppid, pgrp, …]. */
-function stat(pid: number): string[] {
+/** /proc/<pid>/stat after "(comm)", which may hold spaces: [state, ppid, pgrp, …]; [""] once it is gone. */
+export function stat(pid: number): string[] {
   const text = read(`/proc/${pid}/stat`)?.toString() ?? '';
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }

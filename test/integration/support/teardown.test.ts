@@ -1,22 +1,15 @@
 // The suite's own hygiene: the globalSetup's teardown stops whatever a test left running (a failed test's
 // plugin, keeper or agent) and nothing else, so no process outlives `npm test`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import setup, { RUN_DIR_ENV } from '../../support/global-setup.ts';
+import setup, { RUN_DIR_ENV, stat } from '../../support/global-setup.ts';
 
 const saved = { TMPDIR: process.env.TMPDIR, run: process.env[RUN_DIR_ENV], cache: process.env.KUBECACHEDIR };
 const started: number[] = [];
 
 /** Whether a pid runs (a zombie waiting for init to reap it has ended). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const running = (pid: number) => !['', 'Z'].includes(stat(pid)[0] ?? '');
 
 afterEach(() => {
   for (const pid of started.splice(0))
