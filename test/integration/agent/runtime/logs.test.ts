@@ -1,5 +1,5 @@
 // Plugin logs: capped and rotated while the agent runs, written O_APPEND, last lines still quoted.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,15 +63,18 @@ function size(path: string): number {
 
 describe('plugin logs', () => {
   it('keeps the stderr of a plugin writing in a loop under its cap, and still quotes its last lines', async () => {
+    const done = join(root, `flood-done-${runs}`);
     const p = await plugin(
       'flood',
       // 40,000 lines (about 0.7 MB, ten times the cap) in 20 bursts of about 35 KB, 20 ms apart: a
-      // sustained writer, yet a few processes rather than 40,000 shell steps, so a busy machine still
-      // writes the last words well before the handshake timeout quotes them.
+      // sustained writer, yet a few processes rather than 40,000 shell steps.
       'for c in $(seq 0 19); do seq $((c*2000)) $((c*2000+1999)) | sed "s/^/noise line /"; sleep 0.02; done >&2\n' +
-        'echo "last words before the timeout" >&2\nexec sleep 1000',
+        `echo "last words before the timeout" >&2\n: > '${done}'\nexec sleep 1000`,
     );
-    const opts = options(p, { handshake: Handshake.parse({ timeoutSeconds: 5 }) });
+    // The handshake times out once the plugin has said its last words, however long a busy machine
+    // takes to write them: the injected clock jumps past the deadline when the plugin marks that.
+    const clock = { now: () => new Date(Date.now() + (existsSync(done) ? 3_600_000 : 0)) };
+    const opts = options(p, { handshake: Handshake.parse({ timeoutSeconds: 5 }), clock });
     const stderr = join(opts.runDir, STDERR_LOG);
     let largest = 0;
     const watch = setInterval(() => {
