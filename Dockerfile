@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for the controller and the node agent (`plugin-release controller|agent ...`). It runs the
-# build of the sources (scripts/build.ts: src/ and bin/ compiled to JavaScript), not the TypeScript:
+# build of the sources (scripts/build.ts: src/ and bin/ compiled to minified JavaScript), not the TypeScript:
 # Node's type stripping would cost every process about 18 MB (docs/benchmarks.md, footprint).
 # Build: docker build -t ghcr.io/plugin-release/plugin-release:0.1.0 .   (docs/operations.md)
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -14,13 +14,13 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
-# The build, with the dev dependencies (TypeScript); the same script `npm run build`, the image test
+# The build, with the dev dependencies (rolldown); the same script `npm run build`, the image test
 # and the memory bench run. No install scripts: the `node` dev dependency's would download a second Node.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
 COPY scripts/build.ts ./scripts/
 COPY bin ./bin
 COPY src ./src

@@ -209,7 +209,7 @@ export const benchmark: Benchmark = {
     let cluster: DevCluster | undefined;
     try {
       // What the image runs; the sources (what a checkout runs) beside it, except in the smoke test.
-      const built = buildTree(join(dir, 'tree'));
+      const built = await buildTree(join(dir, 'tree'));
       const trees = smoke ? [built] : [built, SOURCES];
       const footprint = await importFootprint(built);
       const [clientNodeBefore, clientNodeFull] = await importFootprint(built, true);

@@ -17,8 +17,8 @@ export interface Tree {
 export const SOURCES: Tree = { name: 'sources', root: REPO, ext: '.ts' };
 
 /** Builds the image's tree into `dir` (replacing it), with the checkout's node_modules linked in. */
-export function buildTree(dir: string): Tree {
-  build(dir);
+export async function buildTree(dir: string): Promise<Tree> {
+  await build(dir);
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   return { name: 'build', root: dir, ext: '.js' };
 }

@@ -14,8 +14,8 @@ interface Command {
 type Entry = { summary: string } & ({ load: () => Promise<Command> } | { dev: string });
 
 /**
- * Where the dev commands are. Loading them by a computed URL keeps the build of src (tsconfig.build.json)
- * from following them into dev/; from dist/cli/ the same relative path leads to the checkout's dev/ too.
+ * Where the dev commands are. Loading them by a computed URL keeps the build (scripts/build.ts) from
+ * following them into dev/; from dist/src/cli/ the same relative path leads to the checkout's dev/ too.
  */
 const DEV_CLI = new URL('../../dev/cli/', import.meta.url);
 

@@ -3,8 +3,8 @@
 import module from 'node:module';
 import { extname } from 'node:path';
 
-// The stand-ins beside this file: .ts in a checkout, .js in the build (scripts/build.ts), where tsc
-// rewrites import specifiers but not this URL.
+// The stand-ins beside this file: .ts in a checkout, .js in the build (scripts/build.ts), which
+// rewrites import specifiers but not this URL, and emits the stand-ins as an entry of their own.
 const STAND_INS = new URL(`./client-node-stand-ins${extname(import.meta.filename)}`, import.meta.url).href;
 /** config.js's imports that the stand-ins replace. */
 const REPLACED = new Set([

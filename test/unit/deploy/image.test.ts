@@ -102,7 +102,6 @@ describe('the Dockerfile', () => {
         'package.json',
         'package-lock.json',
         'tsconfig.json',
-        'tsconfig.build.json',
         'scripts/build.ts',
         'bin',
         'src',
@@ -138,11 +137,11 @@ describe('the image file system, rebuilt from the Dockerfile', () => {
       timeout: 20_000,
     });
 
-  beforeAll(() => {
+  beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'plugin-release-image-'));
     app = join(root, 'app');
     // The build stage's script writes the tree the final stage copies to /app (checked above).
-    build(app);
+    await build(app);
     // `npm ci --omit=dev`: every package the lockfile does not mark dev-only, without nested trees
     // (each nested package is its own lockfile entry).
     const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8'));
