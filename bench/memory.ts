@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { NODE_FLAGS } from '../bin/runtime.js';
 import { type DevCluster, startDevCluster } from '../dev/cluster/index.ts';
 import { type PluginRelease, PluginReleaseSpec, revisionOf } from '../src/api/index.ts';
 import { desiredActivation } from '../src/controller/planner.ts';
@@ -99,17 +100,19 @@ export interface FootprintStep {
  */
 const FOOTPRINT_STEPS: [string, string[]][] = [
   ['node:https (TLS to the API server)', ['node:https']],
+  // js-yaml waits for a kubeconfig file: the in-cluster service account needs none.
   ["client-node's KubeConfig (src/kube/loader.ts)", ['@kubernetes/client-node/dist/config.js']],
-  ['zod', ['zod']],
-  ['pino, prom-client', ['pino', 'prom-client']],
-  ['src/api (the zod schemas)', ['./src/api/index@ext']],
-  ['the agent (src/agent, src/kube, src/observability)', ['./src/cli/agent@ext', './src/agent/daemon@ext']],
+  // The tree's own imports of zod, pino and prom-client: the build carries them tree-shaken.
+  ['src/api (the zod schemas, and zod)', ['./src/api/index@ext']],
+  ['src/observability (pino, prom-client, the health server)', ['./src/observability/index@ext']],
+  ['the agent (src/agent, src/kube)', ['./src/cli/agent@ext', './src/agent/daemon@ext']],
   ['the controller (src/controller)', ['./src/controller/manager@ext']],
 ];
 
 /**
- * Where a process's baseline goes: a fresh Node process (same binary, compile cache and module hook
- * as bin/plugin-release.js) loads `tree`'s steps in order, sampling memory after a full GC at each.
+ * Where a process's baseline goes: a fresh Node process (same binary, compile cache, module hook and
+ * V8 flags as bin/plugin-release.js runs the agent with) loads `tree`'s steps in order, sampling memory
+ * after a full GC at each.
  * With `full`, it loads the whole @kubernetes/client-node index instead (what src/kube loaded before).
  */
 export async function importFootprint(tree: Tree, full = false): Promise<FootprintStep[]> {
@@ -131,7 +134,7 @@ export async function importFootprint(tree: Tree, full = false): Promise<Footpri
   `;
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--expose-gc', '--input-type=module', '-e', script],
+    [...NODE_FLAGS.agent, '--expose-gc', '--input-type=module', '-e', script],
     { cwd: tree.root },
   );
   return JSON.parse(stdout) as FootprintStep[];
@@ -382,7 +385,7 @@ function report(run: {
     name: 'memory',
     title: 'Footprint: agent, keeper and controller at rest, and start-up',
     notes: [
-      `"measured" is the build the image runs (scripts/build.ts: src/ and bin/ compiled to JavaScript, into a temporary directory at the start of the run, with the checkout's node_modules); "sources" is the same measurement of the checkout's TypeScript sources, run by Node's type stripping (—: not measured in the smoke test).`,
+      `"measured" is the build the image runs (scripts/build.ts: what bin/ reaches, compiled to minified JavaScript with its bundled dependencies tree-shaken, into a temporary directory at the start of the run, with the checkout's node_modules); "sources" is the same measurement of the checkout's TypeScript sources, run by Node's type stripping (—: not measured in the smoke test).`,
       `Agent and keeper: \`plugin-release keeper --run -- agent …\` as the DaemonSet runs it (the tree's bin/plugin-release.js, so with its V8 flags), for one Node of the dev cluster with no activations, sampled from /proc once both used < 0.02 CPU s per second after ${smoke ? 1 : 10} s: first with an empty compile cache (a new pod), then again with the cache that run wrote (a restart). RSS is what \`ps\` shows and includes the node binary's shared pages (about 40 MB, shared by every Node process of the machine); private is what the process alone adds.`,
       `Controller: the real controller (the tree's src/controller/manager, with the module hook of bin/, started by bench/lib/controller-child.js) in its own process, against the dev cluster with ${nodes} Nodes and a converged fleet: ${largest.releases} PluginRelease(s) of different plugins, each on every node, so ${largest.activations} PluginActivations, created as the controller creates them and with the Active status an agent leaves. Each step starts a fresh controller, waits for its caches to sync and for it to go idle (no API request and < ${IDLE_CPU_SECONDS} CPU s over ${IDLE_WINDOW_MS} ms), then samples process.memoryUsage(); "after GC" again right after a forced full GC. Per-activation figures are the difference to the baseline (no releases) after GC, divided by the activations cached.`,
       `Start-up: the median wall time of ${smoke ? 1 : 5} runs of each command, from spawn to exit (compile cache warm). The whole @kubernetes/client-node index, which src/kube loaded before, costs ${clientNodeRssMb.toFixed(0)} MB of RSS on its own (after GC); with the module hook src/kube loads its KubeConfig for ${((footprint[2]!.rssBytes - footprint[1]!.rssBytes) / MB).toFixed(0)} MB.`,
@@ -392,7 +395,7 @@ function report(run: {
       { caption: 'Each figure against its target', rows: targets },
       {
         caption:
-          'Where the baseline goes: a fresh process loading the build of the agent and controller, after GC at each step',
+          'Where the baseline goes: a fresh process with the agent\'s V8 flags loading the build of the agent and controller, after GC at each step',
         rows: footprint.map(step),
       },
       { caption: 'The agent and its keeper at rest', rows: nodeRows },

@@ -32,6 +32,10 @@ export const ServerConfiguration = onDemand(() => gen().ServerConfiguration);
 export const Agent = onDemand(() => undici().Agent);
 export const ProxyAgent = onDemand(() => undici().ProxyAgent);
 
+// js-yaml, for a kubeconfig file (about 1.4 MB resident): the in-cluster service account needs no YAML.
+type JsYaml = typeof import('js-yaml');
+export const load: JsYaml['load'] = (...args) => (require('js-yaml') as JsYaml).load(...args);
+
 // socks-proxy-agent and socks, for a socks proxy-url.
 export const SocksProxyAgent = onDemand(
   () => (require('socks-proxy-agent') as typeof import('socks-proxy-agent')).SocksProxyAgent,

@@ -10,6 +10,7 @@ const STAND_INS = new URL(`./client-node-stand-ins${extname(import.meta.filename
 const REPLACED = new Set([
   './gen/index.js',
   'undici',
+  'js-yaml',
   'socks-proxy-agent',
   'socks',
   'node:http',
