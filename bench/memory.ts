@@ -3,11 +3,12 @@
 // each command; each figure of the build the image runs beside its target and the sources' figure
 // (issue 16, docs/benchmarks.md).
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { build as rolldown } from 'rolldown';
 import { NODE_FLAGS } from '../bin/runtime.js';
 import { type DevCluster, startDevCluster } from '../dev/cluster/index.ts';
 import { type PluginRelease, PluginReleaseSpec, revisionOf } from '../src/api/index.ts';
@@ -109,16 +110,57 @@ const FOOTPRINT_STEPS: [string, string[]][] = [
   ['the controller (src/controller)', ['./src/controller/manager@ext']],
 ];
 
+/** The whole @kubernetes/client-node index, which src/kube loaded before the module hook. */
+const CLIENT_NODE_INDEX: [string, string[]][] = [
+  ['@kubernetes/client-node (index)', ['@kubernetes/client-node']],
+];
+
+/**
+ * What the agent loads by design before any code of ours: TLS for the API server, client-node's
+ * KubeConfig (in-cluster, so no YAML), a zod schema, a pino logger, a prom-client registry with the
+ * default metrics. Measured as it is and bundled as scripts/build.ts carries dependencies.
+ */
+const DESIGN_FLOOR = `import 'node:https';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import pino from 'pino';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { z } from 'zod';
+const kc = new KubeConfig();
+kc.loadFromOptions({ clusters: [{ name: 'c', server: 'https://10.0.0.1' }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+const schema = z.object({ name: z.string().min(1), port: z.int().min(1).max(65535).optional() });
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+new Counter({ name: 'c', help: 'h', registers: [registry] });
+globalThis.floor = [kc, schema.parse({ name: 'a' }), pino({ level: 'warn' }), registry];
+`;
+
+/** DESIGN_FLOOR written into `tree` as it is and bundled (minified, tree-shaken); their specifiers. */
+async function designFloor(tree: Tree): Promise<{ modules: string; bundle: string }> {
+  const modules = join(tree.root, 'design-floor.mjs');
+  await writeFile(modules, DESIGN_FLOOR);
+  await rolldown({
+    input: modules,
+    platform: 'node',
+    external: [/^@kubernetes\/client-node(\/|$)/, /^node:/],
+    logLevel: 'warn',
+    output: { file: join(tree.root, 'design-floor.bundle.mjs'), format: 'esm', minify: true },
+  });
+  return { modules: './design-floor.mjs', bundle: './design-floor.bundle.mjs' };
+}
+
 /**
  * Where a process's baseline goes: a fresh Node process (same binary, compile cache, module hook and
  * V8 flags as bin/plugin-release.js runs the agent with) loads `tree`'s steps in order, sampling memory
  * after a full GC at each.
- * With `full`, it loads the whole @kubernetes/client-node index instead (what src/kube loaded before).
  */
-export async function importFootprint(tree: Tree, full = false): Promise<FootprintStep[]> {
-  const steps: [string, string[]][] = full
-    ? [['@kubernetes/client-node (index)', ['@kubernetes/client-node']]]
-    : FOOTPRINT_STEPS.map(([step, specifiers]) => [step, specifiers.map((s) => s.replace('@ext', tree.ext))]);
+export async function importFootprint(
+  tree: Tree,
+  stepsOf: [string, string[]][] = FOOTPRINT_STEPS,
+): Promise<FootprintStep[]> {
+  const steps = stepsOf.map(([step, specifiers]) => [
+    step,
+    specifiers.map((s) => s.replace('@ext', tree.ext)),
+  ]);
   const script = `
     const module = await import('node:module');
     module.enableCompileCache();
@@ -215,7 +257,14 @@ export const benchmark: Benchmark = {
       const built = await buildTree(join(dir, 'tree'));
       const trees = smoke ? [built] : [built, SOURCES];
       const footprint = await importFootprint(built);
-      const [clientNodeBefore, clientNodeFull] = await importFootprint(built, true);
+      const [clientNodeBefore, clientNodeFull] = await importFootprint(built, CLIENT_NODE_INDEX);
+      const floor = await designFloor(built);
+      const floors = [
+        ...(await importFootprint(built, [['the design floor, as its modules are', [floor.modules]]])),
+        ...(
+          await importFootprint(built, [['the design floor, bundled as the build does', [floor.bundle]]])
+        ).slice(1),
+      ];
       const startup = STARTUP_COMMANDS.map((args) => ({
         args,
         ms: new Map(trees.map((t) => [t.name, startupMs(t, args, smoke ? 1 : 5)])),
@@ -259,6 +308,7 @@ export const benchmark: Benchmark = {
         smoke,
         footprint,
         clientNodeRssMb: (clientNodeFull!.rssBytes - clientNodeBefore!.rssBytes) / MB,
+        floors,
         startup,
         atRest,
         results,
@@ -276,6 +326,7 @@ function report(run: {
   smoke: boolean;
   footprint: FootprintStep[];
   clientNodeRssMb: number;
+  floors: FootprintStep[];
   startup: { args: string[]; ms: Map<Tree['name'], number> }[];
   atRest: Map<Tree['name'], NodeAtRest>;
   results: Map<Tree['name'], RestMeasurement[]>;
@@ -395,8 +446,17 @@ function report(run: {
       { caption: 'Each figure against its target', rows: targets },
       {
         caption:
-          'Where the baseline goes: a fresh process with the agent\'s V8 flags loading the build of the agent and controller, after GC at each step',
+          "Where the baseline goes: a fresh process with the agent's V8 flags loading the build of the agent and controller, after GC at each step",
         rows: footprint.map(step),
+      },
+      {
+        caption:
+          "The agent's floor: Node, TLS, client-node's KubeConfig, zod, pino and prom-client as the agent uses them, nothing of ours (same process set-up as above)",
+        rows: run.floors.map((f) => ({
+          step: f.step,
+          'RSS MB': f.rssBytes / MB,
+          'heap used MB': f.heapUsedBytes / MB,
+        })),
       },
       { caption: 'The agent and its keeper at rest', rows: nodeRows },
     ],
@@ -408,6 +468,7 @@ function report(run: {
       heapUsedAfterGcMb: Number((largest.afterGc.heapUsedBytes / MB).toFixed(1)),
       baselineRssMb: Number((baseline.atRest.rssBytes / MB).toFixed(1)),
       clientNodeRssMb: Number(clientNodeRssMb.toFixed(1)),
+      floorRssMb: Number((run.floors.at(-1)!.rssBytes / MB).toFixed(1)),
       agentRssMb: Number((node.warm.agent.rssBytes / MB).toFixed(1)),
       agentPrivateMb: Number((node.warm.agent.privateBytes / MB).toFixed(1)),
       agentColdRssMb: Number((node.cold.agent.rssBytes / MB).toFixed(1)),

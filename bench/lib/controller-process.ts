@@ -18,7 +18,7 @@ export interface ProcessSample {
   /** User + system CPU since the process started (s). */
   cpuSeconds: number;
   rssBytes: number;
-  /** Peak RSS since the process started (getrusage ru_maxrss). */
+  /** Peak RSS since the process started (VmHWM; controller-child.js says why not ru_maxrss). */
   maxRssBytes: number;
   heapUsedBytes: number;
   heapTotalBytes: number;
